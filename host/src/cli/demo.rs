@@ -1,0 +1,153 @@
+//! `weir demo`: the whole path on loopback, no set-up needed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use weir::config::Config;
+use weir::pipeline::Pipeline;
+
+/// The demo's access key (also in `examples/weir.toml`).
+const DEMO_KEY: &str = "demo-access-key";
+
+/// Sample Firehose requests bundled with the binary: (route path, what, body).
+fn requests() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let waf_log = br#"{"timestamp":1576280412771,"formatVersion":1,"webaclId":"arn:aws:wafv2:ap-southeast-2:111122223333:regional/webacl/demo/1","terminatingRuleId":"Default_Action","action":"ALLOW","httpRequest":{"clientIp":"192.0.2.1","uri":"/","httpMethod":"GET","requestId":"demo-1"}}"#;
+    let mixed = serde_json::json!({
+        "requestId": "0b9c2c1e-demo-4a3f-9d7e-000000000002",
+        "timestamp": 1_700_000_002_000i64,
+        "records": [
+            {"data": b64.encode(waf_log)},
+            {"data": b64.encode(b"this record is not JSON")},
+        ],
+    });
+    vec![
+        (
+            "/firehose/waf",
+            "5 WAF logs (examples/firehose/waf.json)",
+            include_bytes!("../../../examples/firehose/waf.json").to_vec(),
+        ),
+        (
+            "/firehose/waf",
+            "1 good WAF log + 1 bad record",
+            mixed.to_string().into_bytes(),
+        ),
+        (
+            "/firehose/waf",
+            "a record with invalid base64 (examples/firehose/edge-invalid-base64.json)",
+            include_bytes!("../../../examples/firehose/edge-invalid-base64.json").to_vec(),
+        ),
+    ]
+}
+
+fn demo_config(out: &Path) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+plain_http = true
+
+[sinks.local]
+type = "directory"
+path = {path}
+
+[[tenants]]
+id = "demo"
+access_keys = ["{DEMO_KEY}"]
+
+[[routes]]
+path = "/firehose/waf"
+tenant = "demo"
+plugin = "builtin:waf"
+index = "waf"
+sink = "local"
+"#,
+        path = toml_string(&out.display().to_string())
+    )
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+pub fn run(out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let out = match out {
+        Some(p) => p,
+        None => std::env::temp_dir().join(format!(
+            "weir-demo-{}-{}",
+            std::process::id(),
+            weir::firehose::now_ms()
+        )),
+    };
+    let config = Config::parse(&demo_config(&out))?;
+    let pipeline = Arc::new(Pipeline::build(&config)?);
+    let rt = super::runtime()?;
+    let shown = out.display().to_string();
+    rt.block_on(async move {
+        let server = weir::server::Server::bind(config.server.listen, None, pipeline).await?;
+        let addr = server.local_addr()?;
+        println!("weir demo: listening on http://{addr}, writing to {shown}");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let served = tokio::spawn(server.run(rx));
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        for (path, what, body) in requests() {
+            let request_id = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["requestId"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            let req = http::Request::post(format!("http://{addr}{path}"))
+                .header("content-type", "application/json")
+                .header("x-amz-firehose-protocol-version", "1.0")
+                .header("x-amz-firehose-request-id", &request_id)
+                .header("x-amz-firehose-access-key", DEMO_KEY)
+                .header(
+                    "x-amz-firehose-source-arn",
+                    "arn:aws:firehose:us-east-1:111122223333:deliverystream/weir-demo",
+                )
+                .body(Full::new(Bytes::from(body)))?;
+            let resp = client.request(req).await.context("sending a demo request")?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            println!("POST {path} [{what}] → {status} {}", String::from_utf8_lossy(&body));
+        }
+        let _ = tx.send(true);
+        let _ = served.await;
+        anyhow::Ok(())
+    })?;
+    report(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print, per index file and dead-letter file, how many entries it holds.
+fn report(out: &Path) -> anyhow::Result<()> {
+    println!("written:");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let lines = std::fs::read_to_string(&p)?.lines().count();
+        println!("  index {:<12} {:>4} documents  {}", p.file_stem().unwrap_or_default().to_string_lossy(), lines / 2, p.display());
+    }
+    let dl_root = out.join("dead-letters");
+    if dl_root.is_dir() {
+        for tenant in std::fs::read_dir(&dl_root)? {
+            let tenant = tenant?.path();
+            for f in std::fs::read_dir(&tenant)? {
+                let f = f?.path();
+                let lines = std::fs::read_to_string(&f)?.lines().count();
+                println!("  dead letters       {lines:>4} records    {}", f.display());
+            }
+        }
+    }
+    println!("replay into OpenSearch: curl -H 'Content-Type: application/x-ndjson' --data-binary @{}/waf.ndjson http://localhost:9200/_bulk", out.display());
+    Ok(())
+}

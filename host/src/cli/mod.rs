@@ -1,0 +1,285 @@
+//! The `weir` commands.
+
+mod demo;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use weir::config::{Config, PluginRef};
+use weir::pipeline::Pipeline;
+use weir::plugin::{self, BatchContext, Runtime};
+
+/// Weir: a WebAssembly-plugin edge collector (Firehose HTTP endpoint → WASM plugin → sink).
+#[derive(Debug, Parser)]
+#[command(name = "weir", version)]
+pub struct Cli {
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Firehose endpoint.
+    Serve {
+        /// Config file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Override `server.listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Check a config file: syntax, every value, every plugin and its config. Exits non-zero on errors.
+    Validate {
+        /// Config file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Self-contained demo: start on loopback with a built-in config, send the
+    /// bundled sample Firehose requests over HTTP, report what was written.
+    Demo {
+        /// Where the directory sink writes (default: a new temporary directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Run a plugin on records and print each record's outcome as a JSON line.
+    Run {
+        /// `builtin:<name>` or a path to a component (`.wasm`).
+        #[arg(long)]
+        plugin: String,
+        /// A Firehose request body (JSON with `records`), or one raw record per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// The plugin's config, as JSON text.
+        #[arg(long, default_value = "{}")]
+        plugin_config: String,
+    },
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config, listen } => serve(config, listen),
+        Command::Validate { config } => validate(config),
+        Command::Demo { out } => demo::run(out),
+        Command::Plugin {
+            command:
+                PluginCommand::Run {
+                    plugin,
+                    input,
+                    plugin_config,
+                },
+        } => plugin_run(&plugin, &input, &plugin_config),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn serve(path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(&path)?;
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    let started = std::time::Instant::now();
+    let pipeline = Arc::new(Pipeline::build(&config)?);
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(weir::server::tls_acceptor)
+        .transpose()?;
+    runtime()?.block_on(async move {
+        let server = weir::server::Server::bind(config.server.listen, tls, pipeline).await?;
+        let addr = server.local_addr()?;
+        tracing::info!(
+            %addr,
+            tls = config.server.tls.is_some(),
+            routes = config.routes.len(),
+            ready_ms = started.elapsed().as_millis() as u64,
+            "weir listening"
+        );
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = tx.send(true);
+        });
+        server.run(rx).await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let runtime = Runtime::new(config.plugins.clone())?;
+    let mut failed = false;
+    let mut loaded: Vec<(PluginRef, Arc<plugin::Plugin>)> = Vec::new();
+    for (i, route) in config.routes.iter().enumerate() {
+        let plugin = match loaded.iter().find(|(r, _)| *r == route.plugin) {
+            Some((_, p)) => p.clone(),
+            None => match weir::pipeline::load_plugin(&runtime, &route.plugin) {
+                Ok(p) => {
+                    let p = Arc::new(p);
+                    loaded.push((route.plugin.clone(), p.clone()));
+                    p
+                }
+                Err(e) => {
+                    eprintln!("{}: routes[{i}].plugin: {e}", path.display());
+                    failed = true;
+                    continue;
+                }
+            },
+        };
+        match plugin.validate_config(&route.plugin_config) {
+            Ok(Ok(())) => println!(
+                "ok  {} → {} (sha256 {}…) index {}",
+                route.path,
+                route.plugin,
+                &plugin.digest()[..12],
+                route.index
+            ),
+            Ok(Err(e)) => {
+                eprintln!("{}: routes[{i}].plugin_config: {e}", path.display());
+                failed = true;
+            }
+            Err(e) => {
+                eprintln!("{}: routes[{i}].plugin: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{}: valid ({} routes)", path.display(), config.routes.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Records from a file: a Firehose request body, or one record per line.
+fn read_records(path: &PathBuf) -> anyhow::Result<Vec<Vec<u8>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = if weir_is_gzip(&bytes) {
+        weir::codec::gunzip_capped(&bytes, weir::firehose::FIREHOSE_MAX_BODY_BYTES)?
+    } else {
+        bytes
+    };
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        && value.get("records").is_some()
+    {
+        let headers = weir::firehose::RequestHeaders {
+            request_id: None,
+            gzip: false,
+            source_arn: None,
+            common_attributes: Vec::new(),
+        };
+        let req = weir::firehose::decode_body(
+            &headers,
+            &bytes,
+            &weir::firehose::Limits::default(),
+        )?;
+        return Ok(req.records);
+    }
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+fn weir_is_gzip(b: &[u8]) -> bool {
+    b.starts_with(&[0x1f, 0x8b])
+}
+
+fn plugin_run(plugin_ref: &str, input: &PathBuf, plugin_config: &str) -> anyhow::Result<ExitCode> {
+    let pref = PluginRef::parse(plugin_ref).map_err(anyhow::Error::msg)?;
+    let records = read_records(input)?;
+    let runtime = Runtime::new(weir::config::PluginLimits::default())?;
+    let plugin = weir::pipeline::load_plugin(&runtime, &pref).map_err(anyhow::Error::msg)?;
+    if let Err(e) = plugin.validate_config(plugin_config)? {
+        bail!("plugin config refused: {e}");
+    }
+    let ctx = BatchContext {
+        tenant: "cli".into(),
+        route: "plugin-run".into(),
+        request_id: "plugin-run".into(),
+        config: plugin_config.to_string(),
+        ..BatchContext::default()
+    };
+    let (outcomes, stats) = plugin.transform(&ctx, &records)?;
+    let mut out = std::io::stdout().lock();
+    let (mut ok, mut dropped, mut failed) = (0, 0, 0);
+    for (i, o) in outcomes.iter().enumerate() {
+        match o {
+            plugin::Outcome::Ok(_) => ok += 1,
+            plugin::Outcome::Dropped => dropped += 1,
+            plugin::Outcome::Failed(_) => failed += 1,
+        }
+        writeln!(out, "{}", plugin::outcome_json(i, o))?;
+    }
+    eprintln!(
+        "{} records: {ok} ok, {dropped} dropped, {failed} failed (instantiate {:?}, call {:?})",
+        records.len(),
+        stats.instantiate,
+        stats.call
+    );
+    Ok(ExitCode::SUCCESS)
+}

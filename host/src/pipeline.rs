@@ -1,0 +1,436 @@
+//! The pipeline: route → plugin → sink, and the acknowledgement rule.
+//!
+//! [`Pipeline::deliver`] runs a decoded request's records through the
+//! route's plugin (off the async executor, bounded by a semaphore sized to
+//! the instance pool), turns outcomes into documents and dead letters, and
+//! returns only when the sink has made all of them durable. Every record
+//! ends as documents, as dropped, or as a dead letter with its reason; if
+//! the sink cannot make that durable, the error makes the server answer
+//! non-200 so Firehose retries the same request.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::config::{Config, IndexName, PluginRef, RouteConfig, TenantConfig};
+use crate::firehose::{FirehoseRequest, Limits, RequestError};
+use crate::plugin::{self, BatchContext, Outcome, Plugin, PluginError, Runtime};
+use crate::sink::{DeadLetter, DeadLetterKind, IndexedDocument, Sink, SinkBatch};
+
+/// OpenSearch refuses document ids longer than this many bytes; longer
+/// source ids are replaced by their SHA-256.
+pub const MAX_DOCUMENT_ID_BYTES: usize = 512;
+
+/// A route, ready to serve.
+#[derive(Debug)]
+pub struct Route {
+    /// Its config.
+    pub config: RouteConfig,
+    /// Its tenant.
+    pub tenant: Arc<TenantConfig>,
+    /// Its plugin.
+    pub plugin: Arc<Plugin>,
+    /// Its sink.
+    pub sink: Arc<Sink>,
+}
+
+/// Why the pipeline could not be built (config is valid, but a side effect failed).
+#[derive(Debug, thiserror::Error)]
+#[error("{at}: {message}")]
+pub struct BuildError {
+    /// Config path, e.g. `routes[1].plugin`.
+    pub at: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// What happened to a delivered request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Records received.
+    pub records: usize,
+    /// Documents written.
+    pub documents: usize,
+    /// Records dropped by the plugin.
+    pub dropped: usize,
+    /// Records dead-lettered.
+    pub failed: usize,
+}
+
+/// Routes, plugins and sinks, built from a [`Config`].
+#[derive(Debug)]
+pub struct Pipeline {
+    routes: HashMap<String, Arc<Route>>,
+    limits: Limits,
+    batch_permits: Arc<Semaphore>,
+    sinks: HashMap<String, Arc<Sink>>,
+    _runtime: Arc<Runtime>,
+}
+
+impl Pipeline {
+    /// Load every plugin (compiled once, shared by routes that name the same
+    /// one), check each route's plugin config with the plugin itself, and
+    /// open the sinks.
+    pub fn build(config: &Config) -> Result<Pipeline, BuildError> {
+        let runtime = Arc::new(Runtime::new(config.plugins.clone()).map_err(|e| BuildError {
+            at: "plugins".into(),
+            message: e.to_string(),
+        })?);
+        let mut sinks = HashMap::new();
+        for (name, sink) in &config.sinks {
+            let s = Sink::open(sink).map_err(|e| BuildError {
+                at: format!("sinks.{name}"),
+                message: e.to_string(),
+            })?;
+            sinks.insert(name.clone(), Arc::new(s));
+        }
+        let mut plugins: HashMap<PluginRef, Arc<Plugin>> = HashMap::new();
+        let mut routes = HashMap::new();
+        for (i, route) in config.routes.iter().enumerate() {
+            let at = |field: &str| format!("routes[{i}].{field}");
+            let plugin = match plugins.get(&route.plugin) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = Arc::new(load_plugin(&runtime, &route.plugin).map_err(|message| {
+                        BuildError {
+                            at: at("plugin"),
+                            message,
+                        }
+                    })?);
+                    plugins.insert(route.plugin.clone(), p.clone());
+                    p
+                }
+            };
+            match plugin.validate_config(&route.plugin_config) {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => {
+                    return Err(BuildError {
+                        at: at("plugin_config"),
+                        message: format!("refused by {}: {message}", route.plugin),
+                    });
+                }
+                Err(e) => {
+                    return Err(BuildError {
+                        at: at("plugin"),
+                        message: e.to_string(),
+                    });
+                }
+            }
+            let tenant = config
+                .tenants
+                .get(&route.tenant)
+                .cloned()
+                .map(Arc::new)
+                .ok_or_else(|| BuildError {
+                    at: at("tenant"),
+                    message: format!("unknown tenant {}", route.tenant),
+                })?;
+            let sink = sinks.get(&route.sink).cloned().ok_or_else(|| BuildError {
+                at: at("sink"),
+                message: format!("unknown sink {}", route.sink),
+            })?;
+            routes.insert(
+                route.path.clone(),
+                Arc::new(Route {
+                    config: route.clone(),
+                    tenant,
+                    plugin,
+                    sink,
+                }),
+            );
+        }
+        Ok(Pipeline {
+            routes,
+            limits: config.limits,
+            batch_permits: Arc::new(Semaphore::new(config.plugins.max_concurrent_batches.get())),
+            sinks,
+            _runtime: runtime,
+        })
+    }
+
+    /// The route for a URL path.
+    pub fn route(&self, path: &str) -> Option<&Arc<Route>> {
+        self.routes.get(path)
+    }
+
+    /// Request limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A sink by name.
+    pub fn sink(&self, name: &str) -> Option<&Arc<Sink>> {
+        self.sinks.get(name)
+    }
+
+    /// Transform and store one request; `Ok` only when every record is durable.
+    pub async fn deliver(
+        &self,
+        route: &Arc<Route>,
+        req: FirehoseRequest,
+    ) -> Result<Delivery, RequestError> {
+        let permit = self
+            .batch_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| RequestError::Unavailable("shutting down".into()))?;
+        let ctx = BatchContext {
+            tenant: route.tenant.id.to_string(),
+            route: route.config.name.clone(),
+            request_id: req.request_id.clone(),
+            source_arn: req.source_arn.clone(),
+            common_attributes: req.common_attributes.clone(),
+            config: route.config.plugin_config.clone(),
+        };
+        let plugin = route.plugin.clone();
+        let (req, result) = tokio::task::spawn_blocking(move || {
+            let result = plugin.transform(&ctx, &req.records);
+            drop(permit);
+            (req, result)
+        })
+        .await
+        .map_err(|e| RequestError::DeliveryFailed(format!("plugin task failed: {e}")))?;
+
+        let (batch, delivery) = assemble(route, req, result);
+        if delivery.failed > 0 {
+            tracing::warn!(
+                tenant = batch.tenant,
+                route = batch.route,
+                request_id = batch.request_id,
+                failed = delivery.failed,
+                first_reason = batch.dead_letters.first().map(|d| d.reason.as_str()),
+                "records dead-lettered"
+            );
+        }
+        route
+            .sink
+            .write(batch)
+            .await
+            .map_err(|e| RequestError::DeliveryFailed(e.to_string()))?;
+        Ok(delivery)
+    }
+}
+
+/// Load a plugin's bytes and compile it.
+pub fn load_plugin(runtime: &Runtime, plugin: &PluginRef) -> Result<Plugin, String> {
+    let name = plugin.to_string();
+    let bytes: Cow<'_, [u8]> = match plugin {
+        PluginRef::Builtin(n) => Cow::Borrowed(
+            plugin::builtin(n).ok_or_else(|| format!("unknown built-in plugin {n}"))?,
+        ),
+        PluginRef::File(path) => Cow::Owned(
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        ),
+    };
+    runtime.load(&name, &bytes).map_err(|e| e.to_string())
+}
+
+/// Turn plugin outcomes into a sink batch. Pure.
+fn assemble(
+    route: &Route,
+    req: FirehoseRequest,
+    result: Result<(Vec<Outcome>, plugin::BatchStats), PluginError>,
+) -> (SinkBatch, Delivery) {
+    let mut batch = SinkBatch {
+        tenant: route.tenant.id.to_string(),
+        route: route.config.name.clone(),
+        request_id: req.request_id.clone(),
+        source_arn: req.source_arn.clone(),
+        documents: Vec::new(),
+        dead_letters: Vec::new(),
+    };
+    let mut delivery = Delivery {
+        records: req.records.len(),
+        ..Delivery::default()
+    };
+    let outcomes = match result {
+        Ok((outcomes, _stats)) => outcomes,
+        Err(e) => {
+            let reason = e.to_string();
+            delivery.failed = req.records.len();
+            batch.dead_letters = req
+                .records
+                .into_iter()
+                .enumerate()
+                .map(|(record_index, data)| DeadLetter {
+                    record_index,
+                    data,
+                    kind: DeadLetterKind::ProcessingFailed,
+                    reason: reason.clone(),
+                })
+                .collect();
+            return (batch, delivery);
+        }
+    };
+    for (record_index, (data, outcome)) in req.records.into_iter().zip(outcomes).enumerate() {
+        match outcome {
+            Outcome::Dropped => delivery.dropped += 1,
+            Outcome::Failed(reason) => {
+                delivery.failed += 1;
+                batch.dead_letters.push(DeadLetter {
+                    record_index,
+                    data,
+                    kind: DeadLetterKind::ProcessingFailed,
+                    reason,
+                });
+            }
+            Outcome::Ok(docs) => {
+                let prepared: Result<Vec<IndexedDocument>, String> = docs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(doc_index, d)| {
+                        prepare_document(&route.config, &req.request_id, record_index, doc_index, d)
+                    })
+                    .collect();
+                match prepared {
+                    Ok(docs) => {
+                        delivery.documents += docs.len();
+                        batch.documents.extend(docs);
+                    }
+                    Err(reason) => {
+                        delivery.failed += 1;
+                        batch.dead_letters.push(DeadLetter {
+                            record_index,
+                            data,
+                            kind: DeadLetterKind::ProcessingFailed,
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    (batch, delivery)
+}
+
+/// Check a plugin document and give it its index and deterministic id.
+///
+/// Id scheme: the plugin's id when it gives one (a source id); otherwise
+/// `<request-id>-<record-index>-<document-index>`, which is stable across
+/// Firehose retries of the same request. Ids over
+/// [`MAX_DOCUMENT_ID_BYTES`] are replaced by their SHA-256 (hex).
+pub fn prepare_document(
+    route: &RouteConfig,
+    request_id: &str,
+    record_index: usize,
+    doc_index: usize,
+    doc: plugin::Document,
+) -> Result<IndexedDocument, String> {
+    let body = compact_json_object(&doc.body)
+        .map_err(|e| format!("document {doc_index}: contract violation: {e}"))?
+        .into_owned();
+    let index = match (&doc.index, route.allow_plugin_index) {
+        (Some(ix), true) => IndexName::new(ix)
+            .map_err(|e| format!("document {doc_index}: plugin asked for a bad index: {e}"))?,
+        _ => route.index.clone(),
+    };
+    let id = match doc.id {
+        Some(id) if id.is_empty() => {
+            return Err(format!("document {doc_index}: empty document id"));
+        }
+        Some(id) => id,
+        None => format!("{request_id}-{record_index}-{doc_index}"),
+    };
+    let id = if id.len() > MAX_DOCUMENT_ID_BYTES {
+        plugin::hex(&Sha256::digest(id.as_bytes()))
+    } else {
+        id
+    };
+    Ok(IndexedDocument { index, id, body })
+}
+
+/// Check that `body` is one JSON object and make it a single line (NDJSON
+/// framing), without reordering or re-encoding anything but whitespace.
+pub fn compact_json_object(body: &str) -> Result<Cow<'_, str>, String> {
+    let trimmed = body.trim_matches(|c: char| c.is_ascii_whitespace());
+    if !trimmed.starts_with('{') {
+        return Err("body is not a JSON object".to_string());
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(trimmed)
+        .map_err(|e| format!("body is not valid JSON: {e}"))?;
+    if !trimmed.contains(['\n', '\r']) {
+        return Ok(Cow::Borrowed(trimmed));
+    }
+    // Newlines can only be whitespace between tokens (inside strings they
+    // must be escaped), so drop whitespace outside strings.
+    let mut out = String::with_capacity(trimmed.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in trimmed.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    Ok(Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacts_pretty_json_without_touching_strings() {
+        let pretty = "{\n  \"a\": \"x y\\n\",\n  \"b\": [1, 2]\n}\n";
+        assert_eq!(
+            compact_json_object(pretty).unwrap(),
+            r#"{"a":"x y\n","b":[1,2]}"#
+        );
+        let one = r#"{"a": 1}"#;
+        assert!(matches!(compact_json_object(one).unwrap(), Cow::Borrowed(_)));
+        assert!(compact_json_object("[1]").is_err());
+        assert!(compact_json_object("{\"a\":").is_err());
+        assert!(compact_json_object("{} {}").is_err());
+    }
+
+    fn route(allow: bool) -> RouteConfig {
+        RouteConfig {
+            name: "waf".into(),
+            path: "/firehose/waf".into(),
+            tenant: crate::tenant::TenantId::new("demo").unwrap(),
+            plugin: PluginRef::Builtin("waf".into()),
+            plugin_config: "{}".into(),
+            index: IndexName::new("waf").unwrap(),
+            allow_plugin_index: allow,
+            sink: "local".into(),
+        }
+    }
+
+    fn doc(index: Option<&str>, id: Option<&str>) -> plugin::Document {
+        plugin::Document {
+            index: index.map(str::to_string),
+            id: id.map(str::to_string),
+            timestamp_ms: None,
+            body: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn ids_and_indices() {
+        let d = prepare_document(&route(false), "rid", 3, 1, doc(Some("other"), None)).unwrap();
+        assert_eq!(d.id, "rid-3-1");
+        assert_eq!(d.index.as_str(), "waf", "plugin index ignored unless allowed");
+        let d = prepare_document(&route(true), "rid", 0, 0, doc(Some("other"), Some("src-id")))
+            .unwrap();
+        assert_eq!((d.index.as_str(), d.id.as_str()), ("other", "src-id"));
+        assert!(prepare_document(&route(true), "rid", 0, 0, doc(Some("Bad/Index"), None)).is_err());
+        assert!(prepare_document(&route(false), "rid", 0, 0, doc(None, Some(""))).is_err());
+        let long = "x".repeat(600);
+        let d = prepare_document(&route(false), "rid", 0, 0, doc(None, Some(&long))).unwrap();
+        assert_eq!(d.id.len(), 64);
+    }
+}

@@ -1,0 +1,288 @@
+//! The HTTP(S) server: hyper 1 over TCP, with rustls unless the config says
+//! plain HTTP. [`handle`] is the whole request path and is generic over the
+//! body type, so tests call it as a service without sockets.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::TlsConfig;
+use crate::firehose::{self, RequestError};
+use crate::pipeline::Pipeline;
+use crate::tenant;
+
+/// A slow client gets this long to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bodies at most this large are decoded on the async thread; larger ones
+/// (base64 of up to 64 MiB, gunzip) go to the blocking pool.
+const INLINE_DECODE_BYTES: usize = 256 * 1024;
+
+/// Server errors (start-up only; per-request errors are [`RequestError`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// TLS material could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Build a rustls acceptor from PEM files.
+pub fn tls_acceptor(tls: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", tls.cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", tls.cert.display())))?;
+    if certs.is_empty() {
+        return Err(ServerError::Tls(format!(
+            "{}: no certificate found",
+            tls.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", tls.key.display())))?;
+    tls_acceptor_from(certs, key)
+}
+
+/// Build a rustls acceptor from DER certificate chain and key.
+pub fn tls_acceptor_from(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Server {
+    /// Bind `addr`; TLS when `tls` is given.
+    pub async fn bind(
+        addr: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        pipeline: Arc<Pipeline>,
+    ) -> Result<Server, ServerError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        Ok(Server {
+            listener,
+            tls,
+            pipeline,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown` turns true; then stop accepting and wait for
+    /// in-flight requests to finish.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let pipeline = self.pipeline.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let pipeline = pipeline.clone();
+                async move { Ok::<_, Infallible>(handle(&pipeline, req).await) }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .keep_alive(true);
+            match &self.tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(tls), service);
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+            }
+        }
+        drop(self.listener);
+        graceful.shutdown().await;
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn error_response(request_id: Option<&str>, err: &RequestError) -> Response<Full<Bytes>> {
+    let status = err.status();
+    let mut resp = json_response(
+        status,
+        firehose::error_body(request_id, firehose::now_ms(), &err.to_string()),
+    );
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    }
+    resp
+}
+
+/// Serve one Firehose request: the whole protocol, start to acknowledgement.
+pub async fn handle<B>(pipeline: &Pipeline, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let path = req.uri().path().to_string();
+    let header_id = firehose::header_request_id(req.headers());
+    match handle_inner(pipeline, req).await {
+        Ok((request_id, delivery)) => {
+            tracing::debug!(
+                path,
+                request_id,
+                records = delivery.records,
+                documents = delivery.documents,
+                dropped = delivery.dropped,
+                failed = delivery.failed,
+                "delivered"
+            );
+            json_response(
+                StatusCode::OK,
+                firehose::success_body(&request_id, firehose::now_ms()),
+            )
+        }
+        Err(err) => {
+            tracing::warn!(
+                path,
+                request_id = header_id.as_deref().unwrap_or(""),
+                status = err.status().as_u16(),
+                error = %err,
+                "request refused"
+            );
+            error_response(header_id.as_deref(), &err)
+        }
+    }
+}
+
+async fn handle_inner<B>(
+    pipeline: &Pipeline,
+    req: Request<B>,
+) -> Result<(String, crate::pipeline::Delivery), RequestError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if req.method() != Method::POST {
+        return Err(RequestError::MethodNotAllowed(req.method().to_string()));
+    }
+    let route = pipeline
+        .route(req.uri().path())
+        .ok_or_else(|| RequestError::UnknownRoute(req.uri().path().to_string()))?
+        .clone();
+    let key = firehose::access_key(req.headers())?;
+    if !tenant::any_key_matches(&route.tenant.access_keys, key) {
+        return Err(RequestError::WrongAccessKey);
+    }
+    let headers = firehose::check_headers(req.headers())?;
+    let limits = *pipeline.limits();
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && len > limits.max_body_bytes
+    {
+        return Err(RequestError::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        });
+    }
+    let body = match Limited::new(req.into_body(), limits.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(RequestError::BodyTooLarge {
+                limit: limits.max_body_bytes,
+            });
+        }
+        Err(e) => return Err(RequestError::BodyRead(e.to_string())),
+    };
+    let decoded = if body.len() <= INLINE_DECODE_BYTES && !headers.gzip {
+        firehose::decode_body(&headers, &body, &limits)?
+    } else {
+        tokio::task::spawn_blocking(move || firehose::decode_body(&headers, &body, &limits))
+            .await
+            .map_err(|e| RequestError::DeliveryFailed(format!("decoder task failed: {e}")))??
+    };
+    let request_id = decoded.request_id.clone();
+    let delivery = pipeline.deliver(&route, decoded).await?;
+    Ok((request_id, delivery))
+}

@@ -1,0 +1,154 @@
+//! Weir plugin for AWS WAF logs.
+//!
+//! Each record is one WAF log (JSON; a record holding several newline-
+//! separated logs gives one document each). The epoch-millisecond
+//! `timestamp` becomes an ISO-8601 UTC string with milliseconds
+//! (`2019-12-13T23:40:12.771Z`) so OpenSearch maps it as `date`; every other
+//! field is kept as it came, in order. A log that is not a JSON object, or
+//! whose `timestamp` is missing or not an epoch-millisecond number, fails its
+//! record with the reason; the other records of the batch are unaffected.
+//!
+//! Config: none (`{}`); unknown keys are refused.
+
+use serde_json::Value;
+use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
+
+/// The plugin type exported to the host.
+pub struct Waf;
+
+impl Guest for Waf {
+    fn validate_config(config: String) -> Result<(), String> {
+        validate_config(&config)
+    }
+
+    fn transform(_ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
+        records.iter().map(|r| transform_record(r)).collect()
+    }
+}
+
+weir_plugin_sdk::export!(Waf);
+
+/// The WAF plugin takes no options.
+pub fn validate_config(config: &str) -> Result<(), String> {
+    let map = weir_plugin_sdk::config_object(config)?;
+    match map.keys().next() {
+        None => Ok(()),
+        Some(key) => Err(format!("unknown option `{key}`: the waf plugin takes none")),
+    }
+}
+
+/// Transform one record (one or more WAF logs).
+pub fn transform_record(record: &[u8]) -> Outcome {
+    let values = match weir_plugin_sdk::json_values(record) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let mut docs = Vec::with_capacity(values.len());
+    for (i, value) in values.into_iter().enumerate() {
+        match transform_log(value) {
+            Ok(doc) => docs.push(doc),
+            Err(e) if i == 0 => return Outcome::Failed(e),
+            Err(e) => return Outcome::Failed(format!("log {} of the record: {e}", i + 1)),
+        }
+    }
+    Outcome::Ok(docs)
+}
+
+/// Rewrite one WAF log.
+pub fn transform_log(value: Value) -> Result<Document, String> {
+    let Value::Object(mut log) = value else {
+        return Err(format!(
+            "a WAF log must be a JSON object, got {}",
+            weir_plugin_sdk::json_kind(&value)
+        ));
+    };
+    let ms = match log.get("timestamp") {
+        None => return Err("missing `timestamp`".to_string()),
+        Some(ts) => epoch_ms(ts)?,
+    };
+    let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
+        .ok_or_else(|| format!("`timestamp` {ms} is outside 1970..=9999 in epoch milliseconds"))?;
+    log.insert("timestamp".to_string(), Value::String(iso));
+    Ok(Document::new(Value::Object(log).to_string()).with_timestamp_ms(ms))
+}
+
+/// Read an epoch-millisecond number (an integer, or a float with no fraction).
+fn epoch_ms(ts: &Value) -> Result<i64, String> {
+    if let Some(ms) = ts.as_i64() {
+        return Ok(ms);
+    }
+    match ts.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= 0.0 && f <= weir_plugin_sdk::MAX_EPOCH_MS as f64 => {
+            Ok(f as i64)
+        }
+        _ => Err(format!(
+            "`timestamp` must be epoch milliseconds (a number), got {}",
+            match ts {
+                Value::Number(n) => n.to_string(),
+                other => weir_plugin_sdk::json_kind(other).to_string(),
+            }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_bodies(outcome: Outcome) -> Vec<(String, Option<i64>)> {
+        match outcome {
+            Outcome::Ok(docs) => docs.into_iter().map(|d| (d.body, d.timestamp_ms)).collect(),
+            other => panic!("expected ok, got {other:?}"),
+        }
+    }
+
+    fn failed(outcome: Outcome) -> String {
+        match outcome {
+            Outcome::Failed(reason) => reason,
+            other => panic!("expected failed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rewrites_timestamp_and_keeps_the_rest_in_order() {
+        let got = ok_bodies(transform_record(
+            br#"{"timestamp":1576280412771,"formatVersion":1,"action":"BLOCK","labels":[{"name":"a"}]}"#,
+        ));
+        assert_eq!(
+            got,
+            vec![(
+                r#"{"timestamp":"2019-12-13T23:40:12.771Z","formatVersion":1,"action":"BLOCK","labels":[{"name":"a"}]}"#
+                    .to_string(),
+                Some(1_576_280_412_771)
+            )]
+        );
+    }
+
+    #[test]
+    fn several_logs_in_one_record() {
+        let got = ok_bodies(transform_record(b"{\"timestamp\":0}\n{\"timestamp\":1000.0}\n"));
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].0, r#"{"timestamp":"1970-01-01T00:00:01.000Z"}"#);
+    }
+
+    #[test]
+    fn bad_records_fail_with_a_reason() {
+        assert!(failed(transform_record(b"{\"timestamp\":")).contains("invalid JSON"));
+        assert!(failed(transform_record(b"")).contains("empty record"));
+        assert!(failed(transform_record(b"[1]")).contains("JSON object"));
+        assert!(failed(transform_record(b"{}")).contains("missing `timestamp`"));
+        assert!(failed(transform_record(br#"{"timestamp":"2019"}"#)).contains("a string"));
+        assert!(failed(transform_record(br#"{"timestamp":1.5}"#)).contains("1.5"));
+        assert!(failed(transform_record(br#"{"timestamp":-5}"#)).contains("outside"));
+        assert!(
+            failed(transform_record(b"{\"timestamp\":1}\n{}")).starts_with("log 2 of the record")
+        );
+    }
+
+    #[test]
+    fn config_takes_no_options() {
+        assert!(validate_config("{}").is_ok());
+        assert!(validate_config("").is_ok());
+        assert!(validate_config(r#"{"x":1}"#).unwrap_err().contains("`x`"));
+    }
+}

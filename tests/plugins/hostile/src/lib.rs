@@ -1,0 +1,85 @@
+//! A plugin that misbehaves on purpose, for the hostile-plugin tests.
+//!
+//! Its config `{"mode": "…"}` picks the misbehaviour:
+//! - `trap`: panics (a trap in wasm).
+//! - `loop`: never returns.
+//! - `hog`: allocates until the memory cap stops it.
+//! - `short`: returns fewer outcomes than records (contract violation).
+//! - `bad-body`: returns a document whose body is not a JSON object.
+//! - `chatty`: writes far more to stdout, stderr and the host log than the caps allow, then behaves.
+//! - `echo`: behaves: one document `{"n": <record length>}` per record.
+
+#![allow(clippy::panic)]
+
+use weir_plugin_sdk::{BatchContext, Document, Guest, Level, Outcome};
+
+/// The exported plugin.
+pub struct Hostile;
+
+const MODES: &[&str] = &["trap", "loop", "hog", "short", "bad-body", "chatty", "echo"];
+
+fn mode(config: &str) -> Result<String, String> {
+    let cfg = weir_plugin_sdk::config_object(config)?;
+    let m = cfg
+        .get("mode")
+        .and_then(|m| m.as_str())
+        .ok_or_else(|| format!("`mode` must be one of {MODES:?}"))?;
+    if MODES.contains(&m) {
+        Ok(m.to_string())
+    } else {
+        Err(format!("unknown mode {m:?}; expected one of {MODES:?}"))
+    }
+}
+
+fn echo(records: &[Vec<u8>]) -> Vec<Outcome> {
+    records
+        .iter()
+        .map(|r| Outcome::Ok(vec![Document::new(format!("{{\"n\":{}}}", r.len()))]))
+        .collect()
+}
+
+impl Guest for Hostile {
+    fn validate_config(config: String) -> Result<(), String> {
+        mode(&config).map(|_| ())
+    }
+
+    fn transform(ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
+        let mode = match mode(&ctx.config) {
+            Ok(m) => m,
+            Err(e) => return records.iter().map(|_| Outcome::Failed(e.clone())).collect(),
+        };
+        match mode.as_str() {
+            "trap" => panic!("hostile plugin: trap mode"),
+            "loop" => {
+                let mut i = 0u64;
+                loop {
+                    i = std::hint::black_box(i.wrapping_add(1));
+                }
+            }
+            "hog" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "short" => echo(&records).into_iter().skip(1).collect(),
+            "bad-body" => records
+                .iter()
+                .map(|_| Outcome::Ok(vec![Document::new("not json".to_string())]))
+                .collect(),
+            "chatty" => {
+                let line = "x".repeat(1000);
+                for _ in 0..1000 {
+                    println!("{line}");
+                    eprintln!("{line}");
+                    weir_plugin_sdk::log(Level::Info, &line);
+                }
+                echo(&records)
+            }
+            _ => echo(&records),
+        }
+    }
+}
+
+weir_plugin_sdk::export!(Hostile);

@@ -1,0 +1,178 @@
+//! Shared helpers for Weir's integration tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use weir::config::Config;
+use weir::pipeline::Pipeline;
+
+/// The hostile test plugin (built by `build.rs`).
+pub const HOSTILE_PLUGIN: &str = env!("WEIR_TEST_PLUGIN_HOSTILE");
+/// Access key of tenant `demo` in [`config_text`].
+pub const KEY: &str = "demo-access-key";
+/// Access key of tenant `other` in [`config_text`].
+pub const OTHER_KEY: &str = "other-tenant-key";
+
+/// `tests/fixtures`.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A fresh, empty temporary directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "weir-test-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A config with tenants `demo` and `other`, a directory sink at `out`, the
+/// WAF route `/firehose/waf`, and one route per hostile mode at
+/// `/hostile/<mode>` (tenant `demo`, index `hostile-<mode>`).
+/// `server` is the `[server]` table body.
+pub fn config_text(out: &Path, server: &str) -> String {
+    let mut text = format!(
+        r#"
+[server]
+{server}
+
+[plugins]
+memory_mib = 64
+timeout_ms = 500
+max_concurrent_batches = 8
+
+[sinks.local]
+type = "directory"
+path = {out:?}
+
+[[tenants]]
+id = "demo"
+access_keys = ["{KEY}"]
+
+[[tenants]]
+id = "other"
+access_keys = ["{OTHER_KEY}"]
+
+[[routes]]
+path = "/firehose/waf"
+tenant = "demo"
+plugin = "builtin:waf"
+index = "waf"
+sink = "local"
+"#,
+        out = out.display().to_string()
+    );
+    for mode in ["trap", "loop", "hog", "short", "bad-body", "chatty", "echo"] {
+        text.push_str(&format!(
+            r#"
+[[routes]]
+path = "/hostile/{mode}"
+tenant = "demo"
+plugin = {HOSTILE_PLUGIN:?}
+index = "hostile-{mode}"
+sink = "local"
+plugin_config = {{ mode = "{mode}" }}
+"#
+        ));
+    }
+    text
+}
+
+/// A pipeline over [`config_text`] with plain HTTP, writing to a fresh directory.
+pub fn pipeline(name: &str) -> (Arc<Pipeline>, PathBuf) {
+    let out = temp_dir(name);
+    let config = Config::parse(&config_text(&out, "listen = \"127.0.0.1:0\"\nplain_http = true")).unwrap();
+    (Arc::new(Pipeline::build(&config).unwrap()), out)
+}
+
+/// A Firehose request body with these records.
+pub fn request_body(request_id: &str, records: &[&[u8]]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    serde_json::json!({
+        "requestId": request_id,
+        "timestamp": 1_700_000_000_000i64,
+        "records": records.iter().map(|r| serde_json::json!({"data": b64.encode(r)})).collect::<Vec<_>>(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The request id in a body.
+pub fn body_request_id(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["requestId"].as_str().unwrap().to_string()
+}
+
+/// A Firehose-shaped POST, with the headers Firehose sends.
+pub fn firehose_request(path: &str, key: Option<&str>, body: Vec<u8>) -> http::Request<Full<Bytes>> {
+    let request_id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["requestId"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "no-id-in-body".to_string());
+    let mut b = http::Request::post(path)
+        .header("content-type", "application/json")
+        .header("x-amz-firehose-protocol-version", "1.0")
+        .header("x-amz-firehose-request-id", request_id)
+        .header(
+            "x-amz-firehose-source-arn",
+            "arn:aws:firehose:us-east-1:123456789012:deliverystream/test",
+        );
+    if let Some(k) = key {
+        b = b.header("x-amz-firehose-access-key", k);
+    }
+    b.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// Status, content type and JSON body of a response.
+pub async fn read_response<B>(resp: http::Response<B>) -> (u16, String, serde_json::Value)
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    (status, ct, json)
+}
+
+/// (action, document) pairs of `<out>/<index>.ndjson`; empty when absent.
+pub fn bulk_entries(out: &Path, index: &str) -> Vec<(serde_json::Value, serde_json::Value)> {
+    let Ok(text) = std::fs::read_to_string(out.join(format!("{index}.ndjson"))) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() % 2, 0, "bulk file has an odd number of lines");
+    lines
+        .chunks(2)
+        .map(|c| (serde_json::from_str(c[0]).unwrap(), serde_json::from_str(c[1]).unwrap()))
+        .collect()
+}
+
+/// Dead-letter lines of a tenant's route; empty when absent.
+pub fn dead_letters(out: &Path, tenant: &str, route: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("dead-letters").join(tenant).join(format!("{route}.ndjson")))
+        .map(|t| t.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+        .unwrap_or_default()
+}
+
+/// Decode a dead letter's `data`.
+pub fn dead_letter_data(dl: &serde_json::Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(dl["data"].as_str().unwrap())
+        .unwrap()
+}
