@@ -10,7 +10,10 @@ fn main() {
         "/// The built-in plugins: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n",
     );
     for ((name, _), path) in BUILTINS.iter().zip(paths) {
-        src.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", path.display().to_string()));
+        src.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     src.push_str("];\n");
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());

@@ -9,5 +9,8 @@ fn main() {
         "wasm-test-plugins",
         &[hostile.as_path()],
     );
-    println!("cargo:rustc-env=WEIR_TEST_PLUGIN_HOSTILE={}", paths[0].display());
+    println!(
+        "cargo:rustc-env=WEIR_TEST_PLUGIN_HOSTILE={}",
+        paths[0].display()
+    );
 }

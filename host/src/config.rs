@@ -289,7 +289,10 @@ impl IndexName {
             c.is_uppercase()
                 || c.is_whitespace()
                 || c.is_control()
-                || matches!(c, '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':')
+                || matches!(
+                    c,
+                    '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':'
+                )
         }) {
             return Err(format!(
                 "index name {name:?} has a character OpenSearch refuses: {c:?}"
@@ -350,9 +353,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         }),
         (None, true) => None,
         (Some(_), true) => {
-            problems.push(
-                "server: both `tls` and `plain_http = true` are set; choose one".to_string(),
-            );
+            problems
+                .push("server: both `tls` and `plain_http = true` are set; choose one".to_string());
             None
         }
         (None, false) => {
@@ -615,10 +617,16 @@ mod tests {
             .replace("tenant = \"demo\"", "tenant = \"ghost\"");
         let e = Config::parse(&text).unwrap_err();
         let all = e.problems.join("\n");
-        assert!(all.contains("routes[0].plugin: unknown built-in plugin `nope`"), "{all}");
+        assert!(
+            all.contains("routes[0].plugin: unknown built-in plugin `nope`"),
+            "{all}"
+        );
         assert!(all.contains("routes[0].index:"), "{all}");
         assert!(all.contains("routes[0].sink: unknown sink"), "{all}");
-        assert!(all.contains("routes[0].tenant: unknown tenant ghost"), "{all}");
+        assert!(
+            all.contains("routes[0].tenant: unknown tenant ghost"),
+            "{all}"
+        );
     }
 
     #[test]

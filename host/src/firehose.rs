@@ -325,7 +325,10 @@ impl<'de> Deserialize<'de> for OrderedMap {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<OrderedMap, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<OrderedMap, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = m.next_entry::<String, serde_json::Value>()? {
                     out.push((k, v));
@@ -398,10 +401,12 @@ pub fn decode_body(
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut records = Vec::with_capacity(env.records.len());
     for (index, r) in env.records.iter().enumerate() {
-        let data = b64.decode(r.data.as_bytes()).map_err(|e| RequestError::BadBase64 {
-            index,
-            reason: e.to_string(),
-        })?;
+        let data = b64
+            .decode(r.data.as_bytes())
+            .map_err(|e| RequestError::BadBase64 {
+                index,
+                reason: e.to_string(),
+            })?;
         records.push(data);
     }
     Ok(FirehoseRequest {
@@ -423,9 +428,7 @@ pub fn now_ms() -> i64 {
 
 /// The 200 body: `{"requestId": …, "timestamp": …}`.
 pub fn success_body(request_id: &str, now_ms: i64) -> Bytes {
-    Bytes::from(
-        serde_json::json!({ "requestId": request_id, "timestamp": now_ms }).to_string(),
-    )
+    Bytes::from(serde_json::json!({ "requestId": request_id, "timestamp": now_ms }).to_string())
 }
 
 /// An error body: `{"requestId": …, "timestamp": …, "errorMessage": …}`.
@@ -474,7 +477,9 @@ mod tests {
             ),
             (
                 "x-amz-firehose-common-attributes",
-                include_str!("../../tests/fixtures/firehose/vector_common-attributes-header-value.json"),
+                include_str!(
+                    "../../tests/fixtures/firehose/vector_common-attributes-header-value.json"
+                ),
             ),
         ])
     }
@@ -597,7 +602,10 @@ mod tests {
             "x-amz-firehose-request-id",
             HeaderValue::from_static("has space"),
         );
-        assert!(matches!(check_headers(&h), Err(RequestError::BadRequestId(_))));
+        assert!(matches!(
+            check_headers(&h),
+            Err(RequestError::BadRequestId(_))
+        ));
         assert_eq!(
             access_key(&headers(&[])),
             Err(RequestError::MissingAccessKey)
@@ -623,7 +631,8 @@ mod tests {
         let edge = include_bytes!(
             "../../tests/fixtures/firehose/derived_request_edge-empty-plain-invalid-base64.json"
         );
-        let h_edge = check_headers(&headers(&[("x-amz-firehose-protocol-version", "1.0")])).unwrap();
+        let h_edge =
+            check_headers(&headers(&[("x-amz-firehose-protocol-version", "1.0")])).unwrap();
         assert_eq!(
             decode_body(&h_edge, edge, &l).unwrap_err(),
             RequestError::BadBase64 {
@@ -677,8 +686,7 @@ mod tests {
     fn response_bodies() {
         let ok: serde_json::Value = serde_json::from_slice(&success_body("abc", 5)).unwrap();
         assert_eq!(ok, serde_json::json!({"requestId": "abc", "timestamp": 5}));
-        let err: serde_json::Value =
-            serde_json::from_slice(&error_body(None, 5, "nope")).unwrap();
+        let err: serde_json::Value = serde_json::from_slice(&error_body(None, 5, "nope")).unwrap();
         assert_eq!(
             err,
             serde_json::json!({"requestId": "", "timestamp": 5, "errorMessage": "nope"})

@@ -75,10 +75,12 @@ impl Pipeline {
     /// one), check each route's plugin config with the plugin itself, and
     /// open the sinks.
     pub fn build(config: &Config) -> Result<Pipeline, BuildError> {
-        let runtime = Arc::new(Runtime::new(config.plugins.clone()).map_err(|e| BuildError {
-            at: "plugins".into(),
-            message: e.to_string(),
-        })?);
+        let runtime = Arc::new(
+            Runtime::new(config.plugins.clone()).map_err(|e| BuildError {
+                at: "plugins".into(),
+                message: e.to_string(),
+            })?,
+        );
         let mut sinks = HashMap::new();
         for (name, sink) in &config.sinks {
             let s = Sink::open(sink).map_err(|e| BuildError {
@@ -219,9 +221,9 @@ impl Pipeline {
 pub fn load_plugin(runtime: &Runtime, plugin: &PluginRef) -> Result<Plugin, String> {
     let name = plugin.to_string();
     let bytes: Cow<'_, [u8]> = match plugin {
-        PluginRef::Builtin(n) => Cow::Borrowed(
-            plugin::builtin(n).ok_or_else(|| format!("unknown built-in plugin {n}"))?,
-        ),
+        PluginRef::Builtin(n) => {
+            Cow::Borrowed(plugin::builtin(n).ok_or_else(|| format!("unknown built-in plugin {n}"))?)
+        }
         PluginRef::File(path) => Cow::Owned(
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
         ),
@@ -391,7 +393,10 @@ mod tests {
             r#"{"a":"x y\n","b":[1,2]}"#
         );
         let one = r#"{"a": 1}"#;
-        assert!(matches!(compact_json_object(one).unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            compact_json_object(one).unwrap(),
+            Cow::Borrowed(_)
+        ));
         assert!(compact_json_object("[1]").is_err());
         assert!(compact_json_object("{\"a\":").is_err());
         assert!(compact_json_object("{} {}").is_err());
@@ -423,9 +428,19 @@ mod tests {
     fn ids_and_indices() {
         let d = prepare_document(&route(false), "rid", 3, 1, doc(Some("other"), None)).unwrap();
         assert_eq!(d.id, "rid-3-1");
-        assert_eq!(d.index.as_str(), "waf", "plugin index ignored unless allowed");
-        let d = prepare_document(&route(true), "rid", 0, 0, doc(Some("other"), Some("src-id")))
-            .unwrap();
+        assert_eq!(
+            d.index.as_str(),
+            "waf",
+            "plugin index ignored unless allowed"
+        );
+        let d = prepare_document(
+            &route(true),
+            "rid",
+            0,
+            0,
+            doc(Some("other"), Some("src-id")),
+        )
+        .unwrap();
         assert_eq!((d.index.as_str(), d.id.as_str()), ("other", "src-id"));
         assert!(prepare_document(&route(true), "rid", 0, 0, doc(Some("Bad/Index"), None)).is_err());
         assert!(prepare_document(&route(false), "rid", 0, 0, doc(None, Some(""))).is_err());

@@ -15,7 +15,8 @@ pub struct TenantId(String);
 impl TenantId {
     /// Validate a tenant id.
     pub fn new(id: &str) -> Result<TenantId, String> {
-        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        let ok_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
         if id.is_empty() || id.len() > 64 {
             return Err(format!("tenant id {id:?} must be 1 to 64 bytes"));
         }
@@ -81,7 +82,10 @@ pub fn any_key_matches(keys: &[AccessKey], presented: &[u8]) -> bool {
 
 /// Compare two digests without data-dependent branches.
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(diff) == 0
 }
 

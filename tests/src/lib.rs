@@ -90,7 +90,11 @@ plugin_config = {{ mode = "{mode}" }}
 /// A pipeline over [`config_text`] with plain HTTP, writing to a fresh directory.
 pub fn pipeline(name: &str) -> (Arc<Pipeline>, PathBuf) {
     let out = temp_dir(name);
-    let config = Config::parse(&config_text(&out, "listen = \"127.0.0.1:0\"\nplain_http = true")).unwrap();
+    let config = Config::parse(&config_text(
+        &out,
+        "listen = \"127.0.0.1:0\"\nplain_http = true",
+    ))
+    .unwrap();
     (Arc::new(Pipeline::build(&config).unwrap()), out)
 }
 
@@ -113,7 +117,11 @@ pub fn body_request_id(body: &[u8]) -> String {
 }
 
 /// A Firehose-shaped POST, with the headers Firehose sends.
-pub fn firehose_request(path: &str, key: Option<&str>, body: Vec<u8>) -> http::Request<Full<Bytes>> {
+pub fn firehose_request(
+    path: &str,
+    key: Option<&str>,
+    body: Vec<u8>,
+) -> http::Request<Full<Bytes>> {
     let request_id = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["requestId"].as_str().map(str::to_string))
@@ -145,8 +153,12 @@ where
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    let json = serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "response is not JSON ({e}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    });
     (status, ct, json)
 }
 
@@ -159,15 +171,28 @@ pub fn bulk_entries(out: &Path, index: &str) -> Vec<(serde_json::Value, serde_js
     assert_eq!(lines.len() % 2, 0, "bulk file has an odd number of lines");
     lines
         .chunks(2)
-        .map(|c| (serde_json::from_str(c[0]).unwrap(), serde_json::from_str(c[1]).unwrap()))
+        .map(|c| {
+            (
+                serde_json::from_str(c[0]).unwrap(),
+                serde_json::from_str(c[1]).unwrap(),
+            )
+        })
         .collect()
 }
 
 /// Dead-letter lines of a tenant's route; empty when absent.
 pub fn dead_letters(out: &Path, tenant: &str, route: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(out.join("dead-letters").join(tenant).join(format!("{route}.ndjson")))
-        .map(|t| t.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
-        .unwrap_or_default()
+    std::fs::read_to_string(
+        out.join("dead-letters")
+            .join(tenant)
+            .join(format!("{route}.ndjson")),
+    )
+    .map(|t| {
+        t.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Decode a dead letter's `data`.

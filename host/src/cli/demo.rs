@@ -112,10 +112,16 @@ pub fn run(out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                     "arn:aws:firehose:us-east-1:111122223333:deliverystream/weir-demo",
                 )
                 .body(Full::new(Bytes::from(body)))?;
-            let resp = client.request(req).await.context("sending a demo request")?;
+            let resp = client
+                .request(req)
+                .await
+                .context("sending a demo request")?;
             let status = resp.status();
             let body = resp.into_body().collect().await?.to_bytes();
-            println!("POST {path} [{what}] → {status} {}", String::from_utf8_lossy(&body));
+            println!(
+                "POST {path} [{what}] → {status} {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         let _ = tx.send(true);
         let _ = served.await;
@@ -135,7 +141,12 @@ fn report(out: &Path) -> anyhow::Result<()> {
     entries.sort();
     for p in entries {
         let lines = std::fs::read_to_string(&p)?.lines().count();
-        println!("  index {:<12} {:>4} documents  {}", p.file_stem().unwrap_or_default().to_string_lossy(), lines / 2, p.display());
+        println!(
+            "  index {:<12} {:>4} documents  {}",
+            p.file_stem().unwrap_or_default().to_string_lossy(),
+            lines / 2,
+            p.display()
+        );
     }
     let dl_root = out.join("dead-letters");
     if dl_root.is_dir() {
@@ -148,6 +159,9 @@ fn report(out: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    println!("replay into OpenSearch: curl -H 'Content-Type: application/x-ndjson' --data-binary @{}/waf.ndjson http://localhost:9200/_bulk", out.display());
+    println!(
+        "replay into OpenSearch: curl -H 'Content-Type: application/x-ndjson' --data-binary @{}/waf.ndjson http://localhost:9200/_bulk",
+        out.display()
+    );
     Ok(())
 }

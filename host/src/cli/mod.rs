@@ -231,11 +231,8 @@ fn read_records(path: &PathBuf) -> anyhow::Result<Vec<Vec<u8>>> {
             source_arn: None,
             common_attributes: Vec::new(),
         };
-        let req = weir::firehose::decode_body(
-            &headers,
-            &bytes,
-            &weir::firehose::Limits::default(),
-        )?;
+        let req =
+            weir::firehose::decode_body(&headers, &bytes, &weir::firehose::Limits::default())?;
         return Ok(req.records);
     }
     Ok(bytes

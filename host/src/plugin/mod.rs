@@ -2,7 +2,7 @@
 //! `InstancePre` per plugin, and a fresh `Store` per batch.
 //!
 //! Each batch gets a new instance from the pooling allocator with a memory
-//! cap ([`Limiter`]), a wall-time deadline (epoch interruption, ticked by a
+//! cap (a `ResourceLimiter`), a wall-time deadline (epoch interruption, ticked by a
 //! background thread), a deny-all WASI context (no preopens, no env, no
 //! args, no sockets, a frozen clock) and capped stdout/stderr captured into
 //! the host's log. A trap, timeout or out-of-memory ends the batch with a
@@ -192,11 +192,17 @@ impl bindings::weir::plugin::host::Host for StoreState {
         l.budget -= message.len();
         let (plugin, tenant, route, rid) = (&*l.plugin, &l.tenant, &l.route, &l.request_id);
         match level {
-            WitLevel::Trace => tracing::trace!(plugin, tenant, route, request_id = rid, "{message}"),
-            WitLevel::Debug => tracing::debug!(plugin, tenant, route, request_id = rid, "{message}"),
+            WitLevel::Trace => {
+                tracing::trace!(plugin, tenant, route, request_id = rid, "{message}")
+            }
+            WitLevel::Debug => {
+                tracing::debug!(plugin, tenant, route, request_id = rid, "{message}")
+            }
             WitLevel::Info => tracing::info!(plugin, tenant, route, request_id = rid, "{message}"),
             WitLevel::Warn => tracing::warn!(plugin, tenant, route, request_id = rid, "{message}"),
-            WitLevel::Error => tracing::error!(plugin, tenant, route, request_id = rid, "{message}"),
+            WitLevel::Error => {
+                tracing::error!(plugin, tenant, route, request_id = rid, "{message}")
+            }
         }
     }
 }
@@ -269,7 +275,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("limits", &self.limits).finish()
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -399,7 +407,15 @@ impl Plugin {
         self.size
     }
 
-    fn new_store(&self, ctx: &BatchContext) -> (Store<StoreState>, pipe::CappedPipe, pipe::CappedPipe, Arc<AtomicBool>) {
+    fn new_store(
+        &self,
+        ctx: &BatchContext,
+    ) -> (
+        Store<StoreState>,
+        pipe::CappedPipe,
+        pipe::CappedPipe,
+        Arc<AtomicBool>,
+    ) {
         let stdout = pipe::CappedPipe::new(self.limits.log_bytes);
         let stderr = pipe::CappedPipe::new(self.limits.log_bytes);
         let mut wasi = WasiCtx::builder();
@@ -429,7 +445,12 @@ impl Plugin {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = self.limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+        let ticks = self
+            .limits
+            .timeout
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis()) as u64
+            + 1;
         store.set_epoch_deadline(ticks);
         (store, stdout, stderr, hit)
     }
@@ -453,15 +474,35 @@ impl Plugin {
         PluginError::Trap { plugin, detail }
     }
 
-    fn flush_output(&self, ctx: &BatchContext, store: &Store<StoreState>, stdout: &pipe::CappedPipe, stderr: &pipe::CappedPipe) {
+    fn flush_output(
+        &self,
+        ctx: &BatchContext,
+        store: &Store<StoreState>,
+        stdout: &pipe::CappedPipe,
+        stderr: &pipe::CappedPipe,
+    ) {
         for (stream, pipe) in [("stdout", stdout), ("stderr", stderr)] {
             let (text, dropped) = pipe.take();
             if !text.is_empty() {
-                tracing::info!(plugin = &*self.name, tenant = ctx.tenant, route = ctx.route, request_id = ctx.request_id, stream, truncated_bytes = dropped, "plugin output: {}", String::from_utf8_lossy(&text).trim_end());
+                tracing::info!(
+                    plugin = &*self.name,
+                    tenant = ctx.tenant,
+                    route = ctx.route,
+                    request_id = ctx.request_id,
+                    stream,
+                    truncated_bytes = dropped,
+                    "plugin output: {}",
+                    String::from_utf8_lossy(&text).trim_end()
+                );
             }
         }
         if store.data().log.dropped > 0 {
-            tracing::warn!(plugin = &*self.name, request_id = ctx.request_id, dropped = store.data().log.dropped, "plugin log lines dropped: over the per-batch log budget");
+            tracing::warn!(
+                plugin = &*self.name,
+                request_id = ctx.request_id,
+                dropped = store.data().log.dropped,
+                "plugin log lines dropped: over the per-batch log budget"
+            );
         }
     }
 
@@ -547,10 +588,10 @@ impl Plugin {
             ..BatchContext::default()
         };
         let (mut store, stdout, stderr, hit) = self.new_store(&ctx);
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|i| i.weir_plugin_transform().call_validate_config(&mut store, config));
+        let result = self.pre.instantiate(&mut store).and_then(|i| {
+            i.weir_plugin_transform()
+                .call_validate_config(&mut store, config)
+        });
         self.flush_output(&ctx, &store, &stdout, &stderr);
         result.map_err(|e| self.classify(e, hit.load(Ordering::Relaxed)))
     }

@@ -1,44 +1,4 @@
-//! # Weir plugin SDK
-//!
-//! Everything a Weir source plugin needs: the bindings of the
-//! `weir:plugin@0.1.0` world (generated once, here), the [`export!`] macro,
-//! and the helpers every parser wants: a capped gunzip, epoch → ISO-8601
-//! conversion, JSON and line helpers.
-//!
-//! A plugin is a `cdylib` crate built for `wasm32-wasip2` with a type that
-//! implements [`Guest`] and keeps its parsing in pure functions, so that
-//! they can be unit-tested natively with `cargo test`.
-//!
-//! ```
-//! use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
-//!
-//! struct Upper;
-//!
-//! impl Guest for Upper {
-//!     fn validate_config(config: String) -> Result<(), String> {
-//!         weir_plugin_sdk::config_object(&config).map(|_| ())
-//!     }
-//!
-//!     fn transform(_ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-//!         records.iter().map(|r| upper(r)).collect()
-//!     }
-//! }
-//!
-//! /// The pure part: one record in, one outcome out.
-//! fn upper(record: &[u8]) -> Outcome {
-//!     match std::str::from_utf8(record) {
-//!         Ok(text) => Outcome::Ok(vec![Document::new(
-//!             serde_json::json!({ "message": text.to_uppercase() }).to_string(),
-//!         )]),
-//!         Err(e) => Outcome::Failed(format!("record is not UTF-8: {e}")),
-//!     }
-//! }
-//!
-//! weir_plugin_sdk::export!(Upper);
-//! # fn main() {
-//! #     assert!(matches!(upper(b"hi"), Outcome::Ok(ref d) if d[0].body == r#"{"message":"HI"}"#));
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 
 use std::io::Read;
 
@@ -139,7 +99,10 @@ impl std::fmt::Display for GunzipError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GunzipError::TooLarge { cap } => {
-                write!(f, "gzip data decompresses to more than the cap of {cap} bytes")
+                write!(
+                    f,
+                    "gzip data decompresses to more than the cap of {cap} bytes"
+                )
             }
             GunzipError::Invalid(e) => write!(f, "invalid gzip data: {e}"),
         }
@@ -303,8 +266,20 @@ mod tests {
             let expect = format!("{y:04}-{m:02}-{d:02}T00:00:00.000Z");
             assert_eq!(epoch_ms_to_iso(day * 86_400_000).unwrap(), expect);
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let len = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-                [m as usize - 1];
+            let len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ][m as usize - 1];
             d += 1;
             if d > len {
                 d = 1;

@@ -126,7 +126,9 @@ mod tests {
 
     #[test]
     fn several_logs_in_one_record() {
-        let got = ok_bodies(transform_record(b"{\"timestamp\":0}\n{\"timestamp\":1000.0}\n"));
+        let got = ok_bodies(transform_record(
+            b"{\"timestamp\":0}\n{\"timestamp\":1000.0}\n",
+        ));
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].0, r#"{"timestamp":"1970-01-01T00:00:01.000Z"}"#);
     }

@@ -1,0 +1,168 @@
+//! The `weir` binary's commands, run as a user would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn weir() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("weir-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn validate_accepts_the_example_config() {
+    let out = weir()
+        .args(["validate", "--config"])
+        .arg(repo().join("examples/weir.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ok  /firehose/waf → builtin:waf"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("valid (1 routes)"), "{stdout}");
+}
+
+#[test]
+fn validate_names_the_bad_keys() {
+    let dir = temp("validate");
+    let example = std::fs::read_to_string(repo().join("examples/weir.toml")).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        example
+            .replace("builtin:waf", "builtin:nope")
+            .replace("index = \"waf\"", "index = \"W A F\""),
+    )
+    .unwrap();
+    let out = weir()
+        .args(["validate", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("routes[0].plugin: unknown built-in plugin `nope`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("routes[0].index:"), "{stderr}");
+
+    // Valid TOML, valid keys, but the plugin refuses its config.
+    let refused = dir.join("refused.toml");
+    std::fs::write(
+        &refused,
+        format!("{example}\n[routes.plugin_config]\nsurprise = 1\n"),
+    )
+    .unwrap();
+    let out = weir()
+        .args(["validate", "--config"])
+        .arg(&refused)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("routes[0].plugin_config: unknown option `surprise`"),
+        "{stderr}"
+    );
+
+    // A plugin file that is not a component.
+    let not_wasm = dir.join("not.wasm");
+    std::fs::write(&not_wasm, b"\0asm garbage").unwrap();
+    let file_cfg = dir.join("file.toml");
+    std::fs::write(
+        &file_cfg,
+        example.replace(
+            "\"builtin:waf\"",
+            &format!("{:?}", not_wasm.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let out = weir()
+        .args(["validate", "--config"])
+        .arg(&file_cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("routes[0].plugin: plugin"), "{stderr}");
+}
+
+#[test]
+fn demo_runs_and_reports() {
+    let dir = temp("demo");
+    let out = weir().args(["demo", "--out"]).arg(&dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("→ 200 OK"), "{stdout}");
+    assert!(stdout.contains("→ 400 Bad Request"), "{stdout}");
+    assert!(
+        stdout.contains("index waf             6 documents"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("dead letters          1 records"),
+        "{stdout}"
+    );
+    let bulk = std::fs::read_to_string(dir.join("waf.ndjson")).unwrap();
+    assert_eq!(bulk.lines().count(), 12);
+}
+
+#[test]
+fn plugin_run_prints_outcomes() {
+    let out = weir()
+        .args(["plugin", "run", "--plugin", "builtin:waf", "--input"])
+        .arg(repo().join("tests/fixtures/waf/elastic_test-waf.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["outcome"], "ok");
+    assert_eq!(
+        lines[0]["documents"][0]["body"]["timestamp"],
+        "2019-12-13T23:40:12.771Z"
+    );
+
+    // A Firehose request body works too.
+    let out = weir()
+        .args(["plugin", "run", "--plugin", "builtin:waf", "--input"])
+        .arg(repo().join("examples/firehose/waf.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 records: 5 ok, 0 dropped, 0 failed"));
+}
