@@ -137,7 +137,7 @@ fn demo_runs_and_reports() {
 fn plugin_run_prints_outcomes() {
     let out = weir()
         .args(["plugin", "run", "--plugin", "builtin:waf", "--input"])
-        .arg(repo().join("tests/fixtures/waf/elastic_test-waf.log"))
+        .arg(repo().join("tests/fixtures/plugins/waf/elastic_test-waf.lines.in"))
         .output()
         .unwrap();
     assert!(

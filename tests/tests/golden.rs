@@ -1,9 +1,10 @@
 //! Golden tests of the built-in plugins on real samples, run through the
 //! real sandbox (the embedded wasm component, not the native code).
 //!
-//! `fixtures/<plugin>/<case>.{json,log}` → `<case>.out.ndjson`, one line
-//! per record outcome (`weir plugin run` format). A `.json` file is one
-//! record; a `.log` file is one record per non-empty line.
+//! `fixtures/plugins/<plugin>/<case>.in` → `<case>.out.ndjson`, one line
+//! per record outcome (`weir plugin run` format). `<case>.in` is one record
+//! (the file's bytes, as is); `<case>.lines.in` is one record per non-empty
+//! line. An optional `<case>.config.json` is the plugin config (default `{}`).
 //! Set `WEIR_UPDATE_GOLDEN=1` to rewrite the outputs, then review the diff.
 
 use std::path::Path;
@@ -14,13 +15,14 @@ use weir_tests::fixtures;
 
 fn records_of(path: &Path) -> Vec<Vec<u8>> {
     let bytes = std::fs::read(path).unwrap();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("log") | Some("ndjson") => bytes
+    if path.to_string_lossy().ends_with(".lines.in") {
+        bytes
             .split(|&b| b == b'\n')
             .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
             .map(<[u8]>::to_vec)
-            .collect(),
-        _ => vec![bytes],
+            .collect()
+    } else {
+        vec![bytes]
     }
 }
 
@@ -31,10 +33,10 @@ fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
         .load(&format!("builtin:{plugin}"), builtin(plugin).unwrap())
         .unwrap();
     let update = std::env::var_os("WEIR_UPDATE_GOLDEN").is_some();
-    let mut cases: Vec<_> = std::fs::read_dir(fixtures().join(dir))
+    let mut cases: Vec<_> = std::fs::read_dir(fixtures().join("plugins").join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.to_string_lossy().ends_with(".out.ndjson"))
+        .filter(|p| p.to_string_lossy().ends_with(".in"))
         .collect();
     cases.sort();
     assert!(!cases.is_empty(), "no golden cases in {dir}");
@@ -42,11 +44,15 @@ fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
     let mut all = Vec::new();
     for case in cases {
         let records = records_of(&case);
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        let stem = name.trim_end_matches(".in").trim_end_matches(".lines").to_string();
+        let config = std::fs::read_to_string(case.with_file_name(format!("{stem}.config.json")))
+            .unwrap_or_else(|_| "{}".to_string());
         let ctx = BatchContext {
             tenant: "t".into(),
             route: plugin.into(),
             request_id: "golden".into(),
-            config: "{}".into(),
+            config,
             ..BatchContext::default()
         };
         let (outcomes, _) = p.transform(&ctx, &records).unwrap();
@@ -55,7 +61,6 @@ fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
             got.push_str(&outcome_json(i, o).to_string());
             got.push('\n');
         }
-        let stem = case.file_stem().unwrap().to_string_lossy().to_string();
         let golden = case.with_file_name(format!("{stem}.out.ndjson"));
         if update {
             std::fs::write(&golden, &got).unwrap();
@@ -139,7 +144,7 @@ fn waf_keeps_every_field_but_timestamp() {
         .load("builtin:waf", builtin("waf").unwrap())
         .unwrap();
     let raw =
-        std::fs::read(fixtures().join("waf/otel_valid_log_cloudfront_rate-based-labels.json"))
+        std::fs::read(fixtures().join("plugins/waf/otel_valid_log_cloudfront_rate-based-labels.in"))
             .unwrap();
     let (outcomes, _) = p
         .transform(

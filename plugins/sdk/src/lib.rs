@@ -30,9 +30,14 @@ pub use bindings::weir::plugin::types::{Attribute, BatchContext, Document, Outco
 /// Export a type implementing [`Guest`] as the plugin's `transform` interface.
 ///
 /// Use it once per plugin crate: `weir_plugin_sdk::export!(MyPlugin);`
+///
+/// The exports exist only in the wasm build: natively (unit tests) the
+/// crate is a plain library, and a native `cdylib` could not carry the
+/// component-model export names (`weir:plugin/transform@0.1.0#…`) anyway.
 #[macro_export]
 macro_rules! export {
     ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_plugin!($ty);
     };
 }
