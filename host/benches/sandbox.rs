@@ -7,6 +7,8 @@
 //!
 //! `cargo bench -p weir --bench sandbox`
 
+#![allow(clippy::expect_used, missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -16,7 +18,9 @@ use weir::plugin::{BatchContext, Runtime, builtin};
 fn waf_records() -> Vec<Vec<u8>> {
     let sample = include_str!("../../tests/fixtures/plugins/waf/elastic_test-waf.lines.in");
     let lines: Vec<&str> = sample.lines().filter(|l| !l.trim().is_empty()).collect();
-    (0..500).map(|i| lines[i % lines.len()].as_bytes().to_vec()).collect()
+    (0..500)
+        .map(|i| lines[i % lines.len()].as_bytes().to_vec())
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -54,7 +58,11 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
-    eprintln!("waf_500: {} records, {bytes} bytes ({} bytes/record)", records.len(), bytes / records.len());
+    eprintln!(
+        "waf_500: {} records, {bytes} bytes ({} bytes/record)",
+        records.len(),
+        bytes / records.len()
+    );
 }
 
 criterion_group!(benches, bench);

@@ -99,7 +99,25 @@ struct RawPluginLimits {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, tag = "type", rename_all = "kebab-case")]
 enum RawSink {
-    Directory { path: PathBuf },
+    Directory {
+        path: PathBuf,
+    },
+    #[serde(rename = "opensearch")]
+    OpenSearch {
+        urls: Vec<String>,
+        username: Option<String>,
+        password: Option<String>,
+        ca_file: Option<PathBuf>,
+        #[serde(default)]
+        gzip: bool,
+        bulk_max_documents: Option<usize>,
+        bulk_max_bytes: Option<usize>,
+        bulk_max_age_ms: Option<u64>,
+        max_in_flight: Option<usize>,
+        retry_max_elapsed_ms: Option<u64>,
+        request_timeout_ms: Option<u64>,
+        dead_letter_sink: String,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +140,8 @@ struct RawRoute {
     #[serde(default)]
     allow_plugin_index: bool,
     plugin_config: Option<toml::Table>,
+    date_fields: Option<Vec<String>>,
+    index_patterns: Option<Vec<String>>,
 }
 
 // ---- validated -------------------------------------------------------------
@@ -187,13 +207,57 @@ impl Default for PluginLimits {
 }
 
 /// A sink definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum SinkConfig {
     /// Local directory: NDJSON in `_bulk` form per index, plus dead letters.
     Directory {
         /// Root directory (created if missing).
         path: PathBuf,
     },
+    /// OpenSearch `_bulk`, dead letters to a directory sink.
+    OpenSearch(crate::sink::opensearch::OpenSearchConfig),
+}
+
+impl SinkConfig {
+    /// An OpenSearch sink at `url` with default settings, dead letters to `dead_letter_sink`.
+    pub fn opensearch_at(url: &str, dead_letter_sink: &str) -> SinkConfig {
+        use crate::sink::opensearch as os;
+        SinkConfig::OpenSearch(os::OpenSearchConfig {
+            urls: vec![url.to_string()],
+            username: None,
+            password: None,
+            ca_file: None,
+            gzip: false,
+            bulk_max_documents: os::DEFAULT_BULK_MAX_DOCUMENTS,
+            bulk_max_bytes: os::DEFAULT_BULK_MAX_BYTES,
+            bulk_max_age: os::DEFAULT_BULK_MAX_AGE,
+            max_in_flight: os::DEFAULT_MAX_IN_FLIGHT,
+            retry_max_elapsed: os::DEFAULT_RETRY_MAX_ELAPSED,
+            request_timeout: os::DEFAULT_REQUEST_TIMEOUT,
+            dead_letter_sink: dead_letter_sink.to_string(),
+        })
+    }
+}
+
+/// A secret string (password, key): prints as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// A tenant.
@@ -255,10 +319,14 @@ pub struct RouteConfig {
     pub plugin: PluginRef,
     /// The plugin's config, as JSON text.
     pub plugin_config: String,
-    /// Default index.
-    pub index: IndexName,
+    /// Default index, possibly date-patterned (`cwl-%Y.%m.%d`).
+    pub index: IndexPattern,
     /// Whether a document's own `index` is honoured (it must still be a valid name).
     pub allow_plugin_index: bool,
+    /// Fields mapped as `date` by the route's index template.
+    pub date_fields: Vec<String>,
+    /// `index_patterns` of the route's index template.
+    pub index_patterns: Vec<String>,
     /// Name of the sink in [`Config::sinks`].
     pub sink: String,
 }
@@ -313,7 +381,140 @@ impl fmt::Display for IndexName {
     }
 }
 
+/// An index name that may hold UTC date tokens taken from the document's
+/// event time: `%Y` (year), `%m` (month), `%d` (day), `%H` (hour), `%%`.
+/// Example: `cwl-%Y.%m.%d` → `cwl-2019.12.13`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexPattern(String);
+
+impl IndexPattern {
+    /// Validate a pattern: known tokens only, and every rendering a valid index name.
+    pub fn new(pattern: &str) -> Result<IndexPattern, String> {
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            if c == '%' {
+                match chars.next() {
+                    Some('Y' | 'm' | 'd' | 'H' | '%') => {}
+                    other => {
+                        return Err(format!(
+                            "index pattern {pattern:?}: unknown token %{}; use %Y %m %d %H or %%",
+                            other.map(String::from).unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+        }
+        let p = IndexPattern(pattern.to_string());
+        p.render(0)?;
+        p.render(MAX_INDEX_TIME_MS)?;
+        Ok(p)
+    }
+
+    /// Whether the pattern has date tokens.
+    pub fn is_dated(&self) -> bool {
+        self.0.replace("%%", "").contains('%')
+    }
+
+    /// The name for an event at `ms` since the epoch (clamped to 1970..=9999).
+    pub fn render(&self, ms: i64) -> Result<IndexName, String> {
+        if !self.0.contains('%') {
+            return IndexName::new(&self.0);
+        }
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(ms.clamp(0, MAX_INDEX_TIME_MS) as u64);
+        // "YYYY-MM-DDTHH:MM:SSZ"
+        let iso = humantime::format_rfc3339_seconds(t).to_string();
+        let (y, mo, d, h) = (&iso[0..4], &iso[5..7], &iso[8..10], &iso[11..13]);
+        let mut out = String::with_capacity(self.0.len() + 8);
+        let mut chars = self.0.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('Y') => out.push_str(y),
+                Some('m') => out.push_str(mo),
+                Some('d') => out.push_str(d),
+                Some('H') => out.push_str(h),
+                _ => out.push('%'),
+            }
+        }
+        IndexName::new(&out)
+    }
+
+    /// The index template pattern covering every rendering: the text before
+    /// the first token plus `*`, or the name itself when undated.
+    pub fn template_pattern(&self) -> String {
+        match self.0.find('%') {
+            None => self.0.clone(),
+            Some(i) => format!("{}*", &self.0[..i]),
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IndexPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Latest event time used for index names: 9999-12-31T23:59:59.999Z.
+pub const MAX_INDEX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// The time fields each built-in plugin emits, mapped as `date` by default.
+pub fn default_date_fields(plugin: &PluginRef) -> Vec<String> {
+    let fields: &[&str] = match plugin {
+        PluginRef::Builtin(name) => match name.as_str() {
+            "waf" => &["timestamp"],
+            "cloudwatch-logs" => &["@timestamp", "eventTime"],
+            "vpc-flow" => &["start", "end"],
+            "route53-resolver" => &["query_timestamp"],
+            "securityhub" => &[
+                "CreatedAt",
+                "UpdatedAt",
+                "FirstObservedAt",
+                "LastObservedAt",
+            ],
+            _ => &[],
+        },
+        PluginRef::File(_) => &[],
+    };
+    fields.iter().map(|f| f.to_string()).collect()
+}
+
 impl Config {
+    /// Point every route at one OpenSearch URL (`--opensearch`), keeping
+    /// the first directory sink (or `./weir-data`) for dead letters.
+    pub fn use_opensearch(&mut self, url: &str) {
+        let dl = match self
+            .sinks
+            .iter()
+            .find(|(_, s)| matches!(s, SinkConfig::Directory { .. }))
+        {
+            Some((name, _)) => name.clone(),
+            None => {
+                self.sinks.insert(
+                    "dead-letters".into(),
+                    SinkConfig::Directory {
+                        path: PathBuf::from("weir-data"),
+                    },
+                );
+                "dead-letters".into()
+            }
+        };
+        self.sinks
+            .insert("opensearch".into(), SinkConfig::opensearch_at(url, &dl));
+        for r in &mut self.routes {
+            r.sink = "opensearch".into();
+        }
+    }
+
     /// Parse and validate TOML text. Pure: touches no file or socket.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
@@ -416,6 +617,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let mut sinks = BTreeMap::new();
+    let directory_sinks: Vec<String> = raw
+        .sinks
+        .iter()
+        .filter(|(_, s)| matches!(s, RawSink::Directory { .. }))
+        .map(|(n, _)| n.clone())
+        .collect();
     for (name, sink) in raw.sinks {
         match sink {
             RawSink::Directory { path } => {
@@ -423,6 +630,94 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     problems.push(format!("sinks.{name}.path: empty"));
                 }
                 sinks.insert(name, SinkConfig::Directory { path });
+            }
+            RawSink::OpenSearch {
+                urls,
+                username,
+                password,
+                ca_file,
+                gzip,
+                bulk_max_documents,
+                bulk_max_bytes,
+                bulk_max_age_ms,
+                max_in_flight,
+                retry_max_elapsed_ms,
+                request_timeout_ms,
+                dead_letter_sink,
+            } => {
+                use crate::sink::opensearch as os;
+                let at = format!("sinks.{name}");
+                if urls.is_empty() {
+                    problems.push(format!("{at}.urls: at least one URL"));
+                }
+                for (i, u) in urls.iter().enumerate() {
+                    match u.parse::<http::Uri>() {
+                        Ok(uri)
+                            if matches!(uri.scheme_str(), Some("http" | "https"))
+                                && uri.host().is_some() => {}
+                        _ => problems.push(format!("{at}.urls[{i}]: {u:?} is not an http(s) URL")),
+                    }
+                }
+                if username.is_some() != password.is_some() {
+                    problems.push(format!(
+                        "{at}: set both `username` and `password`, or neither"
+                    ));
+                }
+                if !directory_sinks.contains(&dead_letter_sink) {
+                    problems.push(format!(
+                        "{at}.dead_letter_sink: {dead_letter_sink:?} is not a directory sink (defined: {})",
+                        directory_sinks.join(", ")
+                    ));
+                }
+                let positive =
+                    |v: Option<usize>, d: usize, key: &str, problems: &mut Vec<String>| match v {
+                        Some(0) => {
+                            problems.push(format!("{at}.{key}: must be at least 1"));
+                            d
+                        }
+                        Some(v) => v,
+                        None => d,
+                    };
+                let mut cfg = os::OpenSearchConfig {
+                    urls,
+                    username,
+                    password: password.map(Secret::new),
+                    ca_file,
+                    gzip,
+                    bulk_max_documents: positive(
+                        bulk_max_documents,
+                        os::DEFAULT_BULK_MAX_DOCUMENTS,
+                        "bulk_max_documents",
+                        &mut problems,
+                    ),
+                    bulk_max_bytes: positive(
+                        bulk_max_bytes,
+                        os::DEFAULT_BULK_MAX_BYTES,
+                        "bulk_max_bytes",
+                        &mut problems,
+                    ),
+                    bulk_max_age: bulk_max_age_ms
+                        .map(Duration::from_millis)
+                        .unwrap_or(os::DEFAULT_BULK_MAX_AGE),
+                    max_in_flight: positive(
+                        max_in_flight,
+                        os::DEFAULT_MAX_IN_FLIGHT,
+                        "max_in_flight",
+                        &mut problems,
+                    ),
+                    retry_max_elapsed: retry_max_elapsed_ms
+                        .map(Duration::from_millis)
+                        .unwrap_or(os::DEFAULT_RETRY_MAX_ELAPSED),
+                    request_timeout: request_timeout_ms
+                        .map(Duration::from_millis)
+                        .unwrap_or(os::DEFAULT_REQUEST_TIMEOUT),
+                    dead_letter_sink,
+                };
+                if cfg.request_timeout.is_zero() {
+                    problems.push(format!("{at}.request_timeout_ms: must be at least 1"));
+                    cfg.request_timeout = os::DEFAULT_REQUEST_TIMEOUT;
+                }
+                sinks.insert(name, SinkConfig::OpenSearch(cfg));
             }
         }
     }
@@ -503,7 +798,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 None
             }
         };
-        let index = match IndexName::new(&r.index) {
+        let index = match IndexPattern::new(&r.index) {
             Ok(ix) => Some(ix),
             Err(e) => {
                 problems.push(format!("{at}.index: {e}"));
@@ -527,10 +822,30 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 }
             },
         };
+        if !name.is_empty()
+            && !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            problems.push(format!(
+                "{at}.name: {name:?} may only hold A-Z a-z 0-9 `-` `_` `.`"
+            ));
+        }
+        for (k, f) in r.date_fields.iter().flatten().enumerate() {
+            if f.is_empty() {
+                problems.push(format!("{at}.date_fields[{k}]: empty field name"));
+            }
+        }
         if problems.len() > before {
             continue;
         }
         if let (Some(tenant), Some(plugin), Some(index)) = (tenant, plugin, index) {
+            let date_fields = r
+                .date_fields
+                .unwrap_or_else(|| default_date_fields(&plugin));
+            let index_patterns = r
+                .index_patterns
+                .unwrap_or_else(|| vec![index.template_pattern()]);
             routes.push(RouteConfig {
                 name,
                 path: r.path,
@@ -539,6 +854,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 plugin_config,
                 index,
                 allow_plugin_index: r.allow_plugin_index,
+                date_fields,
+                index_patterns,
                 sink: r.sink,
             });
         }
@@ -648,6 +965,60 @@ mod tests {
         let text = format!("{GOOD}\n[routes.plugin_config]\nformat = \"x\"\nn = 3\n");
         let c = Config::parse(&text).unwrap();
         assert_eq!(c.routes[0].plugin_config, r#"{"format":"x","n":3}"#);
+    }
+
+    #[test]
+    fn index_patterns_render_dates() {
+        let p = IndexPattern::new("cwl-%Y.%m.%d").unwrap();
+        assert!(p.is_dated());
+        assert_eq!(
+            p.render(1_576_280_412_771).unwrap().as_str(),
+            "cwl-2019.12.13"
+        );
+        assert_eq!(p.render(-5).unwrap().as_str(), "cwl-1970.01.01");
+        assert_eq!(p.template_pattern(), "cwl-*");
+        let h = IndexPattern::new("x-%Y%m%d%H").unwrap();
+        assert_eq!(
+            h.render(1_576_280_412_771).unwrap().as_str(),
+            "x-2019121323"
+        );
+        let plain = IndexPattern::new("waf").unwrap();
+        assert!(!plain.is_dated());
+        assert_eq!(plain.template_pattern(), "waf");
+        assert!(IndexPattern::new("a-%q").is_err());
+        assert!(IndexPattern::new("A-%Y").is_err());
+    }
+
+    #[test]
+    fn opensearch_sink_config() {
+        let text = format!(
+            "{GOOD}\n[sinks.search]\ntype = \"opensearch\"\nurls = [\"http://127.0.0.1:9200\"]\ndead_letter_sink = \"local\"\npassword = \"hunter2\"\nusername = \"admin\"\nbulk_max_age_ms = 0\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        let SinkConfig::OpenSearch(os) = &c.sinks["search"] else {
+            panic!()
+        };
+        assert!(os.bulk_max_age.is_zero());
+        assert!(
+            !format!("{os:?}").contains("hunter2"),
+            "secrets print as ***"
+        );
+        let bad = text
+            .replace(
+                "dead_letter_sink = \"local\"",
+                "dead_letter_sink = \"search\"",
+            )
+            .replace("http://127.0.0.1:9200", "ftp://x");
+        let e = Config::parse(&bad).unwrap_err().problems.join("\n");
+        assert!(e.contains("sinks.search.dead_letter_sink"), "{e}");
+        assert!(e.contains("sinks.search.urls[0]"), "{e}");
+    }
+
+    #[test]
+    fn date_fields_default_by_plugin() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.routes[0].date_fields, vec!["timestamp"]);
+        assert_eq!(c.routes[0].index_patterns, vec!["waf"]);
     }
 
     #[test]

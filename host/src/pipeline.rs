@@ -15,9 +15,11 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, IndexName, PluginRef, RouteConfig, TenantConfig};
+use crate::config::{Config, IndexName, PluginRef, RouteConfig, SinkConfig, TenantConfig};
 use crate::firehose::{FirehoseRequest, Limits, RequestError};
 use crate::plugin::{self, BatchContext, Outcome, Plugin, PluginError, Runtime};
+use crate::sink::directory::DirectorySink;
+use crate::sink::opensearch::{OpenSearchSink, TemplateSpec};
 use crate::sink::{DeadLetter, DeadLetterKind, IndexedDocument, Sink, SinkBatch};
 
 /// OpenSearch refuses document ids longer than this many bytes; longer
@@ -73,7 +75,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// Load every plugin (compiled once, shared by routes that name the same
     /// one), check each route's plugin config with the plugin itself, and
-    /// open the sinks.
+    /// open the sinks. Must run inside a tokio runtime (the OpenSearch sink
+    /// starts its batcher task).
     pub fn build(config: &Config) -> Result<Pipeline, BuildError> {
         let runtime = Arc::new(
             Runtime::new(config.plugins.clone()).map_err(|e| BuildError {
@@ -81,14 +84,7 @@ impl Pipeline {
                 message: e.to_string(),
             })?,
         );
-        let mut sinks = HashMap::new();
-        for (name, sink) in &config.sinks {
-            let s = Sink::open(sink).map_err(|e| BuildError {
-                at: format!("sinks.{name}"),
-                message: e.to_string(),
-            })?;
-            sinks.insert(name.clone(), Arc::new(s));
-        }
+        let sinks = open_sinks(config)?;
         let mut plugins: HashMap<PluginRef, Arc<Plugin>> = HashMap::new();
         let mut routes = HashMap::new();
         for (i, route) in config.routes.iter().enumerate() {
@@ -198,6 +194,7 @@ impl Pipeline {
         .map_err(|e| RequestError::DeliveryFailed(format!("plugin task failed: {e}")))?;
 
         let (batch, delivery) = assemble(route, req, result);
+        let req_id = batch.request_id.clone();
         if delivery.failed > 0 {
             tracing::warn!(
                 tenant = batch.tenant,
@@ -208,12 +205,24 @@ impl Pipeline {
                 "records dead-lettered"
             );
         }
-        route
+        let summary = route
             .sink
             .write(batch)
             .await
             .map_err(|e| RequestError::DeliveryFailed(e.to_string()))?;
-        Ok(delivery)
+        let rejected = summary.dead_letters.saturating_sub(delivery.failed);
+        if rejected > 0 {
+            tracing::warn!(
+                request_id = req_id,
+                rejected,
+                "records dead-lettered: rejected by OpenSearch"
+            );
+        }
+        Ok(Delivery {
+            documents: summary.indexed,
+            failed: summary.dead_letters,
+            ..delivery
+        })
     }
 }
 
@@ -231,6 +240,64 @@ pub fn load_plugin(runtime: &Runtime, plugin: &PluginRef) -> Result<Plugin, Stri
     runtime.load(&name, &bytes).map_err(|e| e.to_string())
 }
 
+/// Open every sink: directory sinks first, then OpenSearch sinks (which
+/// send their dead letters to a directory sink) with the index templates of
+/// the routes that use them.
+fn open_sinks(config: &Config) -> Result<HashMap<String, Arc<Sink>>, BuildError> {
+    let mut sinks = HashMap::new();
+    for (name, sink) in &config.sinks {
+        if let SinkConfig::Directory { path } = sink {
+            let s = DirectorySink::open(path).map_err(|e| BuildError {
+                at: format!("sinks.{name}"),
+                message: e.to_string(),
+            })?;
+            sinks.insert(name.clone(), Arc::new(Sink::Directory(s)));
+        }
+    }
+    for (name, sink) in &config.sinks {
+        if let SinkConfig::OpenSearch(os) = sink {
+            let at = format!("sinks.{name}");
+            let dead_letters =
+                sinks
+                    .get(&os.dead_letter_sink)
+                    .cloned()
+                    .ok_or_else(|| BuildError {
+                        at: format!("{at}.dead_letter_sink"),
+                        message: format!("no directory sink {:?}", os.dead_letter_sink),
+                    })?;
+            let templates = templates_for(config, name);
+            let search = OpenSearchSink::open(os.clone(), templates).map_err(|e| BuildError {
+                at: at.clone(),
+                message: e.to_string(),
+            })?;
+            sinks.insert(
+                name.clone(),
+                Arc::new(Sink::OpenSearch {
+                    search,
+                    dead_letters,
+                }),
+            );
+        }
+    }
+    Ok(sinks)
+}
+
+/// One index template per route on `sink` that has date fields.
+pub fn templates_for(config: &Config, sink: &str) -> Vec<TemplateSpec> {
+    config
+        .routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.sink == sink && !r.date_fields.is_empty())
+        .map(|(i, r)| TemplateSpec {
+            name: format!("weir-{}-{}", r.tenant, r.name.to_ascii_lowercase()),
+            patterns: r.index_patterns.clone(),
+            date_fields: r.date_fields.clone(),
+            priority: 100 + i as u32,
+        })
+        .collect()
+}
+
 /// Turn plugin outcomes into a sink batch. Pure.
 fn assemble(
     route: &Route,
@@ -242,6 +309,7 @@ fn assemble(
         route: route.config.name.clone(),
         request_id: req.request_id.clone(),
         source_arn: req.source_arn.clone(),
+        records: Vec::new(),
         documents: Vec::new(),
         dead_letters: Vec::new(),
     };
@@ -254,30 +322,28 @@ fn assemble(
         Err(e) => {
             let reason = e.to_string();
             delivery.failed = req.records.len();
-            batch.dead_letters = req
-                .records
-                .into_iter()
-                .enumerate()
-                .map(|(record_index, data)| DeadLetter {
+            batch.dead_letters = (0..req.records.len())
+                .map(|record_index| DeadLetter {
                     record_index,
-                    data,
                     kind: DeadLetterKind::ProcessingFailed,
                     reason: reason.clone(),
+                    document: None,
                 })
                 .collect();
+            batch.records = req.records;
             return (batch, delivery);
         }
     };
-    for (record_index, (data, outcome)) in req.records.into_iter().zip(outcomes).enumerate() {
+    for (record_index, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
             Outcome::Dropped => delivery.dropped += 1,
             Outcome::Failed(reason) => {
                 delivery.failed += 1;
                 batch.dead_letters.push(DeadLetter {
                     record_index,
-                    data,
                     kind: DeadLetterKind::ProcessingFailed,
                     reason,
+                    document: None,
                 });
             }
             Outcome::Ok(docs) => {
@@ -285,7 +351,14 @@ fn assemble(
                     .into_iter()
                     .enumerate()
                     .map(|(doc_index, d)| {
-                        prepare_document(&route.config, &req.request_id, record_index, doc_index, d)
+                        prepare_document(
+                            &route.config,
+                            &req.request_id,
+                            req.timestamp_ms,
+                            record_index,
+                            doc_index,
+                            d,
+                        )
                     })
                     .collect();
                 match prepared {
@@ -297,15 +370,16 @@ fn assemble(
                         delivery.failed += 1;
                         batch.dead_letters.push(DeadLetter {
                             record_index,
-                            data,
                             kind: DeadLetterKind::ProcessingFailed,
                             reason,
+                            document: None,
                         });
                     }
                 }
             }
         }
     }
+    batch.records = req.records;
     (batch, delivery)
 }
 
@@ -315,9 +389,14 @@ fn assemble(
 /// `<request-id>-<record-index>-<document-index>`, which is stable across
 /// Firehose retries of the same request. Ids over
 /// [`MAX_DOCUMENT_ID_BYTES`] are replaced by their SHA-256 (hex).
+///
+/// Index: the plugin's when the route allows it, else the route's pattern
+/// rendered with the document's event time (or the request's timestamp,
+/// which Firehose keeps across retries, when the document has none).
 pub fn prepare_document(
     route: &RouteConfig,
     request_id: &str,
+    request_ms: i64,
     record_index: usize,
     doc_index: usize,
     doc: plugin::Document,
@@ -328,7 +407,10 @@ pub fn prepare_document(
     let index = match (&doc.index, route.allow_plugin_index) {
         (Some(ix), true) => IndexName::new(ix)
             .map_err(|e| format!("document {doc_index}: plugin asked for a bad index: {e}"))?,
-        _ => route.index.clone(),
+        _ => route
+            .index
+            .render(doc.timestamp_ms.unwrap_or(request_ms))
+            .map_err(|e| format!("document {doc_index}: {e}"))?,
     };
     let id = match doc.id {
         Some(id) if id.is_empty() => {
@@ -342,7 +424,12 @@ pub fn prepare_document(
     } else {
         id
     };
-    Ok(IndexedDocument { index, id, body })
+    Ok(IndexedDocument {
+        record_index,
+        index,
+        id,
+        body,
+    })
 }
 
 /// Check that `body` is one JSON object and make it a single line (NDJSON
@@ -409,8 +496,10 @@ mod tests {
             tenant: crate::tenant::TenantId::new("demo").unwrap(),
             plugin: PluginRef::Builtin("waf".into()),
             plugin_config: "{}".into(),
-            index: IndexName::new("waf").unwrap(),
+            index: crate::config::IndexPattern::new("waf-%Y").unwrap(),
             allow_plugin_index: allow,
+            date_fields: vec!["timestamp".into()],
+            index_patterns: vec!["waf-*".into()],
             sink: "local".into(),
         }
     }
@@ -426,26 +515,38 @@ mod tests {
 
     #[test]
     fn ids_and_indices() {
-        let d = prepare_document(&route(false), "rid", 3, 1, doc(Some("other"), None)).unwrap();
+        let d = prepare_document(&route(false), "rid", 0, 3, 1, doc(Some("other"), None)).unwrap();
         assert_eq!(d.id, "rid-3-1");
+        assert_eq!(d.record_index, 3);
         assert_eq!(
             d.index.as_str(),
-            "waf",
+            "waf-1970",
             "plugin index ignored unless allowed"
+        );
+        let mut timed = doc(None, None);
+        timed.timestamp_ms = Some(1_576_280_412_771);
+        let d = prepare_document(&route(false), "rid", 0, 0, 0, timed).unwrap();
+        assert_eq!(
+            d.index.as_str(),
+            "waf-2019",
+            "index from the document's time"
         );
         let d = prepare_document(
             &route(true),
             "rid",
             0,
             0,
+            0,
             doc(Some("other"), Some("src-id")),
         )
         .unwrap();
         assert_eq!((d.index.as_str(), d.id.as_str()), ("other", "src-id"));
-        assert!(prepare_document(&route(true), "rid", 0, 0, doc(Some("Bad/Index"), None)).is_err());
-        assert!(prepare_document(&route(false), "rid", 0, 0, doc(None, Some(""))).is_err());
+        assert!(
+            prepare_document(&route(true), "rid", 0, 0, 0, doc(Some("Bad/Index"), None)).is_err()
+        );
+        assert!(prepare_document(&route(false), "rid", 0, 0, 0, doc(None, Some(""))).is_err());
         let long = "x".repeat(600);
-        let d = prepare_document(&route(false), "rid", 0, 0, doc(None, Some(&long))).unwrap();
+        let d = prepare_document(&route(false), "rid", 0, 0, 0, doc(None, Some(&long))).unwrap();
         assert_eq!(d.id.len(), 64);
     }
 }

@@ -45,7 +45,10 @@ fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
     for case in cases {
         let records = records_of(&case);
         let name = case.file_name().unwrap().to_string_lossy().to_string();
-        let stem = name.trim_end_matches(".in").trim_end_matches(".lines").to_string();
+        let stem = name
+            .trim_end_matches(".in")
+            .trim_end_matches(".lines")
+            .to_string();
         let config = std::fs::read_to_string(case.with_file_name(format!("{stem}.config.json")))
             .unwrap_or_else(|_| "{}".to_string());
         let ctx = BatchContext {
@@ -143,9 +146,10 @@ fn waf_keeps_every_field_but_timestamp() {
     let p = runtime
         .load("builtin:waf", builtin("waf").unwrap())
         .unwrap();
-    let raw =
-        std::fs::read(fixtures().join("plugins/waf/otel_valid_log_cloudfront_rate-based-labels.in"))
-            .unwrap();
+    let raw = std::fs::read(
+        fixtures().join("plugins/waf/otel_valid_log_cloudfront_rate-based-labels.in"),
+    )
+    .unwrap();
     let (outcomes, _) = p
         .transform(
             &BatchContext {

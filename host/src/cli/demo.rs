@@ -77,7 +77,7 @@ fn toml_string(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
-pub fn run(out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub fn run(out: Option<PathBuf>, opensearch: Option<String>) -> anyhow::Result<ExitCode> {
     let out = match out {
         Some(p) => p,
         None => std::env::temp_dir().join(format!(
@@ -86,11 +86,18 @@ pub fn run(out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             weir::firehose::now_ms()
         )),
     };
-    let config = Config::parse(&demo_config(&out))?;
-    let pipeline = Arc::new(Pipeline::build(&config)?);
+    let mut config = Config::parse(&demo_config(&out))?;
+    if let Some(url) = &opensearch {
+        config.use_opensearch(url);
+    }
     let rt = super::runtime()?;
-    let shown = out.display().to_string();
+    let shown = match &opensearch {
+        Some(url) => format!("OpenSearch at {url} (dead letters under {})", out.display()),
+        None => out.display().to_string(),
+    };
+    let search_url = opensearch.clone();
     rt.block_on(async move {
+        let pipeline = Arc::new(Pipeline::build(&config)?);
         let server = weir::server::Server::bind(config.server.listen, None, pipeline).await?;
         let addr = server.local_addr()?;
         println!("weir demo: listening on http://{addr}, writing to {shown}");
@@ -125,15 +132,51 @@ pub fn run(out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         }
         let _ = tx.send(true);
         let _ = served.await;
+        if let Some(url) = &search_url {
+            report_opensearch(&client, url).await?;
+        }
         anyhow::Ok(())
     })?;
     report(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Print the document count of each index the demo wrote to.
+async fn report_opensearch(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    url: &str,
+) -> anyhow::Result<()> {
+    let base = url.trim_end_matches('/');
+    let refresh =
+        http::Request::post(format!("{base}/waf/_refresh")).body(Full::new(Bytes::new()))?;
+    let _ = client.request(refresh).await?.into_body().collect().await?;
+    let req = http::Request::get(format!(
+        "{base}/_cat/indices/waf?h=index,docs.count&format=json"
+    ))
+    .body(Full::new(Bytes::new()))?;
+    let body = client
+        .request(req)
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+    let rows: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    println!("indexed in OpenSearch:");
+    for row in rows.as_array().into_iter().flatten() {
+        println!(
+            "  index {:<12} {:>4} documents  {base}/{}/_search",
+            row["index"].as_str().unwrap_or_default(),
+            row["docs.count"].as_str().unwrap_or_default(),
+            row["index"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 /// Print, per index file and dead-letter file, how many entries it holds.
 fn report(out: &Path) -> anyhow::Result<()> {
-    println!("written:");
+    println!("written under {}:", out.display());
     let mut entries: Vec<PathBuf> = std::fs::read_dir(out)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
@@ -159,9 +202,11 @@ fn report(out: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    println!(
-        "replay into OpenSearch: curl -H 'Content-Type: application/x-ndjson' --data-binary @{}/waf.ndjson http://localhost:9200/_bulk",
-        out.display()
-    );
+    if out.join("waf.ndjson").exists() {
+        println!(
+            "replay into OpenSearch: curl -H 'Content-Type: application/x-ndjson' --data-binary @{}/waf.ndjson http://localhost:9200/_bulk",
+            out.display()
+        );
+    }
     Ok(())
 }

@@ -44,6 +44,10 @@ enum Command {
         /// Override `server.listen`.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Send every route to this OpenSearch URL (overrides the routes' sinks;
+        /// dead letters go to the config's first directory sink).
+        #[arg(long)]
+        opensearch: Option<String>,
     },
     /// Check a config file: syntax, every value, every plugin and its config. Exits non-zero on errors.
     Validate {
@@ -57,6 +61,10 @@ enum Command {
         /// Where the directory sink writes (default: a new temporary directory).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Index into this OpenSearch instead of the directory sink (dead
+        /// letters still go to the directory).
+        #[arg(long)]
+        opensearch: Option<String>,
     },
     /// Plugin tools.
     Plugin {
@@ -84,9 +92,13 @@ enum PluginCommand {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, listen } => serve(config, listen),
+        Command::Serve {
+            config,
+            listen,
+            opensearch,
+        } => serve(config, listen, opensearch),
         Command::Validate { config } => validate(config),
-        Command::Demo { out } => demo::run(out),
+        Command::Demo { out, opensearch } => demo::run(out, opensearch),
         Command::Plugin {
             command:
                 PluginCommand::Run {
@@ -105,13 +117,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn serve(path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+fn serve(
+    path: PathBuf,
+    listen: Option<SocketAddr>,
+    opensearch: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let mut config = Config::load(&path)?;
     if let Some(addr) = listen {
         config.server.listen = addr;
     }
-    let started = std::time::Instant::now();
-    let pipeline = Arc::new(Pipeline::build(&config)?);
+    if let Some(url) = &opensearch {
+        config.use_opensearch(url);
+    }
     let tls = config
         .server
         .tls
@@ -119,6 +137,7 @@ fn serve(path: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         .map(weir::server::tls_acceptor)
         .transpose()?;
     runtime()?.block_on(async move {
+        let pipeline = Arc::new(Pipeline::build(&config)?);
         let server = weir::server::Server::bind(config.server.listen, tls, pipeline).await?;
         let addr = server.local_addr()?;
         tracing::info!(

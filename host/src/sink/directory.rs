@@ -94,7 +94,8 @@ fn write_blocking(
                 "record_index": dl.record_index,
                 "kind": dl.kind.to_string(),
                 "reason": dl.reason,
-                "data": b64.encode(&dl.data),
+                "document": dl.document.as_ref().map(|(index, id)| serde_json::json!({"index": index, "id": id})),
+                "data": b64.encode(batch.records.get(dl.record_index).map(Vec::as_slice).unwrap_or_default()),
             });
             let buf = &mut out[i].1;
             buf.extend_from_slice(line.to_string().as_bytes());
@@ -151,16 +152,18 @@ mod tests {
             route: "waf".into(),
             request_id: "r1".into(),
             source_arn: None,
+            records: vec![b"good".to_vec(), b"bad".to_vec()],
             documents: vec![IndexedDocument {
+                record_index: 0,
                 index: IndexName::new("waf").unwrap(),
                 id: "r1-0-0".into(),
                 body: r#"{"a":1}"#.into(),
             }],
             dead_letters: vec![DeadLetter {
                 record_index: 1,
-                data: b"bad".to_vec(),
                 kind: DeadLetterKind::ProcessingFailed,
                 reason: "nope".into(),
+                document: None,
             }],
         };
         sink.write(batch.clone()).await.unwrap();

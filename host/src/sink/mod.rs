@@ -4,14 +4,17 @@
 //! (written and flushed); the pipeline answers Firehose 200 only after that.
 
 pub mod directory;
+pub mod opensearch;
 
 use std::fmt;
 
-use crate::config::{IndexName, SinkConfig};
+use crate::config::IndexName;
 
 /// A document ready for a sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedDocument {
+    /// The record it came from (index into [`SinkBatch::records`]).
+    pub record_index: usize,
     /// Target index.
     pub index: IndexName,
     /// Deterministic document id.
@@ -26,27 +29,32 @@ pub enum DeadLetterKind {
     /// The plugin marked the record failed, broke the contract for it, or
     /// the whole batch failed (trap, timeout, out of memory).
     ProcessingFailed,
+    /// OpenSearch rejected one of the record's documents permanently
+    /// (for example a mapping conflict).
+    OpenSearchRejected,
 }
 
 impl fmt::Display for DeadLetterKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             DeadLetterKind::ProcessingFailed => "processing-failed",
+            DeadLetterKind::OpenSearchRejected => "opensearch-rejected",
         })
     }
 }
 
 /// A record that could not be indexed, with everything needed to replay it.
+/// The original bytes are `SinkBatch::records[record_index]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// Index of the record in its request.
     pub record_index: usize,
-    /// The original record bytes (base64-decoded, as the plugin saw them).
-    pub data: Vec<u8>,
     /// Kind of failure.
     pub kind: DeadLetterKind,
-    /// Human-readable reason.
+    /// Human-readable reason (OpenSearch's error type and reason where it gave one).
     pub reason: String,
+    /// The rejected document (index, id), for OpenSearch rejections.
+    pub document: Option<(String, String)>,
 }
 
 /// Everything one request produced, written as a unit.
@@ -60,6 +68,8 @@ pub struct SinkBatch {
     pub request_id: String,
     /// Delivery stream ARN.
     pub source_arn: Option<String>,
+    /// The original records (base64-decoded), in request order.
+    pub records: Vec<Vec<u8>>,
     /// Documents to index.
     pub documents: Vec<IndexedDocument>,
     /// Records to dead-letter.
@@ -80,6 +90,12 @@ pub enum SinkError {
     /// The blocking writer task died.
     #[error("sink writer task failed: {0}")]
     Task(String),
+    /// OpenSearch did not take the documents in time.
+    #[error(transparent)]
+    Bulk(#[from] opensearch::BulkError),
+    /// The sink could not be set up.
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// A configured sink.
@@ -87,22 +103,84 @@ pub enum SinkError {
 pub enum Sink {
     /// Local directory.
     Directory(directory::DirectorySink),
+    /// OpenSearch, with dead letters going to a directory sink.
+    OpenSearch {
+        /// The bulk indexer.
+        search: opensearch::OpenSearchSink,
+        /// Where rejected and failed records go.
+        dead_letters: std::sync::Arc<Sink>,
+    },
 }
 
 impl Sink {
-    /// Open a sink from its config (creates directories).
-    pub fn open(config: &SinkConfig) -> Result<Sink, SinkError> {
-        match config {
-            SinkConfig::Directory { path } => {
-                Ok(Sink::Directory(directory::DirectorySink::open(path)?))
+    /// Write a batch durably: documents indexed (or permanently rejected
+    /// and then dead-lettered), dead letters written. `Err` means the
+    /// request must be answered non-200.
+    pub async fn write(&self, mut batch: SinkBatch) -> Result<WriteSummary, SinkError> {
+        match self {
+            Sink::Directory(d) => {
+                let summary = WriteSummary {
+                    indexed: batch.documents.len(),
+                    dead_letters: batch.dead_letters.len(),
+                };
+                d.write(batch).await?;
+                Ok(summary)
+            }
+            Sink::OpenSearch {
+                search,
+                dead_letters,
+            } => {
+                let documents = std::mem::take(&mut batch.documents);
+                let owners: Vec<usize> = documents.iter().map(|d| d.record_index).collect();
+                let docs = documents
+                    .into_iter()
+                    .map(|d| opensearch::BulkDoc {
+                        index: d.index.as_str().to_string(),
+                        id: d.id,
+                        body: d.body,
+                    })
+                    .collect::<Vec<_>>();
+                let ids: Vec<(String, String)> = docs
+                    .iter()
+                    .map(|d| (d.index.clone(), d.id.clone()))
+                    .collect();
+                let results = search.index(docs).await?;
+                let mut indexed = 0;
+                let mut rejected_records = std::collections::BTreeSet::new();
+                for ((result, owner), doc) in results.into_iter().zip(owners).zip(ids) {
+                    match result {
+                        opensearch::DocResult::Indexed => indexed += 1,
+                        opensearch::DocResult::Rejected(e) => {
+                            // One dead letter per record, even if several of its documents were rejected.
+                            if rejected_records.insert(owner) {
+                                batch.dead_letters.push(DeadLetter {
+                                    record_index: owner,
+                                    kind: DeadLetterKind::OpenSearchRejected,
+                                    reason: e.to_string(),
+                                    document: Some(doc),
+                                });
+                            }
+                        }
+                    }
+                }
+                let summary = WriteSummary {
+                    indexed,
+                    dead_letters: batch.dead_letters.len(),
+                };
+                if !batch.dead_letters.is_empty() {
+                    Box::pin(dead_letters.write(batch)).await?;
+                }
+                Ok(summary)
             }
         }
     }
+}
 
-    /// Write a batch durably.
-    pub async fn write(&self, batch: SinkBatch) -> Result<(), SinkError> {
-        match self {
-            Sink::Directory(d) => d.write(batch).await,
-        }
-    }
+/// What a sink did with a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Documents indexed.
+    pub indexed: usize,
+    /// Records dead-lettered.
+    pub dead_letters: usize,
 }
