@@ -201,3 +201,127 @@ pub fn dead_letter_data(dl: &serde_json::Value) -> Vec<u8> {
         .decode(dl["data"].as_str().unwrap())
         .unwrap()
 }
+
+pub mod proxy;
+
+/// The real OpenSearch node's URL: `OPENSEARCH_URL` (set by `scripts/test`
+/// via `tests/services up`), or else `tests/services up` is run here (it
+/// starts the node if needed; `tests/services down` stops it).
+pub fn opensearch_url() -> String {
+    if let Ok(u) = std::env::var("OPENSEARCH_URL") {
+        return u;
+    }
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("services");
+        let out = std::process::Command::new(&script)
+            .arg("up")
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "tests/services up failed; the OpenSearch tests need a real node"
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("OPENSEARCH_URL=").map(str::to_string))
+            .expect("tests/services up printed no OPENSEARCH_URL")
+    })
+    .clone()
+}
+
+/// A config like [`config_text`] plus an OpenSearch sink `search` at `url`
+/// (dead letters to `local`), with `route` (a WAF route) on it indexing to
+/// `index`. `sink_extra` is added to the `[sinks.search]` table.
+pub fn opensearch_config(out: &Path, url: &str, index: &str, sink_extra: &str) -> String {
+    let mut text = config_text(out, "listen = \"127.0.0.1:0\"\nplain_http = true");
+    text.push_str(&format!(
+        r#"
+[sinks.search]
+type = "opensearch"
+urls = ["{url}"]
+dead_letter_sink = "local"
+{sink_extra}
+
+[[routes]]
+path = "/os/waf"
+name = "{index}"
+tenant = "demo"
+plugin = "builtin:waf"
+index = "{index}"
+sink = "search"
+"#
+    ));
+    text
+}
+
+/// A pipeline over [`opensearch_config`].
+pub fn opensearch_pipeline(
+    name: &str,
+    url: &str,
+    index: &str,
+    sink_extra: &str,
+) -> (Arc<Pipeline>, PathBuf) {
+    let out = temp_dir(name);
+    let config = Config::parse(&opensearch_config(&out, url, index, sink_extra)).unwrap();
+    (Arc::new(Pipeline::build(&config).unwrap()), out)
+}
+
+/// A unique, valid index name for one test.
+pub fn unique_index(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "weir-test-{name}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        weir::firehose::now_ms()
+    )
+}
+
+/// A plain HTTP call to OpenSearch: (status, JSON body).
+pub async fn os_call(
+    method: &str,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Refresh `index` and return every document (`_source` and `_id`), sorted by id.
+pub async fn os_documents(url: &str, index: &str) -> Vec<(String, serde_json::Value)> {
+    let (status, _) = os_call("POST", &format!("{url}/{index}/_refresh"), None).await;
+    if status == 404 {
+        return Vec::new();
+    }
+    let (status, body) = os_call(
+        "POST",
+        &format!("{url}/{index}/_search"),
+        Some(serde_json::json!({"size": 10000, "query": {"match_all": {}}, "sort": [{"_id": "asc"}]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["_id"].as_str().unwrap().to_string(), h["_source"].clone()))
+        .collect()
+}
