@@ -1,7 +1,13 @@
 //! Builds the built-in plugins for `wasm32-wasip2` so that `weir` embeds them.
 
 /// (builtin name, crate) of every plugin embedded in `weir`.
-const BUILTINS: &[(&str, &str)] = &[("waf", "weir-plugin-waf")];
+const BUILTINS: &[(&str, &str)] = &[
+    ("waf", "weir-plugin-waf"),
+    ("cloudwatch-logs", "weir-plugin-cloudwatch-logs"),
+    ("vpc-flow", "weir-plugin-vpc-flow"),
+    ("securityhub", "weir-plugin-securityhub"),
+    ("route53-resolver", "weir-plugin-route53-resolver"),
+];
 
 fn main() {
     let crates: Vec<&str> = BUILTINS.iter().map(|(_, k)| *k).collect();

@@ -98,6 +98,7 @@ struct RawPluginLimits {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, tag = "type", rename_all = "kebab-case")]
+#[allow(clippy::large_enum_variant)] // a handful per process, built once
 enum RawSink {
     Directory {
         path: PathBuf,
@@ -108,6 +109,7 @@ enum RawSink {
         username: Option<String>,
         password: Option<String>,
         ca_file: Option<PathBuf>,
+        aws_sigv4: Option<RawSigV4>,
         #[serde(default)]
         gzip: bool,
         bulk_max_documents: Option<usize>,
@@ -118,6 +120,13 @@ enum RawSink {
         request_timeout_ms: Option<u64>,
         dead_letter_sink: String,
     },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigV4 {
+    region: String,
+    service: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,6 +217,7 @@ impl Default for PluginLimits {
 
 /// A sink definition.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // a handful per process, built once
 pub enum SinkConfig {
     /// Local directory: NDJSON in `_bulk` form per index, plus dead letters.
     Directory {
@@ -227,6 +237,7 @@ impl SinkConfig {
             username: None,
             password: None,
             ca_file: None,
+            aws_sigv4: None,
             gzip: false,
             bulk_max_documents: os::DEFAULT_BULK_MAX_DOCUMENTS,
             bulk_max_bytes: os::DEFAULT_BULK_MAX_BYTES,
@@ -636,6 +647,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 username,
                 password,
                 ca_file,
+                aws_sigv4,
                 gzip,
                 bulk_max_documents,
                 bulk_max_bytes,
@@ -656,6 +668,19 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                             if matches!(uri.scheme_str(), Some("http" | "https"))
                                 && uri.host().is_some() => {}
                         _ => problems.push(format!("{at}.urls[{i}]: {u:?} is not an http(s) URL")),
+                    }
+                }
+                if let Some(sig) = &aws_sigv4 {
+                    if !matches!(sig.service.as_str(), "es" | "aoss") {
+                        problems.push(format!("{at}.aws_sigv4.service: {:?} must be \"es\" (OpenSearch Service) or \"aoss\" (Serverless)", sig.service));
+                    }
+                    if sig.region.is_empty() {
+                        problems.push(format!("{at}.aws_sigv4.region: empty"));
+                    }
+                    if username.is_some() {
+                        problems.push(format!(
+                            "{at}: use either basic auth or aws_sigv4, not both"
+                        ));
                     }
                 }
                 if username.is_some() != password.is_some() {
@@ -683,6 +708,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     username,
                     password: password.map(Secret::new),
                     ca_file,
+                    aws_sigv4: aws_sigv4.map(|s| os::sigv4::SigV4Config {
+                        region: s.region,
+                        service: s.service,
+                    }),
                     gzip,
                     bulk_max_documents: positive(
                         bulk_max_documents,

@@ -40,7 +40,18 @@ fn validate_accepts_the_example_config() {
         stdout.contains("ok  /firehose/waf → builtin:waf"),
         "{stdout}"
     );
-    assert!(stdout.contains("valid (1 routes)"), "{stdout}");
+    assert!(stdout.contains("valid (5 routes)"), "{stdout}");
+    for route in [
+        "/firehose/cloudtrail",
+        "/firehose/vpc-flow",
+        "/firehose/securityhub",
+        "/firehose/route53-resolver",
+    ] {
+        assert!(
+            stdout.contains(&format!("ok  {route} → builtin:")),
+            "{route}: {stdout}"
+        );
+    }
 }
 
 #[test]
@@ -83,9 +94,10 @@ fn validate_names_the_bad_keys() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("routes[0].plugin_config: unknown option `surprise`"),
+        stderr.contains("routes[4].plugin_config: unknown option `surprise`"),
         "{stderr}"
     );
+    assert!(stderr.contains("surprise"), "{stderr}");
 
     // A plugin file that is not a component.
     let not_wasm = dir.join("not.wasm");
@@ -121,14 +133,34 @@ fn demo_runs_and_reports() {
     );
     assert!(stdout.contains("→ 200 OK"), "{stdout}");
     assert!(stdout.contains("→ 400 Bad Request"), "{stdout}");
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
     assert!(
-        stdout.contains("index waf             6 documents"),
+        line("index waf ").starts_with("index waf 6 documents"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("dead letters          1 records"),
+        line("dead letters waf ").starts_with("dead letters waf 1 records"),
         "{stdout}"
     );
+    assert!(
+        line("index cwl-2015.08.24").starts_with("index cwl-2015.08.24 2 documents"),
+        "{stdout}"
+    );
+    assert!(
+        line("index aws-securityhub-findings-securityhub").contains(" 3 documents"),
+        "{stdout}"
+    );
+    assert!(
+        line("index route53-resolver-2021.12.11").contains(" 5 documents"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("→ 200 OK").count(), 6, "{stdout}");
     let bulk = std::fs::read_to_string(dir.join("waf.ndjson")).unwrap();
     assert_eq!(bulk.lines().count(), 12);
 }

@@ -34,6 +34,7 @@ pub struct Proxy {
     pub addr: SocketAddr,
     mode: Arc<AtomicU8>,
     bulk_requests: Arc<AtomicUsize>,
+    last_authorization: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Proxy {
@@ -45,6 +46,11 @@ impl Proxy {
     /// Change the mode.
     pub fn set(&self, mode: Mode) {
         self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    /// The `Authorization` header of the last request seen.
+    pub fn last_authorization(&self) -> Option<String> {
+        self.last_authorization.lock().unwrap().clone()
     }
 
     /// `_bulk` requests that reached the node through the proxy.
@@ -60,7 +66,12 @@ impl Proxy {
         let bulk_requests = Arc::new(AtomicUsize::new(0));
         let upstream = upstream.trim_end_matches('/').to_string();
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-        let (m, b) = (mode.clone(), bulk_requests.clone());
+        let last_authorization = Arc::new(std::sync::Mutex::new(None));
+        let (m, b, la) = (
+            mode.clone(),
+            bulk_requests.clone(),
+            last_authorization.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -70,13 +81,22 @@ impl Proxy {
                     drop(stream);
                     continue;
                 }
-                let (m, b, client, upstream) =
-                    (m.clone(), b.clone(), client.clone(), upstream.clone());
+                let (m, b, la, client, upstream) = (
+                    m.clone(),
+                    b.clone(),
+                    la.clone(),
+                    client.clone(),
+                    upstream.clone(),
+                );
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: http::Request<hyper::body::Incoming>| {
                             let (m, b, client, upstream) =
                                 (m.clone(), b.clone(), client.clone(), upstream.clone());
+                            if let Some(a) = req.headers().get(http::header::AUTHORIZATION) {
+                                *la.lock().unwrap() =
+                                    Some(a.to_str().unwrap_or_default().to_string());
+                            }
                             async move {
                                 Ok::<_, std::convert::Infallible>(
                                     forward(req, &client, &upstream, &m, &b).await,
@@ -94,6 +114,7 @@ impl Proxy {
             addr,
             mode,
             bulk_requests,
+            last_authorization,
         }
     }
 }

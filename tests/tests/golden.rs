@@ -140,6 +140,193 @@ fn weir_plugin_sdk_iso(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// Every outcome of a plugin's goldens, counted: (documents, dropped, failed).
+fn tally(cases: &[(String, Vec<Outcome>)]) -> (usize, usize, usize) {
+    let mut t = (0, 0, 0);
+    for (_, outcomes) in cases {
+        for o in outcomes {
+            match o {
+                Outcome::Ok(d) => t.0 += d.len(),
+                Outcome::Dropped => t.1 += 1,
+                Outcome::Failed(_) => t.2 += 1,
+            }
+        }
+    }
+    t
+}
+
+fn outcomes_of<'a>(cases: &'a [(String, Vec<Outcome>)], case: &str) -> &'a [Outcome] {
+    &cases
+        .iter()
+        .find(|(c, _)| c == case)
+        .unwrap_or_else(|| panic!("no case {case}"))
+        .1
+}
+
+fn docs_of(outcome: &Outcome) -> Vec<serde_json::Value> {
+    match outcome {
+        Outcome::Ok(d) => d
+            .iter()
+            .map(|d| serde_json::from_str(&d.body).unwrap())
+            .collect(),
+        other => panic!("expected documents, got {other:?}"),
+    }
+}
+
+#[test]
+fn cloudwatch_logs_golden() {
+    let cases = run_golden("cloudwatch-logs", "cloudwatch-logs");
+    // Control messages and the digest file are dropped, not failed.
+    assert!(matches!(
+        outcomes_of(&cases, "vector_control-message")[0],
+        Outcome::Dropped
+    ));
+    assert!(matches!(
+        outcomes_of(&cases, "otel_valid_cloudwatch_log_control")[0],
+        Outcome::Dropped
+    ));
+    assert!(matches!(
+        outcomes_of(&cases, "otel_cloudtrail_digest")[0],
+        Outcome::Dropped
+    ));
+    // The gzip CWL payload (2 events) gives LogsToElasticsearch-shaped documents.
+    let docs = docs_of(&outcomes_of(&cases, "aws-lambda-go_cloudwatch-logs-payload")[0]);
+    assert_eq!(docs.len(), 2);
+    for d in &docs {
+        assert!(d["@id"].is_string(), "{d}");
+        assert!(d["@timestamp"].as_str().unwrap().ends_with('Z'), "{d}");
+        for f in ["@message", "@owner", "@log_group", "@log_stream"] {
+            assert!(d.get(f).is_some(), "{f} missing in {d}");
+        }
+    }
+    // CloudTrail inside CWL: the event's fields at the top level, eventTime kept.
+    let cw = docs_of(&outcomes_of(&cases, "derived_otel_cloudtrail_log_cw")[0]);
+    assert!(
+        cw[0]["eventName"].is_string() && cw[0]["@timestamp"].is_string(),
+        "{}",
+        cw[0]
+    );
+    // The S3 object form: one document per record (7), ids from eventID.
+    let s3 = match &outcomes_of(&cases, "otel_cloudtrail_log")[0] {
+        Outcome::Ok(d) => d.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(s3.len(), 7);
+    assert!(s3.iter().all(|d| d.id.is_some()));
+    // The as-published broken sample fails with a reason.
+    assert!(
+        matches!(&outcomes_of(&cases, "awsdocs_records_iam-CreateRole-invalid-control-char")[0], Outcome::Failed(r) if !r.is_empty())
+    );
+    let (docs, dropped, _failed) = tally(&cases);
+    assert!(
+        docs > 20 && dropped == 3,
+        "{docs} documents, {dropped} dropped"
+    );
+}
+
+#[test]
+fn vpc_flow_golden() {
+    let cases = run_golden("vpc-flow", "vpc-flow");
+    let default = outcomes_of(&cases, "awsdocs_v2-default-format");
+    for o in default {
+        for d in docs_of(o) {
+            assert!(d["start"].as_str().unwrap().ends_with('Z'), "{d}");
+            assert!(d["end"].as_str().unwrap().ends_with('Z'), "{d}");
+            assert!(
+                d["srcport"].is_number() || d.get("srcport").is_none(),
+                "{d}"
+            );
+            assert!(d["bytes"].is_number(), "{d}");
+        }
+    }
+    let nodata = docs_of(&outcomes_of(&cases, "awsdocs_v2-nodata")[0]);
+    assert_eq!(nodata[0]["log-status"], "NODATA");
+    assert!(
+        nodata[0].get("srcaddr").is_none(),
+        "`-` fields are absent: {}",
+        nodata[0]
+    );
+    let skip = docs_of(&outcomes_of(&cases, "awsdocs_v2-skipdata")[0]);
+    assert_eq!(skip[0]["log-status"], "SKIPDATA");
+    let tgw = docs_of(&outcomes_of(&cases, "awsdocs_v5-traffic-path")[0]);
+    assert!(
+        tgw[0].get("traffic-path").is_some() || tgw[0].get("flow-direction").is_some(),
+        "{}",
+        tgw[0]
+    );
+    let msg = docs_of(&outcomes_of(&cases, "elastic_test-with-message-field")[0]);
+    assert!(msg[0]["start"].is_string(), "{}", msg[0]);
+}
+
+#[test]
+fn securityhub_golden() {
+    let cases = run_golden("securityhub", "securityhub");
+    let composite =
+        match &outcomes_of(&cases, "derived_composite-multi-product-findings-imported")[0] {
+            Outcome::Ok(d) => d.clone(),
+            other => panic!("{other:?}"),
+        };
+    let indices: Vec<&str> = composite
+        .iter()
+        .map(|d| d.index.as_deref().unwrap())
+        .collect();
+    assert!(
+        indices.contains(&"aws-securityhub-findings-securityhub"),
+        "{indices:?}"
+    );
+    assert!(
+        indices.contains(&"aws-securityhub-findings-config"),
+        "{indices:?}"
+    );
+    assert!(
+        indices.contains(&"aws-securityhub-findings-health"),
+        "{indices:?}"
+    );
+    // The composite's config sends GuardDuty (whose ARN is malformed) elsewhere.
+    assert!(
+        indices
+            .iter()
+            .any(|i| i.contains("gd") || i.contains("guardduty")),
+        "{indices:?}"
+    );
+    for d in &composite {
+        let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+        assert_eq!(
+            d.id.as_deref(),
+            body["Id"].as_str(),
+            "id from the finding Id"
+        );
+        assert!(body["CreatedAt"].is_string());
+    }
+    let multi = match &outcomes_of(&cases, "asr_CIS_1-6-multi-select")[0] {
+        Outcome::Ok(d) => d.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(multi.len(), 2, "two findings in the custom-action event");
+    for placeholder in [
+        "awsdocs-securityhub_eventbridge-custom-action-template.as-published-placeholder",
+        "awsdocs-securityhub_eventbridge-findings-imported-template.as-published-placeholder",
+    ] {
+        assert!(
+            matches!(outcomes_of(&cases, placeholder)[0], Outcome::Failed(_)),
+            "{placeholder}"
+        );
+    }
+}
+
+#[test]
+fn route53_resolver_golden() {
+    let cases = run_golden("route53-resolver", "route53-resolver");
+    let (docs, dropped, failed) = tally(&cases);
+    assert_eq!((docs, dropped, failed), (35, 0, 0));
+    for o in outcomes_of(&cases, "elastic_test-route53") {
+        for d in docs_of(o) {
+            assert!(d["query_timestamp"].as_str().unwrap().ends_with('Z'), "{d}");
+            assert!(d["query_name"].is_string(), "{d}");
+        }
+    }
+}
+
 #[test]
 fn waf_keeps_every_field_but_timestamp() {
     let runtime = Runtime::new(PluginLimits::default()).unwrap();

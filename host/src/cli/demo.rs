@@ -31,7 +31,7 @@ fn requests() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     vec![
         (
             "/firehose/waf",
-            "5 WAF logs (examples/firehose/waf.json)",
+            "5 WAF logs",
             include_bytes!("../../../examples/firehose/waf.json").to_vec(),
         ),
         (
@@ -41,40 +41,42 @@ fn requests() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ),
         (
             "/firehose/waf",
-            "a record with invalid base64 (examples/firehose/edge-invalid-base64.json)",
+            "a record with invalid base64",
             include_bytes!("../../../examples/firehose/edge-invalid-base64.json").to_vec(),
+        ),
+        (
+            "/firehose/cloudtrail",
+            "CloudWatch Logs subscription payloads (gzip), CloudTrail inside",
+            include_bytes!("../../../examples/firehose/cwl-mixed-control-data.json").to_vec(),
+        ),
+        (
+            "/firehose/vpc-flow",
+            "VPC Flow Log lines, v2 to v10 (only v2 matches the default format)",
+            include_bytes!("../../../examples/firehose/vpcflow-direct.json").to_vec(),
+        ),
+        (
+            "/firehose/securityhub",
+            "Security Hub findings (EventBridge events)",
+            include_bytes!("../../../examples/firehose/securityhub-eventbridge.json").to_vec(),
+        ),
+        (
+            "/firehose/route53-resolver",
+            "Route 53 Resolver query logs",
+            include_bytes!("../../../examples/firehose/route53-resolver-direct.json").to_vec(),
         ),
     ]
 }
 
-fn demo_config(out: &Path) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-plain_http = true
-
-[sinks.local]
-type = "directory"
-path = {path}
-
-[[tenants]]
-id = "demo"
-access_keys = ["{DEMO_KEY}"]
-
-[[routes]]
-path = "/firehose/waf"
-tenant = "demo"
-plugin = "builtin:waf"
-index = "waf"
-sink = "local"
-"#,
-        path = toml_string(&out.display().to_string())
-    )
-}
-
-fn toml_string(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
+/// The demo's config: `examples/weir.toml` on a free loopback port, writing under `out`.
+fn demo_config(out: &Path) -> anyhow::Result<Config> {
+    let mut config = Config::parse(include_str!("../../../examples/weir.toml"))?;
+    config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    for sink in config.sinks.values_mut() {
+        if let weir::config::SinkConfig::Directory { path } = sink {
+            *path = out.to_path_buf();
+        }
+    }
+    Ok(config)
 }
 
 pub fn run(out: Option<PathBuf>, opensearch: Option<String>) -> anyhow::Result<ExitCode> {
@@ -86,7 +88,7 @@ pub fn run(out: Option<PathBuf>, opensearch: Option<String>) -> anyhow::Result<E
             weir::firehose::now_ms()
         )),
     };
-    let mut config = Config::parse(&demo_config(&out))?;
+    let mut config = demo_config(&out)?;
     if let Some(url) = &opensearch {
         config.use_opensearch(url);
     }
@@ -147,8 +149,7 @@ async fn report_opensearch(
     url: &str,
 ) -> anyhow::Result<()> {
     let base = url.trim_end_matches('/');
-    let refresh =
-        http::Request::post(format!("{base}/waf/_refresh")).body(Full::new(Bytes::new()))?;
+    let refresh = http::Request::post(format!("{base}/_refresh")).body(Full::new(Bytes::new()))?;
     let _ = client.request(refresh).await?.into_body().collect().await?;
     let req = http::Request::get(format!(
         "{base}/_cat/indices/waf?h=index,docs.count&format=json"
@@ -163,9 +164,14 @@ async fn report_opensearch(
         .to_bytes();
     let rows: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     println!("indexed in OpenSearch:");
-    for row in rows.as_array().into_iter().flatten() {
+    for row in rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| !r["index"].as_str().unwrap_or(".").starts_with('.'))
+    {
         println!(
-            "  index {:<12} {:>4} documents  {base}/{}/_search",
+            "  index {:<40} {:>4} documents  {base}/{}/_search",
             row["index"].as_str().unwrap_or_default(),
             row["docs.count"].as_str().unwrap_or_default(),
             row["index"].as_str().unwrap_or_default()
@@ -185,7 +191,7 @@ fn report(out: &Path) -> anyhow::Result<()> {
     for p in entries {
         let lines = std::fs::read_to_string(&p)?.lines().count();
         println!(
-            "  index {:<12} {:>4} documents  {}",
+            "  index {:<40} {:>4} documents  {}",
             p.file_stem().unwrap_or_default().to_string_lossy(),
             lines / 2,
             p.display()
@@ -198,7 +204,15 @@ fn report(out: &Path) -> anyhow::Result<()> {
             for f in std::fs::read_dir(&tenant)? {
                 let f = f?.path();
                 let lines = std::fs::read_to_string(&f)?.lines().count();
-                println!("  dead letters       {lines:>4} records    {}", f.display());
+                let route = f
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                println!(
+                    "  dead letters {route:<34} {lines:>4} records    {}",
+                    f.display()
+                );
             }
         }
     }

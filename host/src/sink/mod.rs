@@ -100,6 +100,7 @@ pub enum SinkError {
 
 /// A configured sink.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a handful per process, built once
 pub enum Sink {
     /// Local directory.
     Directory(directory::DirectorySink),

@@ -182,6 +182,180 @@ pub fn epoch_seconds_to_iso(secs: i64) -> Option<String> {
     Some(format!("{}Z", &iso[..iso.len() - 5]))
 }
 
+/// Days from 1970-01-01 to the civil date `y-m-d` (proleptic Gregorian);
+/// the inverse of [`civil_from_days`] (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 }); // [0, 11]
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
+}
+
+/// Whether `y` is a Gregorian leap year.
+fn is_leap_year(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// Read exactly `N` ASCII digits at `at` as a number.
+fn digits<const N: usize>(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at + N)?;
+    s.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// Parse an RFC 3339 / ISO-8601 UTC-or-offset timestamp into milliseconds
+/// since the Unix epoch: `2014-03-06T17:10:34Z`,
+/// `2020-05-08T03:41:48.614Z`, `2021-02-04T17:51:55.123456+02:00`.
+///
+/// Accepted: a four-digit year, `T`/`t` or a space between date and time, an
+/// optional fraction of any length (truncated to milliseconds), and `Z`/`z` or
+/// a `±HH:MM` offset. The date must exist (leap years checked); seconds are
+/// `00`–`59` (no leap second). `None` for anything else, and for instants
+/// outside 1970-01-01T00:00:00Z..=9999-12-31T23:59:59.999Z (the range
+/// [`epoch_ms_to_iso`] can write back).
+pub fn iso_to_epoch_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let year = digits::<4>(b, 0)?;
+    let month = digits::<2>(b, 5)?;
+    let day = digits::<2>(b, 8)?;
+    let hour = digits::<2>(b, 11)?;
+    let minute = digits::<2>(b, 14)?;
+    let second = digits::<2>(b, 17)?;
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let year = i64::from(year);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut millis = 0i64;
+    if b.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while b.get(at).is_some_and(u8::is_ascii_digit) {
+            if at - start < 3 {
+                millis = millis * 10 + i64::from(b[at] - b'0');
+            }
+            at += 1;
+        }
+        match at - start {
+            0 => return None,
+            1 => millis *= 100,
+            2 => millis *= 10,
+            _ => {}
+        }
+    }
+    let offset_minutes = match b.get(at..)? {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let oh = digits::<2>(&[*h1, *h2], 0)?;
+            let om = digits::<2>(&[*m1, *m2], 0)?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let minutes = i64::from(oh * 60 + om);
+            if *sign == b'-' { -minutes } else { minutes }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_minutes * 60;
+    let ms = secs * 1000 + millis;
+    (0..=MAX_EPOCH_MS).contains(&ms).then_some(ms)
+}
+
+/// Check that `name` is an index name OpenSearch accepts, by the same rules
+/// as the host's route `index`: not empty, at most 255 bytes, not `.` or
+/// `..`, not starting with `-`, `_` or `+`, and no uppercase, whitespace,
+/// control character or any of `\ / * ? " < > | , # :`.
+pub fn check_index_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("index name is empty".to_string());
+    }
+    if name.len() > 255 {
+        return Err(format!("index name is longer than 255 bytes: {name:?}"));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("index name cannot be {name:?}"));
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return Err(format!(
+            "index name {name:?} cannot start with `-`, `_` or `+`"
+        ));
+    }
+    if let Some(c) = name.chars().find(|&c| !is_index_name_char(c)) {
+        return Err(format!(
+            "index name {name:?} has a character OpenSearch refuses: {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `c` may appear in an index name (see [`check_index_name`]).
+pub fn is_index_name_char(c: char) -> bool {
+    !(c.is_uppercase()
+        || c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':'
+        ))
+}
+
+/// Append `s` to `out` as a JSON string literal (quoted and escaped), for
+/// plugins that write their document bodies directly instead of building a
+/// `serde_json::Value`. Escapes `"`, `\` and the control characters
+/// U+0000–U+001F, exactly as `serde_json` does.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII, so `i` is on a char boundary.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
 /// Parse a plugin's config JSON text into an object (`{}` when empty).
 pub fn config_object(config: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     if config.trim().is_empty() {
@@ -337,6 +511,123 @@ mod tests {
         assert_eq!(json_values(b"{\"a\":1}\n{\"b\":2}\n").unwrap().len(), 2);
         assert!(json_values(b"  \n").is_err());
         assert!(json_values(b"{\"a\":").is_err());
+    }
+
+    #[test]
+    fn iso_to_epoch_ms_parses_rfc3339() {
+        assert_eq!(iso_to_epoch_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            iso_to_epoch_ms("2019-12-13T23:40:12.771Z"),
+            Some(1_576_280_412_771)
+        );
+        assert_eq!(
+            iso_to_epoch_ms("2014-12-14T04:06:50Z"),
+            Some(1_418_530_010_000)
+        );
+        // fractions of any length, truncated to ms
+        assert_eq!(iso_to_epoch_ms("1970-01-01T00:00:01.5Z"), Some(1_500));
+        assert_eq!(iso_to_epoch_ms("1970-01-01T00:00:01.05Z"), Some(1_050));
+        assert_eq!(
+            iso_to_epoch_ms("1970-01-01T00:00:01.123999999Z"),
+            Some(1_123)
+        );
+        // offsets, lowercase and space separators
+        assert_eq!(iso_to_epoch_ms("1970-01-01T02:00:00+02:00"), Some(0));
+        assert_eq!(iso_to_epoch_ms("1969-12-31T23:30:00-00:30"), Some(0));
+        assert_eq!(iso_to_epoch_ms("1970-01-01t00:00:00z"), Some(0));
+        assert_eq!(iso_to_epoch_ms("1970-01-01 00:00:00Z"), Some(0));
+        // leap days
+        assert_eq!(
+            iso_to_epoch_ms("2000-02-29T00:00:00Z"),
+            Some(951_782_400_000)
+        );
+        assert_eq!(iso_to_epoch_ms("1900-02-29T00:00:00Z"), None);
+        assert_eq!(iso_to_epoch_ms("2023-02-29T00:00:00Z"), None);
+        assert_eq!(
+            iso_to_epoch_ms("9999-12-31T23:59:59.999Z"),
+            Some(MAX_EPOCH_MS)
+        );
+    }
+
+    #[test]
+    fn iso_to_epoch_ms_refuses_the_rest() {
+        for bad in [
+            "",
+            "2014-03-06",
+            "2014-03-06T17:10:34",
+            "2014-03-06T17:10:34+0200",
+            "2014-03-06T17:10:34.Z",
+            "2014-03-06T17:10:34ZZ",
+            "2014-03-06T17:10:34Z ",
+            "2014-13-06T17:10:34Z",
+            "2014-00-06T17:10:34Z",
+            "2014-04-31T17:10:34Z",
+            "2014-03-00T17:10:34Z",
+            "2014-03-06T24:00:00Z",
+            "2014-03-06T23:60:00Z",
+            "2014-03-06T23:59:60Z",
+            "2014-03-06T23:59:59+24:00",
+            "2025-10-21TT00:52:27Z",
+            "+2014-03-06T17:10:34Z",
+            "14-03-06T17:10:34Z",
+            "1969-12-31T23:59:59.999Z",
+            "1970-01-01T00:00:00+00:01",
+            "Mar 24, 2014 9:11:59 PM",
+            "２０１４-03-06T17:10:34Z",
+        ] {
+            assert_eq!(iso_to_epoch_ms(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn iso_round_trips_with_epoch_ms_to_iso() {
+        // every day of 1970..2100 at a varying time of day, plus the edges
+        for day in 0..(130 * 366) {
+            let ms = day * 86_400_000 + (day * 7_919_123) % 86_400_000;
+            let iso = epoch_ms_to_iso(ms).unwrap();
+            assert_eq!(iso_to_epoch_ms(&iso), Some(ms), "{iso}");
+        }
+        for ms in [0, 1, 999, MAX_EPOCH_MS - 1, MAX_EPOCH_MS] {
+            assert_eq!(iso_to_epoch_ms(&epoch_ms_to_iso(ms).unwrap()), Some(ms));
+        }
+        let s = epoch_seconds_to_iso(1_418_530_010).unwrap();
+        assert_eq!(iso_to_epoch_ms(&s), Some(1_418_530_010_000));
+    }
+
+    #[test]
+    fn index_names_follow_the_host_rules() {
+        assert!(check_index_name("cwl-2024.01.31").is_ok());
+        assert!(check_index_name("aws-securityhub-findings-guardduty").is_ok());
+        assert!(check_index_name(&"a".repeat(255)).is_ok());
+        assert!(check_index_name("").unwrap_err().contains("empty"));
+        assert!(
+            check_index_name(&"a".repeat(256))
+                .unwrap_err()
+                .contains("255")
+        );
+        assert!(check_index_name("..").is_err());
+        for bad in [
+            "-a", "_a", "+a", "Abc", "a b", "a/b", "a:b", "a#b", "a*b", "a,b",
+        ] {
+            assert!(check_index_name(bad).is_err(), "{bad}");
+        }
+        assert!(is_index_name_char('-') && !is_index_name_char('\n'));
+    }
+
+    #[test]
+    fn json_strings_match_serde_json() {
+        for s in [
+            "",
+            "plain",
+            "quote \" backslash \\ slash /",
+            "ctl \u{0} \u{1} \u{8} \u{c} \u{1f} \n\r\t",
+            "unicode é ✓ 😀 \u{7f}",
+            "\"",
+        ] {
+            let mut out = String::from("x");
+            push_json_string(&mut out, s);
+            assert_eq!(out, format!("x{}", serde_json::to_string(s).unwrap()));
+        }
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub enum ClientError {
 /// The client.
 pub struct Client {
     http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    sigv4: Option<super::sigv4::SigV4Config>,
+    signer: tokio::sync::OnceCell<super::sigv4::Signer>,
     urls: Vec<String>,
     next: AtomicUsize,
     auth: Option<HeaderValue>,
@@ -68,6 +70,11 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// Use this signer instead of credentials from the environment (tests).
+    pub fn set_signer(&self, signer: super::sigv4::Signer) {
+        let _ = self.signer.set(signer);
+    }
+
     /// Build from config.
     pub fn new(cfg: &OpenSearchConfig) -> Result<Client, ClientError> {
         let mut roots = rustls::RootCertStore::empty();
@@ -125,6 +132,8 @@ impl Client {
         };
         Ok(Client {
             http,
+            sigv4: cfg.aws_sigv4.clone(),
+            signer: tokio::sync::OnceCell::new(),
             urls,
             next: AtomicUsize::new(0),
             auth,
@@ -190,9 +199,20 @@ impl Client {
         if let Some(a) = &self.auth {
             req = req.header(header::AUTHORIZATION, a.clone());
         }
-        let req = req
-            .body(Full::new(body))
+        let mut req = req
+            .body(Full::new(body.clone()))
             .map_err(|e| ClientError::Config(e.to_string()))?;
+        if let Some(cfg) = &self.sigv4 {
+            let signer = self
+                .signer
+                .get_or_try_init(|| super::sigv4::Signer::from_environment(cfg.clone()))
+                .await
+                .map_err(ClientError::Config)?;
+            signer
+                .sign(&mut req, &body)
+                .await
+                .map_err(ClientError::Config)?;
+        }
         let unreachable = |reason: String| ClientError::Unreachable {
             url: base.to_string(),
             reason,

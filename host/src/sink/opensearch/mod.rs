@@ -17,6 +17,7 @@
 
 pub mod bulk;
 pub mod client;
+pub mod sigv4;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +63,8 @@ pub struct OpenSearchConfig {
     pub password: Option<Secret>,
     /// Extra CA certificate(s) (PEM) to trust.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Sign requests with AWS SigV4 (Amazon OpenSearch Service / Serverless).
+    pub aws_sigv4: Option<sigv4::SigV4Config>,
     /// Gzip `_bulk` request bodies.
     pub gzip: bool,
     /// Flush at this many documents.
@@ -169,8 +172,8 @@ struct Shared {
 
 impl OpenSearchSink {
     /// Create the client and start the batcher. Nothing is sent until the
-    /// first documents arrive (templates are installed then, or by
-    /// [`OpenSearchSink::install_templates`]).
+    /// first documents arrive; the index templates are installed then,
+    /// before the first `_bulk`.
     pub fn open(
         config: OpenSearchConfig,
         templates: Vec<TemplateSpec>,

@@ -1,0 +1,677 @@
+//! Weir plugin for CloudWatch Logs subscription payloads (CloudTrail, or any
+//! log group) and for CloudTrail log files.
+//!
+//! A record is gzip (detected by its magic bytes and decompressed, capped at
+//! [`MAX_DECOMPRESSED_BYTES`]) or plain JSON, holding one JSON object (or
+//! several one after the other) of one of these kinds:
+//!
+//! - **CloudWatch Logs subscription payload.** A `CONTROL_MESSAGE` is
+//!   dropped. A `DATA_MESSAGE` gives one document per log event, shaped like
+//!   the documents of AWS's LogsToElasticsearch Lambda function:
+//!   `@id` (the event id, a string), `@timestamp` (the event time, ISO-8601 UTC
+//!   with milliseconds), `@message`, `@owner`, `@log_group`, `@log_stream`;
+//!   then, when the message holds a JSON object (from its first `{` to its end,
+//!   as the Lambda does; a CloudTrail event is exactly that), the object's
+//!   fields at the top level, as they came. A message field named like one of
+//!   the `@` fields (or `@extracted_fields`) is left out, so it never
+//!   overwrites them; duplicate message keys keep the last value. A message
+//!   that is not JSON is only in `@message`. An event's `extractedFields` (from
+//!   a filter pattern that extracts fields, or CloudWatch's `@aws.account` /
+//!   `@aws.region`) is kept as the object `@extracted_fields`, unchanged: not
+//!   merged at the top level (the Lambda does that, turning numeric strings
+//!   into numbers), so it can collide with neither the `@` fields nor the
+//!   message fields and keeps one type per field. The document id is the
+//!   event id, the index `<index_prefix>YYYY.MM.DD` (default `cwl-`) from the
+//!   event time, and `timestamp_ms` the event time.
+//! - **CloudTrail log file** (the S3 object, `{"Records": […]}`): one document
+//!   per record, the record unchanged; id `eventID`, `timestamp_ms` from
+//!   `eventTime`; no index (the route's). A record without a usable `eventID`
+//!   or `eventTime` still gives its document, without id or time.
+//! - **One CloudTrail event** (an object with `eventVersion` and `eventTime`,
+//!   as in NDJSON exports): treated like one record of a log file.
+//! - **CloudTrail digest file** (`digestStartTime` / `digestS3Object`):
+//!   dropped; it holds hashes, not events.
+//!
+//! Anything else (bad gzip, past the cap, not UTF-8, invalid JSON, a payload
+//! without `logEvents`, an event without a numeric `timestamp` or a string
+//! `message`) fails its record with the reason; the other records of the
+//! batch are unaffected. A record whose objects are all dropped is dropped.
+//!
+//! Config (all optional; unknown keys are refused):
+//! - `index_prefix`: string (default [`DEFAULT_INDEX_PREFIX`]); the index of a
+//!   log event is this prefix followed by the event's UTC date `YYYY.MM.DD`.
+//!   It must make a valid index name.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
+
+/// The most bytes a gzip record may decompress to (64 MiB, the largest body
+/// Firehose sends). Past it the record fails with a "cap" reason instead of
+/// exhausting the plugin's memory.
+pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The default start of a log event's index name.
+pub const DEFAULT_INDEX_PREFIX: &str = "cwl-";
+
+/// The fields this plugin writes into a log event's document; message
+/// fields with these names are left out.
+pub const RESERVED_FIELDS: [&str; 7] = [
+    "@id",
+    "@timestamp",
+    "@message",
+    "@owner",
+    "@log_group",
+    "@log_stream",
+    "@extracted_fields",
+];
+
+/// The plugin's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The start of a log event's index name.
+    pub index_prefix: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            index_prefix: DEFAULT_INDEX_PREFIX.to_string(),
+        }
+    }
+}
+
+/// Parse the plugin config (`{}` or `{"index_prefix": "…"}`).
+pub fn parse_config(config: &str) -> Result<Config, String> {
+    let map = weir_plugin_sdk::config_object(config)?;
+    let mut out = Config::default();
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            ("index_prefix", Value::String(prefix)) => {
+                weir_plugin_sdk::check_index_name(&format!("{prefix}1970.01.01")).map_err(|e| {
+                    format!("`index_prefix` {prefix:?} does not make a valid index name: {e}")
+                })?;
+                out.index_prefix = prefix;
+            }
+            ("index_prefix", other) => {
+                return Err(format!(
+                    "`index_prefix` must be a string, got {}",
+                    weir_plugin_sdk::json_kind(&other)
+                ));
+            }
+            (key, _) => {
+                return Err(format!(
+                    "unknown option `{key}`: the cloudwatch-logs plugin takes only `index_prefix`"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Check the plugin config.
+pub fn validate_config(config: &str) -> Result<(), String> {
+    parse_config(config).map(|_| ())
+}
+
+/// The plugin type exported to the host.
+pub struct CloudWatchLogs;
+
+impl Guest for CloudWatchLogs {
+    fn validate_config(config: String) -> Result<(), String> {
+        validate_config(&config)
+    }
+
+    fn transform(ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
+        match parse_config(&ctx.config) {
+            Ok(config) => records
+                .iter()
+                .map(|r| transform_record(r, &config))
+                .collect(),
+            Err(e) => {
+                let reason = format!("invalid plugin config: {e}");
+                records
+                    .iter()
+                    .map(|_| Outcome::Failed(reason.clone()))
+                    .collect()
+            }
+        }
+    }
+}
+
+weir_plugin_sdk::export!(CloudWatchLogs);
+
+/// Transform one record (gzip or plain; see the crate docs).
+pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
+    let data: Cow<'_, [u8]> = if weir_plugin_sdk::is_gzip(record) {
+        match weir_plugin_sdk::gunzip_capped(record, MAX_DECOMPRESSED_BYTES) {
+            Ok(d) => Cow::Owned(d),
+            Err(e) => return Outcome::Failed(e.to_string()),
+        }
+    } else {
+        Cow::Borrowed(record)
+    };
+    let text = match std::str::from_utf8(&data) {
+        Ok(t) => t,
+        Err(e) => return Outcome::Failed(format!("record is not UTF-8: {e}")),
+    };
+    match text_documents(text, config) {
+        Ok(Some(docs)) => Outcome::Ok(docs),
+        Ok(None) => Outcome::Dropped,
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// The documents of a record's JSON text (one object or several one after
+/// the other). `Ok(None)` when every object is deliberately dropped.
+pub fn text_documents(text: &str, config: &Config) -> Result<Option<Vec<Document>>, String> {
+    let mut docs = Vec::new();
+    let mut all_dropped = true;
+    let mut rest = trim_ws(text);
+    let mut n = 0;
+    if rest.is_empty() {
+        return Err("empty record: no JSON value".to_string());
+    }
+    while !rest.is_empty() {
+        n += 1;
+        let used = object_documents(rest, config, &mut docs, &mut all_dropped).map_err(|e| {
+            if n == 1 {
+                e
+            } else {
+                format!("JSON object {n} of the record: {e}")
+            }
+        })?;
+        rest = trim_ws(rest.get(used..).unwrap_or(""));
+    }
+    Ok(if all_dropped { None } else { Some(docs) })
+}
+
+/// The top-level fields of a record's JSON object that tell its kind. Every
+/// other field is skipped while parsing.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "messageType", borrow)]
+    message_type: Option<Loose<'a>>,
+    #[serde(borrow)]
+    owner: Option<Loose<'a>>,
+    #[serde(rename = "logGroup", borrow)]
+    log_group: Option<Loose<'a>>,
+    #[serde(rename = "logStream", borrow)]
+    log_stream: Option<Loose<'a>>,
+    #[serde(rename = "logEvents", borrow)]
+    log_events: Option<Vec<LogEvent<'a>>>,
+    #[serde(rename = "Records")]
+    records: Option<Vec<Value>>,
+    #[serde(rename = "digestStartTime")]
+    digest_start_time: Option<IgnoredAny>,
+    #[serde(rename = "digestS3Object")]
+    digest_s3_object: Option<IgnoredAny>,
+    #[serde(rename = "eventVersion")]
+    event_version: Option<IgnoredAny>,
+    #[serde(rename = "eventTime", borrow)]
+    event_time: Option<Loose<'a>>,
+    #[serde(rename = "eventID", borrow)]
+    event_id: Option<Loose<'a>>,
+    awslogs: Option<IgnoredAny>,
+}
+
+/// One CloudWatch Logs log event.
+#[derive(Deserialize)]
+struct LogEvent<'a> {
+    #[serde(borrow)]
+    id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    timestamp: Option<Loose<'a>>,
+    #[serde(borrow)]
+    message: Option<Loose<'a>>,
+    #[serde(rename = "extractedFields")]
+    extracted_fields: Option<Value>,
+}
+
+/// Parse the JSON object at the start of `text`, append its documents, and
+/// clear `all_dropped` unless it is dropped. Returns the bytes it took.
+fn object_documents(
+    text: &str,
+    config: &Config,
+    docs: &mut Vec<Document>,
+    all_dropped: &mut bool,
+) -> Result<usize, String> {
+    if !text.starts_with('{') {
+        return Err(format!(
+            "expected a JSON object (a CloudWatch Logs payload or a CloudTrail log), got {}",
+            json_kind_at(text)
+        ));
+    }
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Envelope<'_>>();
+    let env = match stream.next() {
+        Some(Ok(env)) => env,
+        Some(Err(e)) => return Err(json_error(&e)),
+        None => return Err("empty record: no JSON value".to_string()),
+    };
+    let used = stream.byte_offset();
+    if env.message_type.is_some() || env.log_events.is_some() {
+        let meta = PayloadMeta {
+            owner: optional_str(&env.owner, "owner")?,
+            log_group: optional_str(&env.log_group, "logGroup")?,
+            log_stream: optional_str(&env.log_stream, "logStream")?,
+        };
+        match &env.message_type {
+            Some(Loose::Str(t)) if t == "CONTROL_MESSAGE" => return Ok(used),
+            Some(Loose::Str(t)) if t == "DATA_MESSAGE" => {}
+            Some(Loose::Str(t)) => {
+                return Err(format!(
+                    "unknown messageType {t:?} (expected DATA_MESSAGE or CONTROL_MESSAGE)"
+                ));
+            }
+            Some(other) => {
+                return Err(format!(
+                    "`messageType` must be a string, got {}",
+                    other.kind()
+                ));
+            }
+            None => return Err("CloudWatch Logs payload without `messageType`".to_string()),
+        }
+        let Some(events) = &env.log_events else {
+            return Err("DATA_MESSAGE without `logEvents`".to_string());
+        };
+        *all_dropped = false;
+        docs.reserve(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let doc = log_event_document(event, &meta, config)
+                .map_err(|e| format!("logEvents[{i}]: {e}"))?;
+            docs.push(doc);
+        }
+        return Ok(used);
+    }
+    if let Some(records) = env.records {
+        *all_dropped = false;
+        docs.reserve(records.len());
+        for (i, record) in records.into_iter().enumerate() {
+            docs.push(cloudtrail_document(record).map_err(|e| format!("Records[{i}]: {e}"))?);
+        }
+        return Ok(used);
+    }
+    if env.digest_start_time.is_some() || env.digest_s3_object.is_some() {
+        return Ok(used);
+    }
+    if env.event_version.is_some() && env.event_time.is_some() {
+        *all_dropped = false;
+        let raw = text.get(..used).unwrap_or(text);
+        docs.push(cloudtrail_event_document(
+            raw,
+            loose_str(&env.event_id),
+            loose_str(&env.event_time),
+        ));
+        return Ok(used);
+    }
+    if env.awslogs.is_some() {
+        return Err(
+            "a Lambda `{\"awslogs\": {\"data\": …}}` event, not a subscription payload: \
+             send the base64-decoded `awslogs.data`"
+                .to_string(),
+        );
+    }
+    Err(
+        "neither a CloudWatch Logs subscription payload (`messageType`, `logEvents`) nor a \
+         CloudTrail log file (`Records`), event (`eventVersion`, `eventTime`) or digest"
+            .to_string(),
+    )
+}
+
+/// The payload fields copied into every log event's document.
+struct PayloadMeta<'p> {
+    owner: Option<&'p str>,
+    log_group: Option<&'p str>,
+    log_stream: Option<&'p str>,
+}
+
+/// The document of one log event of a `DATA_MESSAGE`.
+fn log_event_document(
+    event: &LogEvent<'_>,
+    meta: &PayloadMeta<'_>,
+    config: &Config,
+) -> Result<Document, String> {
+    let ms = match &event.timestamp {
+        Some(t) => t.epoch_ms().ok_or_else(|| match t {
+            Loose::Str(s) => {
+                format!("`timestamp` must be epoch milliseconds (a number), got the string {s:?}")
+            }
+            Loose::I64(_) | Loose::U64(_) | Loose::F64(_) => {
+                "`timestamp` is not epoch milliseconds within 1970..=9999".to_string()
+            }
+            Loose::Other(kind) => {
+                format!("`timestamp` must be epoch milliseconds (a number), got {kind}")
+            }
+        })?,
+        None => return Err("missing `timestamp`".to_string()),
+    };
+    let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
+        .ok_or_else(|| "`timestamp` is not epoch milliseconds within 1970..=9999".to_string())?;
+    let id: Option<Cow<'_, str>> = match &event.id {
+        Some(Loose::Str(s)) if s.is_empty() => None,
+        Some(Loose::Str(s)) => Some(Cow::Borrowed(s)),
+        Some(Loose::I64(n)) => Some(Cow::Owned(n.to_string())),
+        Some(Loose::U64(n)) => Some(Cow::Owned(n.to_string())),
+        Some(other) => return Err(format!("`id` must be a string, got {}", other.kind())),
+        None => None,
+    };
+    let message = match &event.message {
+        Some(Loose::Str(s)) => s.as_ref(),
+        Some(other) => return Err(format!("`message` must be a string, got {}", other.kind())),
+        None => return Err("missing `message`".to_string()),
+    };
+    let fields = message_fields(message);
+    let mut body = String::with_capacity(
+        128 + 2 * message.len()
+            + meta.log_group.map_or(0, str::len)
+            + meta.log_stream.map_or(0, str::len),
+    );
+    body.push('{');
+    if let Some(id) = &id {
+        body.push_str("\"@id\":");
+        weir_plugin_sdk::push_json_string(&mut body, id);
+        body.push(',');
+    }
+    body.push_str("\"@timestamp\":\"");
+    body.push_str(&iso);
+    body.push_str("\",\"@message\":");
+    weir_plugin_sdk::push_json_string(&mut body, message);
+    for (name, value) in [
+        ("@owner", meta.owner),
+        ("@log_group", meta.log_group),
+        ("@log_stream", meta.log_stream),
+    ] {
+        if let Some(value) = value {
+            body.push_str(",\"");
+            body.push_str(name);
+            body.push_str("\":");
+            weir_plugin_sdk::push_json_string(&mut body, value);
+        }
+    }
+    if let Some(extracted) = event.extracted_fields.as_ref().filter(|v| !v.is_null()) {
+        body.push_str(",\"@extracted_fields\":");
+        body.push_str(
+            &serde_json::to_string(extracted)
+                .map_err(|e| format!("cannot encode `extractedFields`: {e}"))?,
+        );
+    }
+    if let Some(fields) = fields {
+        body.push(',');
+        body.push_str(&fields);
+    }
+    body.push('}');
+    let index = event_index(&config.index_prefix, &iso);
+    let mut doc = Document::new(body).with_timestamp_ms(ms).with_index(index);
+    if let Some(id) = id {
+        doc = doc.with_id(id);
+    }
+    Ok(doc)
+}
+
+/// The index of a log event: `prefix` + `YYYY.MM.DD` of its ISO-8601 time.
+pub fn event_index(prefix: &str, iso: &str) -> String {
+    let mut index = String::with_capacity(prefix.len() + 10);
+    index.push_str(prefix);
+    index.extend(
+        iso.get(..10)
+            .unwrap_or("")
+            .chars()
+            .map(|c| if c == '-' { '.' } else { c }),
+    );
+    index
+}
+
+/// The fields a log event's message contributes to its document, as JSON
+/// object members without the braces (`"a":1,"b":[…]`), ready to follow the
+/// `@` fields. The message's JSON object runs from its first `{` to its end
+/// (whitespace after it allowed), as in AWS's LogsToElasticsearch function.
+/// `None` when there is no such object, or it has no fields but reserved
+/// ones. The members are the message's own text, unchanged, unless a key is
+/// reserved ([`RESERVED_FIELDS`], left out) or repeated (the last value
+/// kept): then the object is re-encoded without them, in order.
+pub fn message_fields(message: &str) -> Option<Cow<'_, str>> {
+    let json = message.get(message.find('{')?..)?.trim_end();
+    let keys: TopKeys<'_> = serde_json::from_str(json).ok()?;
+    if keys.0.is_empty() {
+        return None;
+    }
+    let reserved = keys.0.iter().any(|k| RESERVED_FIELDS.contains(&k.as_ref()));
+    if !reserved && !has_duplicates(&keys.0) {
+        return Some(Cow::Borrowed(json.get(1..json.len() - 1)?.trim_ascii()));
+    }
+    let mut map: Map<String, Value> = serde_json::from_str(json).ok()?;
+    map.retain(|k, _| !RESERVED_FIELDS.contains(&k.as_str()));
+    if map.is_empty() {
+        return None;
+    }
+    let text = serde_json::to_string(&map).ok()?;
+    Some(Cow::Owned(text.get(1..text.len() - 1)?.to_string()))
+}
+
+fn has_duplicates(keys: &[Cow<'_, str>]) -> bool {
+    if keys.len() <= 32 {
+        return keys
+            .iter()
+            .enumerate()
+            .any(|(i, k)| keys[i + 1..].contains(k));
+    }
+    let mut sorted: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|w| w[0] == w[1])
+}
+
+/// The document of one record of a CloudTrail log file: the record
+/// unchanged, id `eventID`, time `eventTime` (each when usable).
+pub fn cloudtrail_document(record: Value) -> Result<Document, String> {
+    let Value::Object(map) = &record else {
+        return Err(format!(
+            "a CloudTrail record must be a JSON object, got {}",
+            weir_plugin_sdk::json_kind(&record)
+        ));
+    };
+    let id = map
+        .get("eventID")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let ms = map
+        .get("eventTime")
+        .and_then(Value::as_str)
+        .and_then(weir_plugin_sdk::iso_to_epoch_ms);
+    let body = serde_json::to_string(&record).map_err(|e| format!("cannot encode: {e}"))?;
+    Ok(with_id_and_time(Document::new(body), id.as_deref(), ms))
+}
+
+/// The document of one CloudTrail event given as its own JSON text (kept
+/// verbatim; the host makes it one line).
+pub fn cloudtrail_event_document(
+    raw: &str,
+    event_id: Option<&str>,
+    event_time: Option<&str>,
+) -> Document {
+    let ms = event_time.and_then(weir_plugin_sdk::iso_to_epoch_ms);
+    let id = event_id.filter(|s| !s.is_empty());
+    with_id_and_time(Document::new(raw.to_string()), id, ms)
+}
+
+fn with_id_and_time(mut doc: Document, id: Option<&str>, ms: Option<i64>) -> Document {
+    if let Some(id) = id {
+        doc = doc.with_id(id);
+    }
+    if let Some(ms) = ms {
+        doc = doc.with_timestamp_ms(ms);
+    }
+    doc
+}
+
+/// A string field that may be absent (or null), but not of another type.
+fn optional_str<'b>(field: &'b Option<Loose<'_>>, name: &str) -> Result<Option<&'b str>, String> {
+    match field {
+        None => Ok(None),
+        Some(Loose::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(format!("`{name}` must be a string, got {}", other.kind())),
+    }
+}
+
+/// The string of a loose field, if it is one.
+fn loose_str<'b>(field: &'b Option<Loose<'_>>) -> Option<&'b str> {
+    match field {
+        Some(Loose::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// A JSON value read loosely: strings (borrowed when they have no escapes)
+/// and numbers are kept, anything else is only named. So a field of the
+/// wrong type gives a reason that names the field instead of a bare serde
+/// error, and unused values cost nothing.
+enum Loose<'a> {
+    Str(Cow<'a, str>),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Other(&'static str),
+}
+
+impl Loose<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Loose::Str(_) => "a string",
+            Loose::I64(_) | Loose::U64(_) | Loose::F64(_) => "a number",
+            Loose::Other(kind) => kind,
+        }
+    }
+
+    /// Epoch milliseconds: an integer, or a float without fraction, within
+    /// 1970..=9999.
+    fn epoch_ms(&self) -> Option<i64> {
+        let ms = match *self {
+            Loose::I64(n) => n,
+            Loose::U64(n) => i64::try_from(n).ok()?,
+            Loose::F64(f)
+                if f.fract() == 0.0
+                    && (0.0..=weir_plugin_sdk::MAX_EPOCH_MS as f64).contains(&f) =>
+            {
+                f as i64
+            }
+            _ => return None,
+        };
+        (0..=weir_plugin_sdk::MAX_EPOCH_MS)
+            .contains(&ms)
+            .then_some(ms)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor(PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
+    type Value = Loose<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v)))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Loose::Other("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Loose::I64(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Loose::U64(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Loose::F64(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Other("null"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other("an object"))
+    }
+}
+
+/// The top-level keys of a JSON object, in order (values skipped).
+struct TopKeys<'a>(Vec<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for TopKeys<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TopKeysVisitor(PhantomData))
+    }
+}
+
+struct TopKeysVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for TopKeysVisitor<'a> {
+    type Value = TopKeys<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(key) = map.next_key::<Loose<'a>>()? {
+            map.next_value::<IgnoredAny>()?;
+            if let Loose::Str(key) = key {
+                keys.push(key);
+            }
+        }
+        Ok(TopKeys(keys))
+    }
+}
+
+/// A serde_json error as a failure reason.
+fn json_error(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => format!("unexpected JSON shape: {e}"),
+        _ => format!("invalid JSON: {e}"),
+    }
+}
+
+/// What the JSON text at the start of `text` is, for "expected an object" reasons.
+fn json_kind_at(text: &str) -> String {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<IgnoredAny>();
+    if let Some(Err(e)) = stream.next() {
+        return format!("invalid JSON: {e}");
+    }
+    match text.as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+    .to_string()
+}
+
+/// `text` without leading JSON whitespace.
+fn trim_ws(text: &str) -> &str {
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+}
+
+#[cfg(test)]
+mod tests;

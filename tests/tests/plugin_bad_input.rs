@@ -1,0 +1,100 @@
+//! Bad input for every built-in plugin, through the real sandbox: each bad
+//! record fails alone with a reason, the good record of the same batch is
+//! fine, and a gzip bomb stops at the plugin's decompression cap (not at
+//! its memory cap, which would fail the whole batch).
+
+use std::io::Write;
+
+use weir::config::PluginLimits;
+use weir::plugin::{BatchContext, Outcome, Runtime, builtin};
+use weir_tests::fixtures;
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(path)).unwrap()
+}
+
+/// A good record for each plugin.
+fn good(plugin: &str) -> Vec<u8> {
+    match plugin {
+        "waf" => br#"{"timestamp":1576280412771,"action":"ALLOW"}"#.to_vec(),
+        "cloudwatch-logs" => fixture("plugins/cloudwatch-logs/aws-lambda-go_cloudwatch-logs-payload.in"),
+        "vpc-flow" => b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK".to_vec(),
+        "securityhub" => fixture("plugins/securityhub/asr_CIS-1.3.in"),
+        "route53-resolver" => fixture("plugins/route53-resolver/awsdocs_resolver-query-log-example.in"),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn every_plugin_fails_bad_records_alone() {
+    // 64 MiB plugin memory would be blown by a naive decoder: the bomb
+    // inflates to 512 MiB of zeros.
+    let bomb = gzip(&vec![0u8; 512 << 20]);
+    assert!(bomb.len() < 1 << 20);
+    let runtime = Runtime::new(PluginLimits {
+        memory_bytes: 256 << 20,
+        ..PluginLimits::default()
+    })
+    .unwrap();
+    for plugin in [
+        "waf",
+        "cloudwatch-logs",
+        "vpc-flow",
+        "securityhub",
+        "route53-resolver",
+    ] {
+        let p = runtime.load(plugin, builtin(plugin).unwrap()).unwrap();
+        let good = good(plugin);
+        let truncated_gzip = {
+            let g = gzip(&good);
+            g[..g.len() / 2].to_vec()
+        };
+        let records: Vec<(&str, Vec<u8>)> = vec![
+            ("good", good.clone()),
+            ("invalid JSON", b"{\"a\": [1, 2".to_vec()),
+            ("truncated gzip", truncated_gzip),
+            ("gzip bomb", bomb.clone()),
+            (
+                "wrong types",
+                br#"{"timestamp":"soon","message":42,"detail":7,"query_timestamp":5,"Records":3}"#
+                    .to_vec(),
+            ),
+            ("a JSON array", b"[1,2,3]".to_vec()),
+            ("empty", Vec::new()),
+            ("binary", vec![0xff, 0xfe, 0x00, 0x01]),
+            ("good again", good),
+        ];
+        let data: Vec<Vec<u8>> = records.iter().map(|(_, r)| r.clone()).collect();
+        let ctx = BatchContext {
+            config: "{}".into(),
+            ..BatchContext::default()
+        };
+        let (outcomes, _) = p
+            .transform(&ctx, &data)
+            .unwrap_or_else(|e| panic!("{plugin}: the batch itself failed: {e}"));
+        for ((what, _), o) in records.iter().zip(&outcomes) {
+            match (*what, o) {
+                ("good" | "good again", Outcome::Ok(d)) => {
+                    assert!(!d.is_empty(), "{plugin}: {what}")
+                }
+                ("good" | "good again", other) => panic!("{plugin}: {what}: {other:?}"),
+                (_, Outcome::Failed(reason)) => {
+                    assert!(!reason.is_empty(), "{plugin}: {what}");
+                    if *what == "gzip bomb" && plugin != "waf" {
+                        assert!(
+                            reason.contains("cap"),
+                            "{plugin}: bomb reason {reason:?} should name the cap"
+                        );
+                    }
+                }
+                (_, other) => panic!("{plugin}: {what} should fail, got {other:?}"),
+            }
+        }
+    }
+}

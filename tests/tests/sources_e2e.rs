@@ -1,0 +1,143 @@
+//! Every source's sample Firehose request through the example config's
+//! routes into the real OpenSearch node: index names, document counts, and
+//! every time field mapped as `date` (the seed's pain: `start` was a `long`).
+
+use std::sync::Arc;
+
+use weir::config::{Config, SinkConfig};
+use weir::pipeline::Pipeline;
+use weir::server::handle;
+use weir_tests::*;
+
+fn example_request(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/firehose")
+            .join(name),
+    )
+    .unwrap()
+}
+
+async fn mapping_type(url: &str, index: &str, field: &str) -> String {
+    let (status, m) = os_call(
+        "GET",
+        &format!("{url}/{index}/_mapping/field/{field}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+    let leaf = field.rsplit('.').next().unwrap();
+    m[index]["mappings"][field]["mapping"][leaf]["type"]
+        .as_str()
+        .unwrap_or("(unmapped)")
+        .to_string()
+}
+
+async fn count(url: &str, index: &str) -> u64 {
+    os_call("POST", &format!("{url}/{index}/_refresh"), None).await;
+    let (status, c) = os_call("GET", &format!("{url}/{index}/_count"), None).await;
+    assert_eq!(status, 200, "{index}: {c}");
+    c["count"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_source_lands_in_its_indices_with_date_mappings() {
+    let url = opensearch_url();
+    // These index names are the example config's own; start clean.
+    for pattern in [
+        "waf",
+        "cwl-*",
+        "vpc-flow-*",
+        "route53-resolver-*",
+        "aws-securityhub-findings-*",
+    ] {
+        os_call(
+            "DELETE",
+            &format!("{url}/{pattern}?ignore_unavailable=true"),
+            None,
+        )
+        .await;
+    }
+    let out = temp_dir("sources");
+    let mut config = Config::parse(include_str!("../../examples/weir.toml")).unwrap();
+    for s in config.sinks.values_mut() {
+        if let SinkConfig::Directory { path } = s {
+            *path = out.clone();
+        }
+    }
+    config.use_opensearch(&url);
+    if let Some(SinkConfig::OpenSearch(os)) = config.sinks.get_mut("opensearch") {
+        os.bulk_max_age = std::time::Duration::ZERO;
+    }
+    let p = Arc::new(Pipeline::build(&config).unwrap());
+    for (path, file) in [
+        ("/firehose/waf", "waf.json"),
+        ("/firehose/cloudtrail", "cwl-mixed-control-data.json"),
+        ("/firehose/vpc-flow", "vpcflow-direct.json"),
+        ("/firehose/securityhub", "securityhub-eventbridge.json"),
+        ("/firehose/route53-resolver", "route53-resolver-direct.json"),
+    ] {
+        let (status, _, json) = read_response(
+            handle(&p, firehose_request(path, Some(KEY), example_request(file))).await,
+        )
+        .await;
+        assert_eq!(status, 200, "{path}: {json}");
+    }
+
+    assert_eq!(count(&url, "waf").await, 5);
+    assert_eq!(mapping_type(&url, "waf", "timestamp").await, "date");
+
+    assert_eq!(count(&url, "cwl-2015.08.24").await, 2);
+    // The two OpenTelemetry samples in this request (a CloudTrail event and
+    // two flow-log events, all stamped 2014-12-14) reuse the placeholder ids
+    // "eventId1"/"eventId2": the id scheme keeps one document per id, as it
+    // must for retries, so 3 events give 2 documents. Real ids are unique.
+    assert_eq!(count(&url, "cwl-2014.12.14").await, 2);
+    assert_eq!(
+        count(&url, "cwl-*").await,
+        4,
+        "control messages dropped, the rest indexed"
+    );
+    assert_eq!(
+        mapping_type(&url, "cwl-2015.08.24", "@timestamp").await,
+        "date"
+    );
+
+    assert_eq!(
+        count(&url, "vpc-flow-*").await,
+        5,
+        "v2 lines indexed; the other versions dead-lettered"
+    );
+    for index in [
+        "vpc-flow-2014.12.14",
+        "vpc-flow-2015.05.10",
+        "vpc-flow-2016.10.31",
+    ] {
+        assert_eq!(mapping_type(&url, index, "start").await, "date", "{index}");
+        assert_eq!(mapping_type(&url, index, "end").await, "date", "{index}");
+    }
+    assert_eq!(dead_letters(&out, "demo", "vpc-flow").len(), 10);
+
+    assert_eq!(count(&url, "route53-resolver-2021.12.11").await, 5);
+    assert_eq!(
+        mapping_type(&url, "route53-resolver-2021.12.11", "query_timestamp").await,
+        "date"
+    );
+
+    // The composite event repeats the CIS 1.3 finding of the first event:
+    // the document id is the finding `Id` (latest state wins), so 3 → 2.
+    for (product, n) in [
+        ("securityhub", 2),
+        ("config", 1),
+        ("health", 1),
+        ("guardduty", 1),
+    ] {
+        let index = format!("aws-securityhub-findings-{product}");
+        assert_eq!(count(&url, &index).await, n, "{index}");
+        assert_eq!(
+            mapping_type(&url, &index, "CreatedAt").await,
+            "date",
+            "{index}"
+        );
+    }
+}
