@@ -1,8 +1,9 @@
 //! Plugin sandbox costs, as printed reports (never assertions):
 //! - `instantiate_call_drop/empty`: a fresh instance per batch, `transform`
 //!   on an empty batch, drop: the fixed per-batch price of the sandbox.
-//! - `waf_500/{wasm,native}`: 500 WAF logs (~1 KB each) through the
-//!   embedded component vs the same Rust code called natively, in the same
+//! - `<plugin>/{wasm,native}`: a 500-record batch built from the plugin's
+//!   sample fixtures, through the embedded component (fresh instance per
+//!   batch) and through the same Rust code called natively, in the same
 //!   run, so the ratio is meaningful on a noisy machine.
 //!
 //! `cargo bench -p weir --bench sandbox`
@@ -10,59 +11,117 @@
 #![allow(clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
+use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir::config::PluginLimits;
 use weir::plugin::{BatchContext, Runtime, builtin};
 
-fn waf_records() -> Vec<Vec<u8>> {
-    let sample = include_str!("../../tests/fixtures/plugins/waf/elastic_test-waf.lines.in");
-    let lines: Vec<&str> = sample.lines().filter(|l| !l.trim().is_empty()).collect();
+/// 500 records cycled from the plugin's fixtures that it turns into documents.
+fn batch(plugin: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/plugins")
+        .join(plugin);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".in"))
+        .filter(|p| !p.to_string_lossy().contains("as-published"))
+        .filter(|p| !p.with_extension("").with_extension("config.json").exists())
+        .collect();
+    files.sort();
+    let mut records = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(&f).expect("fixture");
+        if f.to_string_lossy().ends_with(".lines.in") {
+            records.extend(
+                bytes
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                    .map(<[u8]>::to_vec),
+            );
+        } else {
+            records.push(bytes);
+        }
+    }
+    assert!(!records.is_empty());
     (0..500)
-        .map(|i| lines[i % lines.len()].as_bytes().to_vec())
+        .map(|i| records[i % records.len()].clone())
         .collect()
+}
+
+type Native = Box<dyn Fn(&[u8]) -> usize>;
+
+fn native(plugin: &str) -> Native {
+    fn docs(o: weir_plugin_sdk::Outcome) -> usize {
+        match o {
+            weir_plugin_sdk::Outcome::Ok(d) => d.len(),
+            _ => 0,
+        }
+    }
+    match plugin {
+        "waf" => Box::new(|r| docs(weir_plugin_waf::transform_record(r))),
+        "route53-resolver" => Box::new(|r| docs(weir_plugin_route53_resolver::transform_record(r))),
+        "cloudwatch-logs" => {
+            let c = weir_plugin_cloudwatch_logs::parse_config("{}").expect("config");
+            Box::new(move |r| docs(weir_plugin_cloudwatch_logs::transform_record(r, &c)))
+        }
+        "vpc-flow" => {
+            let c = weir_plugin_vpc_flow::parse_config("{}").expect("config");
+            Box::new(move |r| docs(weir_plugin_vpc_flow::transform_record(r, &c)))
+        }
+        "securityhub" => {
+            let c = weir_plugin_securityhub::parse_config("{}").expect("config");
+            Box::new(move |r| docs(weir_plugin_securityhub::transform_record(r, &c)))
+        }
+        other => panic!("{other}"),
+    }
 }
 
 fn bench(c: &mut Criterion) {
     let runtime = Runtime::new(PluginLimits::default()).expect("runtime");
-    let waf = runtime
-        .load("builtin:waf", builtin("waf").expect("waf is built in"))
-        .expect("waf loads");
     let ctx = BatchContext {
         tenant: "bench".into(),
-        route: "waf".into(),
+        route: "bench".into(),
         request_id: "bench".into(),
         config: "{}".into(),
         ..BatchContext::default()
     };
-
+    let waf = runtime
+        .load("builtin:waf", builtin("waf").expect("waf is built in"))
+        .expect("waf loads");
     c.bench_function("instantiate_call_drop/empty", |b| {
         b.iter(|| black_box(waf.transform(&ctx, &[]).expect("ok")))
     });
 
-    let records = waf_records();
-    let bytes: usize = records.iter().map(Vec::len).sum();
-    let mut g = c.benchmark_group("waf_500");
-    g.throughput(Throughput::Elements(records.len() as u64));
-    g.bench_function("wasm", |b| {
-        b.iter(|| black_box(waf.transform(&ctx, &records).expect("ok")))
-    });
-    g.bench_function("native", |b| {
-        b.iter(|| {
-            black_box(
-                records
-                    .iter()
-                    .map(|r| weir_plugin_waf::transform_record(r))
-                    .collect::<Vec<_>>(),
-            )
-        })
-    });
-    g.finish();
-    eprintln!(
-        "waf_500: {} records, {bytes} bytes ({} bytes/record)",
-        records.len(),
-        bytes / records.len()
-    );
+    for name in [
+        "waf",
+        "cloudwatch-logs",
+        "vpc-flow",
+        "securityhub",
+        "route53-resolver",
+    ] {
+        let plugin = runtime
+            .load(name, builtin(name).expect("built in"))
+            .expect("loads");
+        let records = batch(name);
+        let bytes: usize = records.iter().map(Vec::len).sum();
+        let f = native(name);
+        let docs: usize = records.iter().map(|r| f(r)).sum();
+        eprintln!(
+            "{name}: {} records, {bytes} bytes, {docs} documents per batch",
+            records.len()
+        );
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(records.len() as u64));
+        g.bench_function("wasm", |b| {
+            b.iter(|| black_box(plugin.transform(&ctx, &records).expect("ok")))
+        });
+        g.bench_function("native", |b| {
+            b.iter(|| black_box(records.iter().map(|r| f(r)).sum::<usize>()))
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench);

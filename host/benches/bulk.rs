@@ -1,0 +1,134 @@
+//! `_bulk` costs, as printed reports (never assertions):
+//! - `bulk/encode`: NDJSON encoding of 10,000 WAF documents (~1 KB each);
+//! - `bulk/index_null`: the whole sink path (batcher, encode, HTTP, parse
+//!   per-item results) against a null `_bulk` endpoint on loopback that
+//!   answers every item 201: the host's own cost;
+//! - `bulk/index_opensearch`: the same into the real node, when
+//!   `OPENSEARCH_URL` is set (`eval "$(tests/services up)"`).
+//!
+//! `cargo bench -p weir --bench bulk`
+
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use http_body_util::{BodyExt, Full};
+use weir::config::SinkConfig;
+use weir::sink::opensearch::{BulkDoc, OpenSearchSink, bulk};
+
+const DOCS: usize = 10_000;
+
+fn docs(index: &str) -> Vec<BulkDoc> {
+    let sample = include_str!("../../tests/fixtures/plugins/waf/elastic_test-waf.lines.in");
+    let lines: Vec<&str> = sample.lines().filter(|l| !l.trim().is_empty()).collect();
+    (0..DOCS)
+        .map(|i| BulkDoc {
+            index: index.to_string(),
+            id: format!("bench-{i}"),
+            body: lines[i % lines.len()].to_string(),
+        })
+        .collect()
+}
+
+/// A `_bulk` endpoint that indexes nothing and answers every item 201.
+async fn null_bulk_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let items = body.iter().filter(|&&b| b == b'\n').count() / 2;
+                        let mut out = String::with_capacity(items * 40 + 32);
+                        out.push_str("{\"took\":1,\"errors\":false,\"items\":[");
+                        for i in 0..items {
+                            if i > 0 {
+                                out.push(',');
+                            }
+                            out.push_str("{\"index\":{\"status\":201}}");
+                        }
+                        out.push_str("]}");
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            Bytes::from(out),
+                        )))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn sink(url: &str) -> OpenSearchSink {
+    let SinkConfig::OpenSearch(mut cfg) = SinkConfig::opensearch_at(url, "unused") else {
+        unreachable!()
+    };
+    cfg.bulk_max_age = Duration::ZERO;
+    cfg.bulk_max_documents = DOCS;
+    OpenSearchSink::open(cfg, Vec::new()).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("bulk");
+    g.throughput(Throughput::Elements(DOCS as u64));
+    g.sample_size(20);
+
+    let encode_docs = docs("waf");
+    let bytes: usize = {
+        let mut out = Vec::new();
+        bulk::encode(&encode_docs, &mut out);
+        out.len()
+    };
+    eprintln!("bulk: {DOCS} documents, {bytes} bytes of NDJSON");
+    g.bench_function("encode", |b| {
+        let mut out = Vec::with_capacity(bytes);
+        b.iter(|| {
+            out.clear();
+            bulk::encode(black_box(&encode_docs), &mut out);
+            black_box(out.len())
+        })
+    });
+
+    let null = rt.block_on(null_bulk_server());
+    let null_sink = rt.block_on(async { sink(&null) });
+    g.bench_function("index_null", |b| {
+        b.iter_batched(
+            || docs("waf"),
+            |d| rt.block_on(null_sink.index(d)).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+
+    if let Ok(url) = std::env::var("OPENSEARCH_URL") {
+        let os_sink = rt.block_on(async { sink(&url) });
+        g.sample_size(10);
+        g.bench_function("index_opensearch", |b| {
+            b.iter_batched(
+                || docs("weir-bench-bulk"),
+                |d| rt.block_on(os_sink.index(d)).unwrap(),
+                BatchSize::LargeInput,
+            )
+        });
+    } else {
+        eprintln!("bulk/index_opensearch skipped: OPENSEARCH_URL is not set");
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
