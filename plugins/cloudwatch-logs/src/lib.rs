@@ -47,14 +47,10 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
-use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
-
-/// The most bytes a gzip record may decompress to (64 MiB, the largest body
-/// Firehose sends). Past it the record fails with a "cap" reason instead of
-/// exhausting the plugin's memory.
-pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
+use weir_plugin_sdk::{BatchContext, Document, Guest, Loose, Outcome, json_kind_at, trim_json_ws};
 
 /// The default start of a log event's index name.
 pub const DEFAULT_INDEX_PREFIX: &str = "cwl-";
@@ -128,19 +124,7 @@ impl Guest for CloudWatchLogs {
     }
 
     fn transform(ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        match parse_config(&ctx.config) {
-            Ok(config) => records
-                .iter()
-                .map(|r| transform_record(r, &config))
-                .collect(),
-            Err(e) => {
-                let reason = format!("invalid plugin config: {e}");
-                records
-                    .iter()
-                    .map(|_| Outcome::Failed(reason.clone()))
-                    .collect()
-            }
-        }
+        weir_plugin_sdk::transform_each(parse_config(&ctx.config), &records, transform_record)
     }
 }
 
@@ -148,19 +132,11 @@ weir_plugin_sdk::export!(CloudWatchLogs);
 
 /// Transform one record (gzip or plain; see the crate docs).
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
-    let data: Cow<'_, [u8]> = if weir_plugin_sdk::is_gzip(record) {
-        match weir_plugin_sdk::gunzip_capped(record, MAX_DECOMPRESSED_BYTES) {
-            Ok(d) => Cow::Owned(d),
-            Err(e) => return Outcome::Failed(e.to_string()),
-        }
-    } else {
-        Cow::Borrowed(record)
-    };
-    let text = match std::str::from_utf8(&data) {
+    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
         Ok(t) => t,
-        Err(e) => return Outcome::Failed(format!("record is not UTF-8: {e}")),
+        Err(e) => return Outcome::Failed(e),
     };
-    match text_documents(text, config) {
+    match text_documents(&text, config) {
         Ok(Some(docs)) => Outcome::Ok(docs),
         Ok(None) => Outcome::Dropped,
         Err(e) => Outcome::Failed(e),
@@ -172,7 +148,7 @@ pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
 pub fn text_documents(text: &str, config: &Config) -> Result<Option<Vec<Document>>, String> {
     let mut docs = Vec::new();
     let mut all_dropped = true;
-    let mut rest = trim_ws(text);
+    let mut rest = trim_json_ws(text);
     let mut n = 0;
     if rest.is_empty() {
         return Err("empty record: no JSON value".to_string());
@@ -186,7 +162,7 @@ pub fn text_documents(text: &str, config: &Config) -> Result<Option<Vec<Document
                 format!("JSON object {n} of the record: {e}")
             }
         })?;
-        rest = trim_ws(rest.get(used..).unwrap_or(""));
+        rest = trim_json_ws(rest.get(used..).unwrap_or(""));
     }
     Ok(if all_dropped { None } else { Some(docs) })
 }
@@ -247,13 +223,8 @@ fn object_documents(
             json_kind_at(text)
         ));
     }
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Envelope<'_>>();
-    let env = match stream.next() {
-        Some(Ok(env)) => env,
-        Some(Err(e)) => return Err(json_error(&e)),
-        None => return Err("empty record: no JSON value".to_string()),
-    };
-    let used = stream.byte_offset();
+    let (env, used): (Envelope<'_>, usize) =
+        weir_plugin_sdk::json_value_at(text, "unexpected JSON shape")?;
     if env.message_type.is_some() || env.log_events.is_some() {
         let meta = PayloadMeta {
             owner: optional_str(&env.owner, "owner")?,
@@ -304,8 +275,8 @@ fn object_documents(
         let raw = text.get(..used).unwrap_or(text);
         docs.push(cloudtrail_event_document(
             raw,
-            loose_str(&env.event_id),
-            loose_str(&env.event_time),
+            env.event_id.as_ref().and_then(Loose::as_str),
+            env.event_time.as_ref().and_then(Loose::as_str),
         ));
         return Ok(used);
     }
@@ -337,7 +308,7 @@ fn log_event_document(
     config: &Config,
 ) -> Result<Document, String> {
     let ms = match &event.timestamp {
-        Some(t) => t.epoch_ms().ok_or_else(|| match t {
+        Some(t) => loose_epoch_ms(t).ok_or_else(|| match t {
             Loose::Str(s) => {
                 format!("`timestamp` must be epoch milliseconds (a number), got the string {s:?}")
             }
@@ -518,101 +489,22 @@ fn optional_str<'b>(field: &'b Option<Loose<'_>>, name: &str) -> Result<Option<&
     }
 }
 
-/// The string of a loose field, if it is one.
-fn loose_str<'b>(field: &'b Option<Loose<'_>>) -> Option<&'b str> {
-    match field {
-        Some(Loose::Str(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// A JSON value read loosely: strings (borrowed when they have no escapes)
-/// and numbers are kept, anything else is only named. So a field of the
-/// wrong type gives a reason that names the field instead of a bare serde
-/// error, and unused values cost nothing.
-enum Loose<'a> {
-    Str(Cow<'a, str>),
-    I64(i64),
-    U64(u64),
-    F64(f64),
-    Other(&'static str),
-}
-
-impl Loose<'_> {
-    fn kind(&self) -> &'static str {
-        match self {
-            Loose::Str(_) => "a string",
-            Loose::I64(_) | Loose::U64(_) | Loose::F64(_) => "a number",
-            Loose::Other(kind) => kind,
+/// Epoch milliseconds of a loose value: an integer, or a float without
+/// fraction, within 1970..=9999.
+fn loose_epoch_ms(value: &Loose<'_>) -> Option<i64> {
+    let ms = match *value {
+        Loose::I64(n) => n,
+        Loose::U64(n) => i64::try_from(n).ok()?,
+        Loose::F64(f)
+            if f.fract() == 0.0 && (0.0..=weir_plugin_sdk::MAX_EPOCH_MS as f64).contains(&f) =>
+        {
+            f as i64
         }
-    }
-
-    /// Epoch milliseconds: an integer, or a float without fraction, within
-    /// 1970..=9999.
-    fn epoch_ms(&self) -> Option<i64> {
-        let ms = match *self {
-            Loose::I64(n) => n,
-            Loose::U64(n) => i64::try_from(n).ok()?,
-            Loose::F64(f)
-                if f.fract() == 0.0
-                    && (0.0..=weir_plugin_sdk::MAX_EPOCH_MS as f64).contains(&f) =>
-            {
-                f as i64
-            }
-            _ => return None,
-        };
-        (0..=weir_plugin_sdk::MAX_EPOCH_MS)
-            .contains(&ms)
-            .then_some(ms)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(LooseVisitor(PhantomData))
-    }
-}
-
-struct LooseVisitor<'a>(PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
-    type Value = Loose<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Loose::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Loose::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Loose::Str(Cow::Owned(v)))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Loose::I64(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Loose::U64(v))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Loose::F64(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Loose::Other("null"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Loose::Other("an array"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Loose::Other("an object"))
-    }
+        _ => return None,
+    };
+    (0..=weir_plugin_sdk::MAX_EPOCH_MS)
+        .contains(&ms)
+        .then_some(ms)
 }
 
 /// The top-level keys of a JSON object, in order (values skipped).
@@ -642,35 +534,6 @@ impl<'de: 'a, 'a> Visitor<'de> for TopKeysVisitor<'a> {
         }
         Ok(TopKeys(keys))
     }
-}
-
-/// A serde_json error as a failure reason.
-fn json_error(e: &serde_json::Error) -> String {
-    match e.classify() {
-        serde_json::error::Category::Data => format!("unexpected JSON shape: {e}"),
-        _ => format!("invalid JSON: {e}"),
-    }
-}
-
-/// What the JSON text at the start of `text` is, for "expected an object" reasons.
-fn json_kind_at(text: &str) -> String {
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<IgnoredAny>();
-    if let Some(Err(e)) = stream.next() {
-        return format!("invalid JSON: {e}");
-    }
-    match text.as_bytes().first() {
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
-    .to_string()
-}
-
-/// `text` without leading JSON whitespace.
-fn trim_ws(text: &str) -> &str {
-    text.trim_start_matches([' ', '\t', '\n', '\r'])
 }
 
 #[cfg(test)]

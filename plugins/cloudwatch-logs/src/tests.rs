@@ -1,5 +1,6 @@
 use super::*;
 use serde_json::json;
+use weir_plugin_sdk::testing::{batch_context, body, failed, gzip, ok_docs};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -136,31 +137,6 @@ fn run(record: &[u8]) -> Outcome {
     transform_record(record, &Config::default())
 }
 
-fn docs(outcome: Outcome) -> Vec<Document> {
-    match outcome {
-        Outcome::Ok(docs) => docs,
-        other => panic!("expected ok, got {other:?}"),
-    }
-}
-
-fn failed(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Failed(reason) => reason,
-        other => panic!("expected failed, got {other:?}"),
-    }
-}
-
-fn body(doc: &Document) -> Value {
-    serde_json::from_str(&doc.body).unwrap()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
 #[allow(clippy::disallowed_types)] // test oracle only
 fn gunzip(data: &[u8]) -> Vec<u8> {
     use std::io::Read;
@@ -173,7 +149,7 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn data_message_gives_lambda_compatible_documents() {
-    let d = docs(run(fixture("aws-lambda-go_cloudwatch-logs-payload")));
+    let d = ok_docs(run(fixture("aws-lambda-go_cloudwatch-logs-payload")));
     assert_eq!(d.len(), 2);
     assert_eq!(
         d[0].body,
@@ -190,7 +166,7 @@ fn data_message_gives_lambda_compatible_documents() {
 fn json_messages_are_merged_verbatim_after_the_at_fields() {
     let raw = fixture("vector_cue_firehose-record");
     let payload: Value = serde_json::from_slice(&gunzip(raw)).unwrap();
-    let d = docs(run(raw));
+    let d = ok_docs(run(raw));
     assert_eq!(d.len(), 2);
     for (doc, event) in d.iter().zip(payload["logEvents"].as_array().unwrap()) {
         let msg = event["message"].as_str().unwrap();
@@ -232,7 +208,7 @@ fn cloudtrail_through_cloudwatch_logs() {
         fixture("otel_cloudtrail_log_cw"),
         fixture("derived_otel_cloudtrail_log_cw"),
     ] {
-        let d = docs(run(raw));
+        let d = ok_docs(run(raw));
         assert_eq!(d.len(), 1);
         let b = body(&d[0]);
         assert_eq!(b["@id"], "eventId1");
@@ -258,7 +234,7 @@ fn truncated_json_messages_stay_in_at_message_only() {
         "awsdocs_subscription-data-message-kinesis-example",
         "data-prepper_cloudwatch-logs-sample",
     ] {
-        let d = docs(run(fixture(name)));
+        let d = ok_docs(run(fixture(name)));
         assert_eq!(d.len(), 3);
         for doc in &d {
             let b = body(doc);
@@ -282,7 +258,7 @@ fn truncated_json_messages_stay_in_at_message_only() {
 
 #[test]
 fn extracted_fields_are_kept_as_an_object() {
-    let d = docs(run(fixture("otel_extracted_fields_both")));
+    let d = ok_docs(run(fixture("otel_extracted_fields_both")));
     assert_eq!(d.len(), 1);
     assert_eq!(
         body(&d[0]),
@@ -320,7 +296,7 @@ fn cloudtrail_log_files_give_one_document_per_record() {
     let file: Value = serde_json::from_slice(raw).unwrap();
     let records = file["Records"].as_array().unwrap();
     for raw in [raw, fixture("derived_otel_cloudtrail_log")] {
-        let d = docs(run(raw));
+        let d = ok_docs(run(raw));
         assert_eq!(d.len(), 7);
         for (doc, record) in d.iter().zip(records) {
             assert_eq!(doc.body, serde_json::to_string(record).unwrap());
@@ -336,7 +312,7 @@ fn cloudtrail_log_files_give_one_document_per_record() {
 
 #[test]
 fn awsdocs_cloudtrail_records() {
-    let d = docs(run(fixture(
+    let d = ok_docs(run(fixture(
         "awsdocs_records_error-code-message-UpdateTrail",
     )));
     assert_eq!(d.len(), 1);
@@ -350,14 +326,14 @@ fn awsdocs_cloudtrail_records() {
     );
     assert_eq!(body(&d[0])["responseElements"], Value::Null);
     // old records have no eventID: the host derives the id
-    let d = docs(run(fixture("awsdocs_records_ec2-CreateKeyPair")));
+    let d = ok_docs(run(fixture("awsdocs_records_ec2-CreateKeyPair")));
     assert_eq!((d.len(), d[0].id.as_deref()), (1, None));
     assert_eq!(
         body(&d[0])["responseElements"]["keyMaterial"],
         "<sensitiveDataRemoved>"
     );
     assert_eq!(
-        docs(run(fixture("awsdocs_records_insights-event"))).len(),
+        ok_docs(run(fixture("awsdocs_records_insights-event"))).len(),
         2
     );
     for name in [
@@ -366,7 +342,7 @@ fn awsdocs_cloudtrail_records() {
         "awsdocs_records_iam-AddUserToGroup",
         "awsdocs_records_iam-CreateUser",
     ] {
-        let d = docs(run(fixture(name)));
+        let d = ok_docs(run(fixture(name)));
         assert_eq!(d.len(), 1, "{name}");
         assert!(d[0].timestamp_ms.is_some(), "{name}");
     }
@@ -385,7 +361,7 @@ fn single_cloudtrail_events_per_line() {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 3);
     for line in &lines {
-        let d = docs(run(line.as_bytes()));
+        let d = ok_docs(run(line.as_bytes()));
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].body, *line);
         let v: Value = serde_json::from_str(line).unwrap();
@@ -397,7 +373,7 @@ fn single_cloudtrail_events_per_line() {
         assert_eq!(d[0].index, None);
     }
     // the whole file as one record (NDJSON)
-    assert_eq!(docs(run(text.as_bytes())).len(), 3);
+    assert_eq!(ok_docs(run(text.as_bytes())).len(), 3);
 }
 
 #[test]
@@ -491,7 +467,7 @@ fn message_fields_never_overwrite_the_at_fields() {
         "logEvents": [{"id": "e1", "timestamp": 0,
                        "message": r#"{"@id":"evil","@owner":"evil","x":1}"#}]
     });
-    let d = docs(run(payload.to_string().as_bytes()));
+    let d = ok_docs(run(payload.to_string().as_bytes()));
     let b = body(&d[0]);
     assert_eq!(b["@id"], "e1");
     assert_eq!(b["@owner"], "1");
@@ -510,7 +486,7 @@ fn odd_but_acceptable_events() {
             {"id": "", "timestamp": 2000, "message": "b", "extractedFields": null}
         ]
     });
-    let d = docs(run(payload.to_string().as_bytes()));
+    let d = ok_docs(run(payload.to_string().as_bytes()));
     assert_eq!(
         d[0].body,
         r#"{"@id":"42","@timestamp":"1970-01-01T00:00:01.000Z","@message":"a"}"#
@@ -523,7 +499,7 @@ fn odd_but_acceptable_events() {
     assert_eq!(d[1].id, None);
     // a DATA_MESSAGE with no events gives no documents
     let empty = json!({"messageType": "DATA_MESSAGE", "logEvents": []});
-    assert!(docs(run(empty.to_string().as_bytes())).is_empty());
+    assert!(ok_docs(run(empty.to_string().as_bytes())).is_empty());
 }
 
 #[test]
@@ -531,13 +507,13 @@ fn several_objects_in_one_record() {
     let control = std::str::from_utf8(fixture("vector_control-message")).unwrap();
     let data = String::from_utf8(gunzip(fixture("aws-lambda-go_cloudwatch-logs-payload"))).unwrap();
     let both = format!("{control}\n{data}\n");
-    assert_eq!(docs(run(both.as_bytes())).len(), 2);
+    assert_eq!(ok_docs(run(both.as_bytes())).len(), 2);
     let controls = format!("{control}{control}");
     assert!(matches!(run(controls.as_bytes()), Outcome::Dropped));
     // two gzip members
     let mut two = gzip(data.as_bytes());
     two.extend(gzip(data.as_bytes()));
-    assert_eq!(docs(run(&two)).len(), 4);
+    assert_eq!(ok_docs(run(&two)).len(), 4);
     let bad = format!("{data}\n[]");
     assert!(failed(run(bad.as_bytes())).starts_with("JSON object 2 of the record"));
 }
@@ -545,13 +521,13 @@ fn several_objects_in_one_record() {
 #[test]
 fn custom_index_prefix() {
     let cfg = parse_config(r#"{"index_prefix":"logs-cloudtrail-"}"#).unwrap();
-    let d = docs(transform_record(
+    let d = ok_docs(transform_record(
         fixture("aws-lambda-go_cloudwatch-logs-payload"),
         &cfg,
     ));
     assert_eq!(d[0].index.as_deref(), Some("logs-cloudtrail-2015.08.24"));
     let cfg = parse_config(r#"{"index_prefix":""}"#).unwrap();
-    let d = docs(transform_record(
+    let d = ok_docs(transform_record(
         fixture("aws-lambda-go_cloudwatch-logs-payload"),
         &cfg,
     ));
@@ -566,36 +542,22 @@ fn custom_index_prefix() {
 fn config_is_checked() {
     assert_eq!(parse_config("{}").unwrap(), Config::default());
     assert_eq!(parse_config("").unwrap(), Config::default());
-    assert!(
-        validate_config(r#"{"index_prefix":"CWL-"}"#)
-            .unwrap_err()
-            .contains("index_prefix")
-    );
-    assert!(validate_config(r#"{"index_prefix":"_cwl"}"#).is_err());
-    assert!(validate_config(r#"{"index_prefix":"a:b"}"#).is_err());
-    assert!(
-        validate_config(r#"{"index_prefix":1}"#)
-            .unwrap_err()
-            .contains("must be a string")
-    );
-    assert!(
-        validate_config(r#"{"prefix":"x"}"#)
-            .unwrap_err()
-            .contains("unknown option `prefix`")
-    );
-    assert!(validate_config("[]").is_err());
+    for (config, want) in [
+        (r#"{"index_prefix":"CWL-"}"#, "index_prefix"),
+        (r#"{"index_prefix":"_cwl"}"#, "not make a valid index name"),
+        (r#"{"index_prefix":"a:b"}"#, "not make a valid index name"),
+        (r#"{"index_prefix":1}"#, "must be a string"),
+        (r#"{"prefix":"x"}"#, "unknown option `prefix`"),
+        ("[]", "must be a JSON object"),
+    ] {
+        let reason = validate_config(config).unwrap_err();
+        assert!(reason.contains(want), "{config}: {reason}");
+    }
 }
 
 #[test]
 fn a_bad_config_fails_every_record_of_the_batch() {
-    let ctx = BatchContext {
-        tenant: "t".into(),
-        route: "cwl".into(),
-        request_id: "r".into(),
-        source_arn: None,
-        common_attributes: vec![],
-        config: r#"{"nope":1}"#.into(),
-    };
+    let ctx = batch_context("cwl", r#"{"nope":1}"#);
     let out = <CloudWatchLogs as Guest>::transform(ctx, vec![b"x".to_vec(), b"y".to_vec()]);
     assert_eq!(out.len(), 2);
     for o in out {

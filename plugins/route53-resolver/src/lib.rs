@@ -15,18 +15,9 @@
 //!
 //! Config: none (`{}`); unknown keys are refused.
 
-use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
-
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
-
-/// The most bytes a gzip record may decompress to (64 MiB, the largest body
-/// Firehose sends). Past it the record fails with a "cap" reason instead of
-/// exhausting the plugin's memory.
-pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
+use weir_plugin_sdk::{BatchContext, Document, Guest, Loose, Outcome, json_kind_at, trim_json_ws};
 
 /// The plugin type exported to the host.
 pub struct Route53Resolver;
@@ -45,30 +36,16 @@ weir_plugin_sdk::export!(Route53Resolver);
 
 /// The Route 53 Resolver plugin takes no options.
 pub fn validate_config(config: &str) -> Result<(), String> {
-    let map = weir_plugin_sdk::config_object(config)?;
-    match map.keys().next() {
-        None => Ok(()),
-        Some(key) => Err(format!(
-            "unknown option `{key}`: the route53-resolver plugin takes none"
-        )),
-    }
+    weir_plugin_sdk::check_no_options(config, "route53-resolver")
 }
 
 /// Transform one record (one or more query logs, plain or gzip).
 pub fn transform_record(record: &[u8]) -> Outcome {
-    let data: Cow<'_, [u8]> = if weir_plugin_sdk::is_gzip(record) {
-        match weir_plugin_sdk::gunzip_capped(record, MAX_DECOMPRESSED_BYTES) {
-            Ok(d) => Cow::Owned(d),
-            Err(e) => return Outcome::Failed(e.to_string()),
-        }
-    } else {
-        Cow::Borrowed(record)
-    };
-    let text = match std::str::from_utf8(&data) {
+    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
         Ok(t) => t,
-        Err(e) => return Outcome::Failed(format!("record is not UTF-8: {e}")),
+        Err(e) => return Outcome::Failed(e),
     };
-    match query_logs(text) {
+    match query_logs(&text) {
         Ok(docs) => Outcome::Ok(docs),
         Err(e) => Outcome::Failed(e),
     }
@@ -101,13 +78,8 @@ pub fn query_log(text: &str) -> Result<(Document, usize), String> {
             json_kind_at(text)
         ));
     }
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<QueryLog<'_>>();
-    let log = match stream.next() {
-        Some(Ok(log)) => log,
-        Some(Err(e)) => return Err(json_error(&e)),
-        None => return Err("empty record: no query log".to_string()),
-    };
-    let used = stream.byte_offset();
+    let (log, used): (QueryLog<'_>, usize) =
+        weir_plugin_sdk::json_value_at(text, "invalid query log")?;
     let timestamp = required_str(&log.query_timestamp, "query_timestamp")?;
     let ms = weir_plugin_sdk::iso_to_epoch_ms(timestamp).ok_or_else(|| {
         format!("`query_timestamp` is not an ISO-8601 timestamp (1970..=9999): {timestamp:?}")
@@ -133,99 +105,15 @@ struct QueryLog<'a> {
 fn required_str<'b>(field: &'b Option<Loose<'_>>, name: &str) -> Result<&'b str, String> {
     match field {
         Some(Loose::Str(s)) => Ok(s),
-        Some(Loose::Other(kind)) => Err(format!("`{name}` must be a string, got {kind}")),
+        Some(other) => Err(format!("`{name}` must be a string, got {}", other.kind())),
         None => Err(format!("missing `{name}`")),
     }
-}
-
-/// A JSON value read loosely: a string (borrowed when it has no escapes), or
-/// just the name of its kind. So a field of the wrong type gives a reason
-/// that names the field instead of a bare serde error.
-enum Loose<'a> {
-    Str(Cow<'a, str>),
-    Other(&'static str),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(LooseVisitor(PhantomData))
-    }
-}
-
-struct LooseVisitor<'a>(PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
-    type Value = Loose<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Loose::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Loose::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Loose::Str(Cow::Owned(v)))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a number"))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Loose::Other("null"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Loose::Other("an array"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Loose::Other("an object"))
-    }
-}
-
-/// A serde_json error as a failure reason.
-fn json_error(e: &serde_json::Error) -> String {
-    match e.classify() {
-        serde_json::error::Category::Data => format!("invalid query log: {e}"),
-        _ => format!("invalid JSON: {e}"),
-    }
-}
-
-/// What the JSON text at the start of `text` is, for "must be an object" reasons.
-fn json_kind_at(text: &str) -> String {
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<IgnoredAny>();
-    if let Some(Err(e)) = stream.next() {
-        return format!("invalid JSON: {e}");
-    }
-    match text.as_bytes().first() {
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
-    .to_string()
-}
-
-/// `text` without leading JSON whitespace.
-fn trim_json_ws(text: &str) -> &str {
-    text.trim_start_matches([' ', '\t', '\n', '\r'])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_plugin_sdk::testing::{failed, gzip, ok_docs};
 
     const AWSDOCS: &[u8] = include_bytes!(
         "../../../tests/fixtures/plugins/route53-resolver/awsdocs_resolver-query-log-example.in"
@@ -234,31 +122,10 @@ mod tests {
         "../../../tests/fixtures/plugins/route53-resolver/elastic_test-route53.lines.in"
     );
 
-    fn docs(outcome: Outcome) -> Vec<Document> {
-        match outcome {
-            Outcome::Ok(docs) => docs,
-            other => panic!("expected ok, got {other:?}"),
-        }
-    }
-
-    fn failed(outcome: Outcome) -> String {
-        match outcome {
-            Outcome::Failed(reason) => reason,
-            other => panic!("expected failed, got {other:?}"),
-        }
-    }
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(data).unwrap();
-        enc.finish().unwrap()
-    }
-
     #[test]
     fn passes_a_log_through_unchanged() {
         let line = r#"{"version":"1.100000","account_id":"626345947581","region":"us-east-1","vpc_id":"vpc-01e31a7c","query_timestamp":"2021-12-11T22:46:23Z","query_name":"does-not-exist.abc.com.","query_type":"A","query_class":"IN","rcode":"NXDOMAIN","answers":[],"srcaddr":"172.31.86.159","srcport":"48701","transport":"UDP","srcids":{}}"#;
-        let d = docs(transform_record(line.as_bytes()));
+        let d = ok_docs(transform_record(line.as_bytes()));
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].body, line);
         assert_eq!(d[0].timestamp_ms, Some(1_639_262_783_000));
@@ -267,7 +134,7 @@ mod tests {
 
     #[test]
     fn the_pretty_printed_awsdocs_sample() {
-        let d = docs(transform_record(AWSDOCS));
+        let d = ok_docs(transform_record(AWSDOCS));
         assert_eq!(d.len(), 1);
         assert_eq!(
             weir_plugin_sdk::epoch_ms_to_iso(d[0].timestamp_ms.unwrap()).unwrap(),
@@ -283,7 +150,7 @@ mod tests {
     fn every_elastic_line_and_the_whole_file_as_one_record() {
         let mut total = 0;
         for line in ELASTIC.lines().filter(|l| !l.trim().is_empty()) {
-            let d = docs(transform_record(line.as_bytes()));
+            let d = ok_docs(transform_record(line.as_bytes()));
             assert_eq!(d.len(), 1);
             assert_eq!(d[0].body, line);
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -294,12 +161,12 @@ mod tests {
             total += 1;
         }
         assert_eq!(total, 34);
-        assert_eq!(docs(transform_record(ELASTIC.as_bytes())).len(), 34);
+        assert_eq!(ok_docs(transform_record(ELASTIC.as_bytes())).len(), 34);
     }
 
     #[test]
     fn gzip_records_are_decompressed_with_a_cap() {
-        let d = docs(transform_record(&gzip(ELASTIC.as_bytes())));
+        let d = ok_docs(transform_record(&gzip(ELASTIC.as_bytes())));
         assert_eq!(d.len(), 34);
         let bomb = gzip(&vec![b' '; MAX_DECOMPRESSED_BYTES + 1]);
         assert!(failed(transform_record(&bomb)).contains("cap"));
@@ -360,7 +227,7 @@ mod tests {
     #[test]
     fn unknown_fields_of_any_type_are_kept() {
         let log = r#"{"query_timestamp":"2021-12-11T22:46:23.5+01:00","query_name":"a\"b.","query_type":"A","x":[{"y":null}],"z":1.5e3}"#;
-        let d = docs(transform_record(log.as_bytes()));
+        let d = ok_docs(transform_record(log.as_bytes()));
         assert_eq!(d[0].body, log);
         assert_eq!(d[0].timestamp_ms, Some(1_639_259_183_500));
     }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+use std::borrow::Cow;
 use std::io::Read;
 
 // Lets the generated code name this crate by its public path from inside it too.
@@ -133,6 +134,64 @@ pub fn gunzip_capped(data: &[u8], cap: usize) -> Result<Vec<u8>, GunzipError> {
         return Err(GunzipError::TooLarge { cap });
     }
     Ok(out)
+}
+
+/// The most bytes a gzip record may decompress to (64 MiB, the largest body
+/// Firehose sends). Past it the record fails with a "cap" reason instead of
+/// exhausting the plugin's memory.
+pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+
+/// A record's text: gunzipped with [`gunzip_capped`] (at most `cap` bytes)
+/// when it starts with the gzip magic ([`is_gzip`]), else the record itself,
+/// borrowed; then checked to be UTF-8.
+///
+/// The `Err` is the record's failure reason: the [`GunzipError`]'s message,
+/// or `record is not UTF-8: …`. Nothing is copied: the plain text borrows
+/// the record, and the gunzipped buffer becomes the string in place.
+pub fn record_text(record: &[u8], cap: usize) -> Result<Cow<'_, str>, String> {
+    if is_gzip(record) {
+        let data = gunzip_capped(record, cap).map_err(|e| e.to_string())?;
+        String::from_utf8(data)
+            .map(Cow::Owned)
+            .map_err(|e| not_utf8(e.utf8_error()))
+    } else {
+        std::str::from_utf8(record)
+            .map(Cow::Borrowed)
+            .map_err(not_utf8)
+    }
+}
+
+fn not_utf8(e: std::str::Utf8Error) -> String {
+    format!("record is not UTF-8: {e}")
+}
+
+/// The body of a [`Guest::transform`] with a config: `f(record, &config)`
+/// for every record, in order, when the route's config parsed; otherwise
+/// every record fails with `invalid plugin config: <why>`.
+///
+/// ```
+/// # use weir_plugin_sdk::Outcome;
+/// # fn parse_config(_: &str) -> Result<u32, String> { Ok(1) }
+/// # fn transform_record(_: &[u8], _: &u32) -> Outcome { Outcome::Dropped }
+/// # let (config, records) = ("{}", vec![b"a".to_vec()]);
+/// let outcomes = weir_plugin_sdk::transform_each(parse_config(config), &records, transform_record);
+/// # assert_eq!(outcomes.len(), 1);
+/// ```
+pub fn transform_each<C>(
+    config: Result<C, String>,
+    records: &[Vec<u8>],
+    f: impl Fn(&[u8], &C) -> Outcome,
+) -> Vec<Outcome> {
+    match config {
+        Ok(config) => records.iter().map(|r| f(r, &config)).collect(),
+        Err(e) => {
+            let reason = format!("invalid plugin config: {e}");
+            records
+                .iter()
+                .map(|_| Outcome::Failed(reason.clone()))
+                .collect()
+        }
+    }
 }
 
 /// Days from 1970-01-01 to the civil date (y, m, d); proleptic Gregorian.
@@ -371,6 +430,19 @@ pub fn config_object(config: &str) -> Result<serde_json::Map<String, serde_json:
     }
 }
 
+/// Check the config of a plugin that takes no options: like
+/// [`config_object`], and any key is refused with
+/// ``unknown option `<key>`: the <plugin> plugin takes none``.
+pub fn check_no_options(config: &str, plugin: &str) -> Result<(), String> {
+    let map = config_object(config)?;
+    match map.keys().next() {
+        None => Ok(()),
+        Some(key) => Err(format!(
+            "unknown option `{key}`: the {plugin} plugin takes none"
+        )),
+    }
+}
+
 /// The JSON type name of a value, for error messages.
 pub fn json_kind(value: &serde_json::Value) -> &'static str {
     match value {
@@ -380,6 +452,146 @@ pub fn json_kind(value: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// What the JSON text at the start of `text` is, for "must be an object"
+/// reasons: `invalid JSON: …` when it does not parse, else its kind as
+/// [`json_kind`] names it (`an array`, `a string`, …).
+pub fn json_kind_at(text: &str) -> String {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    if let Some(Err(e)) = stream.next() {
+        return format!("invalid JSON: {e}");
+    }
+    match text.as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+    .to_string()
+}
+
+/// A `serde_json` error as a failure reason: `<shape>: …` when the JSON is
+/// well-formed but not of the expected shape (a field of the wrong type, a
+/// duplicate field), else `invalid JSON: …`.
+pub fn json_error(e: &serde_json::Error, shape: &str) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => format!("{shape}: {e}"),
+        _ => format!("invalid JSON: {e}"),
+    }
+}
+
+/// Deserialize the JSON value at the start of `text` (as [`json_values`]
+/// would its first; `T` may borrow from `text`). Returns the value and the
+/// number of bytes it took, so the caller can go on after it (NDJSON, or
+/// values one after the other). `Err` is the failure reason, worded by
+/// [`json_error`] with `shape`; an empty `text` is `empty record: no JSON value`.
+pub fn json_value_at<'a, T: serde::Deserialize<'a>>(
+    text: &'a str,
+    shape: &str,
+) -> Result<(T, usize), String> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<T>();
+    match stream.next() {
+        Some(Ok(value)) => Ok((value, stream.byte_offset())),
+        Some(Err(e)) => Err(json_error(&e, shape)),
+        None => Err("empty record: no JSON value".to_string()),
+    }
+}
+
+/// `text` without leading JSON whitespace (space, tab, `\n`, `\r`).
+pub fn trim_json_ws(text: &str) -> &str {
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+}
+
+/// A JSON value read loosely, for the fields a plugin checks itself: a
+/// string (borrowed when it has no escapes) or a number is kept, anything
+/// else is only named, and skipped without being built. So a field of the
+/// wrong type gives a reason that names the field (with [`Loose::kind`])
+/// instead of a bare serde error, and unused values cost nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loose<'a> {
+    /// A string.
+    Str(Cow<'a, str>),
+    /// A negative integer (or any that fits `i64`, as `serde_json` reads it).
+    I64(i64),
+    /// A non-negative integer.
+    U64(u64),
+    /// A number with a fraction or an exponent.
+    F64(f64),
+    /// Anything else, by its kind: `a boolean`, `null`, `an array`, `an object`.
+    Other(&'static str),
+}
+
+impl Loose<'_> {
+    /// The JSON type name of the value, for error messages (as [`json_kind`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Loose::Str(_) => "a string",
+            Loose::I64(_) | Loose::U64(_) | Loose::F64(_) => "a number",
+            Loose::Other(kind) => kind,
+        }
+    }
+
+    /// The string, if the value is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Loose::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor(std::marker::PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
+    type Value = Loose<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v)))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Loose::Other("a boolean"))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Loose::I64(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Loose::U64(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Loose::F64(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Other("null"))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other("an array"))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Loose::Other("an object"))
     }
 }
 
@@ -405,17 +617,60 @@ pub fn json_values(record: &[u8]) -> Result<Vec<serde_json::Value>, String> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
+/// Helpers for plugins' unit tests (the `testing` feature; enable it in a
+/// plugin's `[dev-dependencies]`). Not part of the plugin API: they panic.
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+#[allow(clippy::panic, clippy::unwrap_used)]
+pub mod testing {
+    use super::{BatchContext, Document, Outcome};
 
-    #[allow(clippy::disallowed_types)]
-    fn gzip(data: &[u8]) -> Vec<u8> {
+    /// The documents of an `Outcome::Ok`; panics on any other outcome.
+    pub fn ok_docs(outcome: Outcome) -> Vec<Document> {
+        match outcome {
+            Outcome::Ok(docs) => docs,
+            other => panic!("expected ok, got {other:?}"),
+        }
+    }
+
+    /// The reason of an `Outcome::Failed`; panics on any other outcome.
+    pub fn failed(outcome: Outcome) -> String {
+        match outcome {
+            Outcome::Failed(reason) => reason,
+            other => panic!("expected failed, got {other:?}"),
+        }
+    }
+
+    /// A document's body, parsed; panics when it is not JSON.
+    pub fn body(doc: &Document) -> serde_json::Value {
+        serde_json::from_str(&doc.body).unwrap()
+    }
+
+    /// `data` gzipped (one member).
+    pub fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
     }
+
+    /// A batch context for `route` with the given plugin config.
+    pub fn batch_context(route: &str, config: &str) -> BatchContext {
+        BatchContext {
+            tenant: "t".into(),
+            route: route.into(),
+            request_id: "r".into(),
+            source_arn: None,
+            common_attributes: vec![],
+            config: config.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::gzip;
+    use super::*;
 
     #[test]
     fn iso_from_epoch_ms() {
@@ -628,6 +883,131 @@ mod tests {
             push_json_string(&mut out, s);
             assert_eq!(out, format!("x{}", serde_json::to_string(s).unwrap()));
         }
+    }
+
+    #[test]
+    fn record_text_gunzips_with_the_cap_and_checks_utf8() {
+        let plain = record_text(b"{\"a\":1}", 4).unwrap();
+        assert!(matches!(plain, Cow::Borrowed("{\"a\":1}")));
+        let gz = gzip("é".as_bytes());
+        assert!(matches!(record_text(&gz, 2).unwrap(), Cow::Owned(ref s) if s == "é"));
+        assert!(record_text(&gz, 1).unwrap_err().contains("cap of 1 bytes"));
+        assert!(
+            record_text(b"\x1f\x8bnot gzip", 100)
+                .unwrap_err()
+                .starts_with("invalid gzip data")
+        );
+        for bad in [&b"a\xff"[..], &gzip(b"a\xff")] {
+            assert_eq!(
+                record_text(bad, 100).unwrap_err(),
+                "record is not UTF-8: invalid utf-8 sequence of 1 bytes from index 1"
+            );
+        }
+    }
+
+    #[test]
+    fn transform_each_maps_or_fails_every_record() {
+        let records = vec![b"a".to_vec(), b"bc".to_vec()];
+        let len = |r: &[u8], add: &usize| Outcome::Failed((r.len() + add).to_string());
+        let out = transform_each(Ok(10), &records, len);
+        assert!(
+            matches!(&out[..], [Outcome::Failed(a), Outcome::Failed(b)] if a == "11" && b == "12")
+        );
+        let out = transform_each(Err("bad".to_string()), &records, len);
+        assert_eq!(out.len(), 2);
+        for o in out {
+            assert_eq!(testing::failed(o), "invalid plugin config: bad");
+        }
+    }
+
+    #[test]
+    fn no_options_means_none() {
+        assert!(check_no_options("", "x").is_ok());
+        assert!(check_no_options(" {} ", "x").is_ok());
+        assert_eq!(
+            check_no_options(r#"{"a":1}"#, "x").unwrap_err(),
+            "unknown option `a`: the x plugin takes none"
+        );
+        assert!(
+            check_no_options("[]", "x")
+                .unwrap_err()
+                .contains("an array")
+        );
+    }
+
+    #[test]
+    fn json_text_helpers() {
+        for (text, kind) in [
+            ("[1]", "an array"),
+            ("\"s\"", "a string"),
+            ("true", "a boolean"),
+            ("null", "null"),
+            ("-1.5", "a number"),
+            ("{}", "an object"),
+        ] {
+            assert_eq!(json_kind_at(text), kind);
+        }
+        assert!(json_kind_at("nope").starts_with("invalid JSON: "));
+        assert_eq!(trim_json_ws(" \t\r\n x \n"), "x \n");
+        assert_eq!(trim_json_ws("\u{a0}x"), "\u{a0}x");
+
+        #[derive(Debug, serde::Deserialize)]
+        struct A<'a> {
+            #[serde(borrow)]
+            a: Option<Loose<'a>>,
+        }
+        let (v, used): (A<'_>, usize) = json_value_at(r#"{"a":"x"} {"a":2}"#, "bad").unwrap();
+        assert_eq!((v.a, used), (Some(Loose::Str(Cow::Borrowed("x"))), 9));
+        let shape = json_value_at::<A<'_>>(r#"{"a":1,"a":2}"#, "bad shape").unwrap_err();
+        assert!(
+            shape.starts_with("bad shape: duplicate field `a`"),
+            "{shape}"
+        );
+        let syntax = json_value_at::<A<'_>>(r#"{"a":"#, "bad shape").unwrap_err();
+        assert!(syntax.starts_with("invalid JSON: "), "{syntax}");
+        assert_eq!(
+            json_value_at::<A<'_>>(" ", "x").err().as_deref(),
+            Some("empty record: no JSON value")
+        );
+    }
+
+    #[test]
+    fn loose_values_keep_strings_and_numbers() {
+        let all: Vec<Loose<'_>> = serde_json::from_str(
+            r#"["s", "e\u0073c", -1, 18446744073709551615, 1.5, true, null, [1], {"a": [2]}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            all,
+            [
+                Loose::Str(Cow::Borrowed("s")),
+                Loose::Str(Cow::Owned("esc".to_string())),
+                Loose::I64(-1),
+                Loose::U64(u64::MAX),
+                Loose::F64(1.5),
+                Loose::Other("a boolean"),
+                Loose::Other("null"),
+                Loose::Other("an array"),
+                Loose::Other("an object"),
+            ]
+        );
+        let kinds: Vec<&str> = all.iter().map(Loose::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "a string",
+                "a string",
+                "a number",
+                "a number",
+                "a number",
+                "a boolean",
+                "null",
+                "an array",
+                "an object"
+            ]
+        );
+        assert_eq!(all[1].as_str(), Some("esc"));
+        assert_eq!(all[2].as_str(), None);
     }
 
     #[test]

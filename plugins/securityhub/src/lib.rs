@@ -43,15 +43,9 @@
 //!   (default [`DEFAULT_INDEX`]).
 //! - `keep_history`: boolean (default `false`), see above.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Value};
+pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::{BatchContext, Document, Guest, Level, Outcome};
-
-/// The most bytes a gzip record may decompress to (64 MiB, the largest body
-/// Firehose sends). Past it the record fails with a "cap" reason instead of
-/// exhausting the plugin's memory.
-pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 
 /// The start of every product's default index name.
 pub const INDEX_PREFIX: &str = "aws-securityhub-findings-";
@@ -155,19 +149,7 @@ impl Guest for SecurityHub {
     }
 
     fn transform(ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        match parse_config(&ctx.config) {
-            Ok(config) => records
-                .iter()
-                .map(|r| transform_record(r, &config))
-                .collect(),
-            Err(e) => {
-                let reason = format!("invalid plugin config: {e}");
-                records
-                    .iter()
-                    .map(|_| Outcome::Failed(reason.clone()))
-                    .collect()
-            }
-        }
+        weir_plugin_sdk::transform_each(parse_config(&ctx.config), &records, transform_record)
     }
 }
 
@@ -175,19 +157,11 @@ weir_plugin_sdk::export!(SecurityHub);
 
 /// Transform one record: EventBridge events and/or bare findings.
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
-    let data: Cow<'_, [u8]> = if weir_plugin_sdk::is_gzip(record) {
-        match weir_plugin_sdk::gunzip_capped(record, MAX_DECOMPRESSED_BYTES) {
-            Ok(d) => Cow::Owned(d),
-            Err(e) => return Outcome::Failed(e.to_string()),
-        }
-    } else {
-        Cow::Borrowed(record)
-    };
-    let text = match std::str::from_utf8(&data) {
+    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
         Ok(t) => t,
-        Err(e) => return Outcome::Failed(format!("record is not UTF-8: {e}")),
+        Err(e) => return Outcome::Failed(e),
     };
-    let (values, ignored) = match json_values_lenient(text) {
+    let (values, ignored) = match json_values_lenient(&text) {
         Ok(v) => v,
         Err(e) => return Outcome::Failed(e),
     };
@@ -417,6 +391,7 @@ pub fn product_index(product: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use weir_plugin_sdk::testing::{failed, gzip, ok_docs};
 
     macro_rules! fixture {
         ($name:literal) => {
@@ -425,27 +400,6 @@ mod tests {
                 $name
             ))
         };
-    }
-
-    fn docs(outcome: Outcome) -> Vec<Document> {
-        match outcome {
-            Outcome::Ok(docs) => docs,
-            other => panic!("expected ok, got {other:?}"),
-        }
-    }
-
-    fn failed(outcome: Outcome) -> String {
-        match outcome {
-            Outcome::Failed(reason) => reason,
-            other => panic!("expected failed, got {other:?}"),
-        }
-    }
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(data).unwrap();
-        enc.finish().unwrap()
     }
 
     fn ids_and_indices(d: &[Document]) -> Vec<(&str, &str)> {
@@ -457,7 +411,7 @@ mod tests {
     #[test]
     fn imported_event_gives_its_finding_unchanged() {
         let raw = fixture!("asr_CIS-1.3.in");
-        let d = docs(transform_record(raw, &Config::default()));
+        let d = ok_docs(transform_record(raw, &Config::default()));
         assert_eq!(d.len(), 1);
         let event: Value = serde_json::from_slice(raw).unwrap();
         let finding = &event["detail"]["findings"][0];
@@ -477,7 +431,7 @@ mod tests {
     #[test]
     fn custom_action_event_with_two_findings() {
         let raw = fixture!("asr_CIS_1-6-multi-select.in");
-        let d = docs(transform_record(raw, &Config::default()));
+        let d = ok_docs(transform_record(raw, &Config::default()));
         assert_eq!(d.len(), 2);
         assert!(
             d[0].id
@@ -491,7 +445,7 @@ mod tests {
         )
         .unwrap();
         assert!(cfg.keep_history);
-        let d = docs(transform_record(raw, &cfg));
+        let d = ok_docs(transform_record(raw, &cfg));
         assert!(
             d[0].id
                 .as_deref()
@@ -523,7 +477,7 @@ mod tests {
             ),
         ];
         for (raw, index) in cases {
-            let d = docs(transform_record(raw, &Config::default()));
+            let d = ok_docs(transform_record(raw, &Config::default()));
             assert_eq!(d.len(), 1);
             assert_eq!(d[0].index.as_deref(), Some(index));
             assert!(d[0].timestamp_ms.is_some());
@@ -535,7 +489,7 @@ mod tests {
         let raw = fixture!(
             "awsdocs-securityhub_health-typical-asff-finding.as-published-trailing-garbage.in"
         );
-        let d = docs(transform_record(raw, &Config::default()));
+        let d = ok_docs(transform_record(raw, &Config::default()));
         assert_eq!(d.len(), 1);
         assert_eq!(
             d[0].index.as_deref(),
@@ -566,7 +520,7 @@ mod tests {
     #[test]
     fn composite_event_routes_each_finding() {
         let raw = fixture!("derived_composite-multi-product-findings-imported.in");
-        let d = docs(transform_record(raw, &Config::default()));
+        let d = ok_docs(transform_record(raw, &Config::default()));
         let indices: Vec<&str> = ids_and_indices(&d).into_iter().map(|(_, i)| i).collect();
         assert_eq!(
             indices,
@@ -584,14 +538,14 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        let d = docs(transform_record(raw, &cfg));
+        let d = ok_docs(transform_record(raw, &cfg));
         assert_eq!(d[3].index.as_deref(), Some("security-guardduty"));
         assert_eq!(
             d[1].index.as_deref(),
             Some("aws-securityhub-findings-config")
         );
         // the same event gzipped
-        assert_eq!(docs(transform_record(&gzip(raw), &cfg)).len(), 4);
+        assert_eq!(ok_docs(transform_record(&gzip(raw), &cfg)).len(), 4);
     }
 
     #[test]
@@ -695,7 +649,7 @@ mod tests {
     #[test]
     fn findings_without_product_arn_go_to_the_default_index() {
         let f = json!({"SchemaVersion": "2018-10-08", "Id": "f-1", "CreatedAt": "not a date"});
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             f.to_string().as_bytes(),
             &Config::default(),
         ));
@@ -720,7 +674,7 @@ mod tests {
                        "detail": {"findings": [{"Id": "a", "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/macie"}]}});
         let b = json!({"SchemaVersion": "2018-10-08", "Id": "b"});
         let text = format!("{a}\n{b}\n");
-        let d = docs(transform_record(text.as_bytes(), &Config::default()));
+        let d = ok_docs(transform_record(text.as_bytes(), &Config::default()));
         assert_eq!(
             ids_and_indices(&d),
             [
@@ -731,7 +685,7 @@ mod tests {
         let empty =
             json!({"detail-type": "Security Hub Findings - Imported", "detail": {"findings": []}});
         assert!(
-            docs(transform_record(
+            ok_docs(transform_record(
                 empty.to_string().as_bytes(),
                 &Config::default()
             ))
@@ -800,51 +754,20 @@ mod tests {
             )
             .is_ok()
         );
-        assert!(
-            validate_config(r#"{"index":"x"}"#)
-                .unwrap_err()
-                .contains("unknown option `index`")
-        );
-        assert!(
-            validate_config(r#"{"indices":[]}"#)
-                .unwrap_err()
-                .contains("`indices` must be an object")
-        );
-        assert!(
-            validate_config(r#"{"indices":{"gd":1}}"#)
-                .unwrap_err()
-                .contains("must be a string")
-        );
-        assert!(
-            validate_config(r#"{"indices":{"gd":"GD"}}"#)
-                .unwrap_err()
-                .contains("`indices.gd`")
-        );
-        assert!(
-            validate_config(r#"{"indices":{"a/b/c":"x"}}"#)
-                .unwrap_err()
-                .contains("company/product")
-        );
-        assert!(validate_config(r#"{"indices":{"":"x"}}"#).is_err());
-        assert!(
-            validate_config(r#"{"indices":{"GD":"x","gd":"y"}}"#)
-                .unwrap_err()
-                .contains("twice")
-        );
-        assert!(
-            validate_config(r#"{"default_index":"_x"}"#)
-                .unwrap_err()
-                .contains("`default_index`")
-        );
-        assert!(
-            validate_config(r#"{"default_index":1}"#)
-                .unwrap_err()
-                .contains("must be a string")
-        );
-        assert!(
-            validate_config(r#"{"keep_history":"yes"}"#)
-                .unwrap_err()
-                .contains("must be a boolean")
-        );
+        for (config, want) in [
+            (r#"{"index":"x"}"#, "unknown option `index`"),
+            (r#"{"indices":[]}"#, "`indices` must be an object"),
+            (r#"{"indices":{"gd":1}}"#, "must be a string"),
+            (r#"{"indices":{"gd":"GD"}}"#, "`indices.gd`"),
+            (r#"{"indices":{"a/b/c":"x"}}"#, "company/product"),
+            (r#"{"indices":{"":"x"}}"#, "company/product"),
+            (r#"{"indices":{"GD":"x","gd":"y"}}"#, "twice"),
+            (r#"{"default_index":"_x"}"#, "`default_index`"),
+            (r#"{"default_index":1}"#, "must be a string"),
+            (r#"{"keep_history":"yes"}"#, "must be a boolean"),
+        ] {
+            let reason = validate_config(config).unwrap_err();
+            assert!(reason.contains(want), "{config}: {reason}");
+        }
     }
 }

@@ -38,12 +38,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::Deserialize;
-use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
-
-/// The most bytes a gzip record may decompress to (64 MiB, the largest body
-/// Firehose sends). Past it the record fails with a "cap" reason instead of
-/// exhausting the plugin's memory.
-pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
+use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome, trim_json_ws};
 
 /// The default flow log format (version 2), used when the config gives none.
 pub const DEFAULT_FORMAT: &str = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} \
@@ -203,26 +199,14 @@ impl Default for Config {
     }
 }
 
+/// The fields of the version 2 default format ([`DEFAULT_FORMAT`]): the
+/// first 14 of [`FIELDS`].
+const DEFAULT_FIELDS: &[(&str, FieldKind)] = FIELDS.split_at(14).0;
+
 /// The version 2 default format.
 pub fn default_format() -> Format {
-    use FieldKind::{EpochSeconds as Time, Integer as Int, Text};
     Format {
-        fields: vec![
-            ("version", Int),
-            ("account-id", Text),
-            ("interface-id", Text),
-            ("srcaddr", Text),
-            ("dstaddr", Text),
-            ("srcport", Int),
-            ("dstport", Int),
-            ("protocol", Int),
-            ("packets", Int),
-            ("bytes", Int),
-            ("start", Time),
-            ("end", Time),
-            ("action", Text),
-            ("log-status", Text),
-        ],
+        fields: DEFAULT_FIELDS.to_vec(),
     }
 }
 
@@ -265,19 +249,7 @@ impl Guest for VpcFlow {
     }
 
     fn transform(ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        match parse_config(&ctx.config) {
-            Ok(config) => records
-                .iter()
-                .map(|r| transform_record(r, &config))
-                .collect(),
-            Err(e) => {
-                let reason = format!("invalid plugin config: {e}");
-                records
-                    .iter()
-                    .map(|_| Outcome::Failed(reason.clone()))
-                    .collect()
-            }
-        }
+        weir_plugin_sdk::transform_each(parse_config(&ctx.config), &records, transform_record)
     }
 }
 
@@ -285,23 +257,15 @@ weir_plugin_sdk::export!(VpcFlow);
 
 /// Transform one record (see the crate docs for the forms it may take).
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
-    let data: Cow<'_, [u8]> = if weir_plugin_sdk::is_gzip(record) {
-        match weir_plugin_sdk::gunzip_capped(record, MAX_DECOMPRESSED_BYTES) {
-            Ok(d) => Cow::Owned(d),
-            Err(e) => return Outcome::Failed(e.to_string()),
-        }
-    } else {
-        Cow::Borrowed(record)
-    };
-    let text = match std::str::from_utf8(&data) {
+    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
         Ok(t) => t,
-        Err(e) => return Outcome::Failed(format!("record is not UTF-8: {e}")),
+        Err(e) => return Outcome::Failed(e),
     };
-    let result = if trim_ws(text).starts_with('{') {
-        json_record(text, &config.format)
+    let result = if trim_json_ws(&text).starts_with('{') {
+        json_record(&text, &config.format)
     } else {
         let mut docs = Vec::new();
-        text_lines(text, &config.format, &mut docs).map(|()| Some(docs))
+        text_lines(&text, &config.format, &mut docs).map(|()| Some(docs))
     };
     match result {
         Ok(Some(docs)) if docs.is_empty() => {
@@ -356,7 +320,7 @@ struct LogEvent<'a> {
 pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>, String> {
     let mut docs = Vec::new();
     let mut all_dropped = true;
-    let mut rest = trim_ws(text);
+    let mut rest = trim_json_ws(text);
     let mut n = 0;
     while !rest.is_empty() {
         n += 1;
@@ -373,13 +337,8 @@ pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>,
                     .to_string(),
             ));
         }
-        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<JsonRecord<'_>>();
-        let value = match stream.next() {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => return Err(at(json_error(&e))),
-            None => break,
-        };
-        let used = stream.byte_offset();
+        let (value, used): (JsonRecord<'_>, usize) =
+            weir_plugin_sdk::json_value_at(rest, "unexpected JSON shape").map_err(at)?;
         match (value.message_type.as_deref(), value.message) {
             (Some("CONTROL_MESSAGE"), _) => {}
             (Some("DATA_MESSAGE"), _) => {
@@ -413,7 +372,7 @@ pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>,
                 ));
             }
         }
-        rest = trim_ws(rest.get(used..).unwrap_or(""));
+        rest = trim_json_ws(rest.get(used..).unwrap_or(""));
     }
     Ok(if all_dropped && n > 0 {
         None
@@ -515,7 +474,7 @@ fn field_count_error(got: usize, format: &Format) -> String {
     format!(
         "the line has {got} fields but the format has {}{}",
         format.len(),
-        if *format == default_format() {
+        if format.fields == DEFAULT_FIELDS {
             " (the default version 2 format; set `format` in the plugin config for a custom format)"
         } else {
             ""
@@ -531,46 +490,16 @@ fn parse_integer(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// A serde_json error as a failure reason.
-fn json_error(e: &serde_json::Error) -> String {
-    match e.classify() {
-        serde_json::error::Category::Data => format!("unexpected JSON shape: {e}"),
-        _ => format!("invalid JSON: {e}"),
-    }
-}
-
-/// `text` without leading JSON whitespace.
-fn trim_ws(text: &str) -> &str {
-    text.trim_start_matches([' ', '\t', '\n', '\r'])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
+    use serde_json::json;
+    use weir_plugin_sdk::testing::{batch_context, body, failed, gzip, ok_docs};
 
     macro_rules! fixture {
         ($name:literal) => {
             include_str!(concat!("../../../tests/fixtures/plugins/vpc-flow/", $name))
         };
-    }
-
-    fn docs(outcome: Outcome) -> Vec<Document> {
-        match outcome {
-            Outcome::Ok(docs) => docs,
-            other => panic!("expected ok, got {other:?}"),
-        }
-    }
-
-    fn failed(outcome: Outcome) -> String {
-        match outcome {
-            Outcome::Failed(reason) => reason,
-            other => panic!("expected failed, got {other:?}"),
-        }
-    }
-
-    fn body(doc: &Document) -> Value {
-        serde_json::from_str(&doc.body).unwrap()
     }
 
     fn config(json: &str) -> Config {
@@ -585,16 +514,9 @@ mod tests {
             .collect()
     }
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(data).unwrap();
-        enc.finish().unwrap()
-    }
-
     #[test]
     fn default_format_line() {
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
             &Config::default(),
         ));
@@ -628,7 +550,7 @@ mod tests {
                 "eni-11111111aaaaaaaaa",
             ),
         ] {
-            let d = docs(transform_record(text.as_bytes(), &Config::default()));
+            let d = ok_docs(transform_record(text.as_bytes(), &Config::default()));
             assert_eq!(d.len(), 1);
             assert_eq!(
                 body(&d[0]),
@@ -647,13 +569,13 @@ mod tests {
             fixture!("elastic_test-extra-samples.lines.in"),
         ] {
             for o in each_line(text, &Config::default()) {
-                let d = docs(o);
+                let d = ok_docs(o);
                 assert_eq!(d.len(), 1);
                 assert_eq!(body(&d[0])["version"], 2);
             }
         }
         // the IPv6 line
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             fixture!("awsdocs_v2-default-format.lines.in").as_bytes(),
             &Config::default(),
         ));
@@ -697,9 +619,12 @@ mod tests {
             let cfg = config(config_json);
             assert_eq!(Format::parse(format_txt).unwrap(), cfg.format);
             // the whole file as one record, and line by line
-            assert_eq!(docs(transform_record(text.as_bytes(), &cfg)).len(), lines);
+            assert_eq!(
+                ok_docs(transform_record(text.as_bytes(), &cfg)).len(),
+                lines
+            );
             for o in each_line(text, &cfg) {
-                let d = docs(o);
+                let d = ok_docs(o);
                 let b = body(&d[0]);
                 let keys: Vec<&str> = b.as_object().unwrap().keys().map(String::as_str).collect();
                 let names: Vec<&str> = cfg.format.names().collect();
@@ -717,7 +642,7 @@ mod tests {
     #[test]
     fn tcp_flags_sample_with_its_double_space() {
         let cfg = config(fixture!("awsdocs_v3-tcp-flags.config.json"));
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             fixture!("awsdocs_v3-tcp-flags.in").as_bytes(),
             &cfg,
         ));
@@ -733,7 +658,7 @@ mod tests {
     #[test]
     fn nat_gateway_format_without_version_or_time() {
         let cfg = config(fixture!("awsdocs_custom-nat-gateway.config.json"));
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             b"- eni-1235b8ca123456789 10.0.1.5 10.0.0.220 10.0.1.5 203.0.113.5",
             &cfg,
         ));
@@ -747,7 +672,7 @@ mod tests {
     #[test]
     fn traffic_path_and_flow_direction() {
         let cfg = config(fixture!("awsdocs_v5-traffic-path.config.json"));
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             fixture!("awsdocs_v5-traffic-path.lines.in").as_bytes(),
             &cfg,
         ));
@@ -764,7 +689,7 @@ mod tests {
     #[test]
     fn elastic_all_fields_samples() {
         let cfg = config(fixture!("elastic_test-v5-all-fields.config.json"));
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             fixture!("elastic_test-v5-all-fields.in").as_bytes(),
             &cfg,
         ));
@@ -774,7 +699,7 @@ mod tests {
         assert_eq!(b["traffic-path"], 1);
 
         let cfg = config(fixture!("elastic_test-v8-samples.config.json"));
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             fixture!("elastic_test-v8-samples.in").as_bytes(),
             &cfg,
         ));
@@ -792,7 +717,7 @@ mod tests {
 
     #[test]
     fn message_field_json_lines() {
-        let d = docs(transform_record(
+        let d = ok_docs(transform_record(
             fixture!("elastic_test-with-message-field.in").as_bytes(),
             &Config::default(),
         ));
@@ -802,7 +727,7 @@ mod tests {
 
         // several JSON lines in one record, and a message with a trailing newline
         let two = "{\"message\":\"2 1 eni-a - - - - - - - 1 2 - NODATA\\n\"}\n{\"message\":\"2 1 eni-b - - - - - - - 1 2 - SKIPDATA\"}\n";
-        let d = docs(transform_record(two.as_bytes(), &Config::default()));
+        let d = ok_docs(transform_record(two.as_bytes(), &Config::default()));
         assert_eq!(d.len(), 2);
         assert_eq!(body(&d[1])["interface-id"], "eni-b");
     }
@@ -828,32 +753,27 @@ mod tests {
 
     #[test]
     fn firehose_payloads_with_their_own_formats() {
+        // line `n` of the payloads fixture, read with `format`
+        let line_body = |format: &str, n: usize| {
+            let cfg = Config {
+                format: Format::parse(format).unwrap(),
+            };
+            let line = fixture!("elastic-awsfirehose_firehose-record-payloads.lines.in")
+                .lines()
+                .nth(n)
+                .unwrap();
+            body(&ok_docs(transform_record(line.as_bytes(), &cfg))[0])
+        };
         // the v7 line is the "all fields up to version 7" layout
         let v7 = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name ecs-task-definition-arn ecs-task-arn ecs-task-id";
-        let cfg = Config {
-            format: Format::parse(v7).unwrap(),
-        };
-        let line = fixture!("elastic-awsfirehose_firehose-record-payloads.lines.in")
-            .lines()
-            .nth(10)
-            .unwrap();
-        let d = docs(transform_record(line.as_bytes(), &cfg));
-        let b = body(&d[0]);
+        let b = line_body(v7, 10);
         assert_eq!(b["version"], 7);
         assert_eq!(b["ecs-service-name"], "payments-service");
         assert_eq!(b["traffic-path"], 1);
 
         // a Transit Gateway (version 6) line with the TGW field list
         let tgw = "version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id srcaddr dstaddr srcport dstport protocol packets bytes start end log-status type packets-lost-no-route packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region flow-direction pkt-src-aws-service pkt-dst-aws-service";
-        let cfg = Config {
-            format: Format::parse(tgw).unwrap(),
-        };
-        let line = fixture!("elastic-awsfirehose_firehose-record-payloads.lines.in")
-            .lines()
-            .nth(8)
-            .unwrap();
-        let d = docs(transform_record(line.as_bytes(), &cfg));
-        let b = body(&d[0]);
+        let b = line_body(tgw, 8);
         assert_eq!(b["resource-type"], "TransitGateway");
         assert_eq!(b["log-status"], "SKIPDATA");
         assert_eq!(b["packets-lost-no-route"], 0);
@@ -864,7 +784,7 @@ mod tests {
     fn cloudwatch_logs_payloads() {
         let raw = fixture!("otel_valid_vpc_flow_cw.in");
         for record in [raw.as_bytes().to_vec(), gzip(raw.as_bytes())] {
-            let d = docs(transform_record(&record, &Config::default()));
+            let d = ok_docs(transform_record(&record, &Config::default()));
             assert_eq!(d.len(), 2);
             assert_eq!(d[0].id.as_deref(), Some("eventId1"));
             assert_eq!(d[1].id.as_deref(), Some("eventId2"));
@@ -891,7 +811,7 @@ mod tests {
     #[test]
     fn header_lines_are_skipped() {
         let text = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n2 1 eni-a - - - - - - - 1 2 - NODATA\n";
-        let d = docs(transform_record(text.as_bytes(), &Config::default()));
+        let d = ok_docs(transform_record(text.as_bytes(), &Config::default()));
         assert_eq!(d.len(), 1);
         // a header alone is an empty record
         let header = text.lines().next().unwrap();
@@ -973,13 +893,13 @@ mod tests {
         let cfg = Config {
             format: Format::parse("account-id action").unwrap(),
         };
-        let d = docs(transform_record(br#"a"b c\d"#, &cfg));
+        let d = ok_docs(transform_record(br#"a"b c\d"#, &cfg));
         assert_eq!(d[0].body, r#"{"account-id":"a\"b","action":"c\\d"}"#);
         // leading zeros of numbers are dropped (JSON forbids them)
         let cfg = Config {
             format: Format::parse("version srcport").unwrap(),
         };
-        let d = docs(transform_record(b"02 0080", &cfg));
+        let d = ok_docs(transform_record(b"02 0080", &cfg));
         assert_eq!(d[0].body, r#"{"version":2,"srcport":80}"#);
     }
 
@@ -987,37 +907,18 @@ mod tests {
     fn config_is_checked() {
         assert!(validate_config(r#"{"format":"${version} ${srcaddr}"}"#).is_ok());
         assert!(validate_config(r#"{"format":"version srcaddr"}"#).is_ok());
-        assert!(
-            validate_config(r#"{"format":""}"#)
-                .unwrap_err()
-                .contains("no fields")
-        );
-        assert!(
-            validate_config(r#"{"format":"${version} ${srcadr}"}"#)
-                .unwrap_err()
-                .contains("`srcadr` is not")
-        );
-        assert!(
-            validate_config(r#"{"format":"${version} ${version}"}"#)
-                .unwrap_err()
-                .contains("twice")
-        );
-        assert!(
-            validate_config(r#"{"format":"${version"}"#)
-                .unwrap_err()
-                .contains("placeholder")
-        );
-        assert!(
-            validate_config(r#"{"format":5}"#)
-                .unwrap_err()
-                .contains("must be a string")
-        );
-        assert!(
-            validate_config(r#"{"fmt":"x"}"#)
-                .unwrap_err()
-                .contains("unknown option `fmt`")
-        );
-        assert!(validate_config("[]").is_err());
+        for (config, want) in [
+            (r#"{"format":""}"#, "no fields"),
+            (r#"{"format":"${version} ${srcadr}"}"#, "`srcadr` is not"),
+            (r#"{"format":"${version} ${version}"}"#, "twice"),
+            (r#"{"format":"${version"}"#, "placeholder"),
+            (r#"{"format":5}"#, "must be a string"),
+            (r#"{"fmt":"x"}"#, "unknown option `fmt`"),
+            ("[]", "must be a JSON object"),
+        ] {
+            let reason = validate_config(config).unwrap_err();
+            assert!(reason.contains(want), "{config}: {reason}");
+        }
         // every known field parses, and the list has no duplicates
         let all: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
         let f = Format::parse(&all.join(" ")).unwrap();
@@ -1027,14 +928,7 @@ mod tests {
 
     #[test]
     fn a_bad_config_fails_every_record_of_the_batch() {
-        let ctx = BatchContext {
-            tenant: "t".into(),
-            route: "vpc".into(),
-            request_id: "r".into(),
-            source_arn: None,
-            common_attributes: vec![],
-            config: r#"{"format":"nope"}"#.into(),
-        };
+        let ctx = batch_context("vpc", r#"{"format":"nope"}"#);
         let out = <VpcFlow as Guest>::transform(ctx, vec![b"x".to_vec(), b"y".to_vec()]);
         assert_eq!(out.len(), 2);
         for o in out {

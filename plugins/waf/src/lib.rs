@@ -30,11 +30,7 @@ weir_plugin_sdk::export!(Waf);
 
 /// The WAF plugin takes no options.
 pub fn validate_config(config: &str) -> Result<(), String> {
-    let map = weir_plugin_sdk::config_object(config)?;
-    match map.keys().next() {
-        None => Ok(()),
-        Some(key) => Err(format!("unknown option `{key}`: the waf plugin takes none")),
-    }
+    weir_plugin_sdk::check_no_options(config, "waf")
 }
 
 /// Transform one record (one or more WAF logs).
@@ -94,19 +90,13 @@ fn epoch_ms(ts: &Value) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_plugin_sdk::testing::{failed, ok_docs};
 
     fn ok_bodies(outcome: Outcome) -> Vec<(String, Option<i64>)> {
-        match outcome {
-            Outcome::Ok(docs) => docs.into_iter().map(|d| (d.body, d.timestamp_ms)).collect(),
-            other => panic!("expected ok, got {other:?}"),
-        }
-    }
-
-    fn failed(outcome: Outcome) -> String {
-        match outcome {
-            Outcome::Failed(reason) => reason,
-            other => panic!("expected failed, got {other:?}"),
-        }
+        ok_docs(outcome)
+            .into_iter()
+            .map(|d| (d.body, d.timestamp_ms))
+            .collect()
     }
 
     #[test]
