@@ -8,7 +8,7 @@
 //!
 //! `cargo bench -p weir --bench sandbox`
 
-#![allow(clippy::expect_used, missing_docs)]
+#![allow(clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::hint::black_box;
 use std::path::Path;
