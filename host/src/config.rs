@@ -103,6 +103,15 @@ enum RawSink {
     Directory {
         path: PathBuf,
     },
+    S3 {
+        bucket: String,
+        #[serde(default)]
+        prefix: String,
+        region: String,
+        endpoint: Option<String>,
+        #[serde(default)]
+        force_path_style: bool,
+    },
     #[serde(rename = "opensearch")]
     OpenSearch {
         urls: Vec<String>,
@@ -224,7 +233,9 @@ pub enum SinkConfig {
         /// Root directory (created if missing).
         path: PathBuf,
     },
-    /// OpenSearch `_bulk`, dead letters to a directory sink.
+    /// S3 dead-letter store (for an OpenSearch sink's `dead_letter_sink`).
+    S3(crate::sink::s3::S3Config),
+    /// OpenSearch `_bulk`, dead letters to a directory or S3 sink.
     OpenSearch(crate::sink::opensearch::OpenSearchConfig),
 }
 
@@ -631,7 +642,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let directory_sinks: Vec<String> = raw
         .sinks
         .iter()
-        .filter(|(_, s)| matches!(s, RawSink::Directory { .. }))
+        .filter(|(_, s)| matches!(s, RawSink::Directory { .. } | RawSink::S3 { .. }))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let s3_sinks: Vec<String> = raw
+        .sinks
+        .iter()
+        .filter(|(_, s)| matches!(s, RawSink::S3 { .. }))
         .map(|(n, _)| n.clone())
         .collect();
     for (name, sink) in raw.sinks {
@@ -641,6 +658,39 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     problems.push(format!("sinks.{name}.path: empty"));
                 }
                 sinks.insert(name, SinkConfig::Directory { path });
+            }
+            RawSink::S3 {
+                bucket,
+                prefix,
+                region,
+                endpoint,
+                force_path_style,
+            } => {
+                let at = format!("sinks.{name}");
+                if bucket.is_empty() || bucket.contains('/') {
+                    problems.push(format!("{at}.bucket: {bucket:?} is not a bucket name"));
+                }
+                if region.is_empty() {
+                    problems.push(format!("{at}.region: empty"));
+                }
+                if let Some(ep) = &endpoint {
+                    match ep.parse::<http::Uri>() {
+                        Ok(uri)
+                            if matches!(uri.scheme_str(), Some("http" | "https"))
+                                && uri.host().is_some() => {}
+                        _ => problems.push(format!("{at}.endpoint: {ep:?} is not an http(s) URL")),
+                    }
+                }
+                sinks.insert(
+                    name,
+                    SinkConfig::S3(crate::sink::s3::S3Config {
+                        bucket,
+                        prefix: prefix.trim_matches('/').to_string(),
+                        region,
+                        endpoint,
+                        force_path_style,
+                    }),
+                );
             }
             RawSink::OpenSearch {
                 urls,
@@ -690,7 +740,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 }
                 if !directory_sinks.contains(&dead_letter_sink) {
                     problems.push(format!(
-                        "{at}.dead_letter_sink: {dead_letter_sink:?} is not a directory sink (defined: {})",
+                        "{at}.dead_letter_sink: {dead_letter_sink:?} is not a directory or s3 sink (defined: {})",
                         directory_sinks.join(", ")
                     ));
                 }
@@ -834,7 +884,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 None
             }
         };
-        if !sinks.contains_key(&r.sink) {
+        if s3_sinks.contains(&r.sink) {
+            problems.push(format!(
+                "{at}.sink: {:?} is an s3 sink, which stores dead letters only; use a directory or opensearch sink",
+                r.sink
+            ));
+        } else if !sinks.contains_key(&r.sink) {
             problems.push(format!(
                 "{at}.sink: unknown sink {:?} (defined: {})",
                 r.sink,

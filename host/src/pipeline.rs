@@ -246,12 +246,21 @@ pub fn load_plugin(runtime: &Runtime, plugin: &PluginRef) -> Result<Plugin, Stri
 fn open_sinks(config: &Config) -> Result<HashMap<String, Arc<Sink>>, BuildError> {
     let mut sinks = HashMap::new();
     for (name, sink) in &config.sinks {
-        if let SinkConfig::Directory { path } = sink {
-            let s = DirectorySink::open(path).map_err(|e| BuildError {
-                at: format!("sinks.{name}"),
-                message: e.to_string(),
-            })?;
-            sinks.insert(name.clone(), Arc::new(Sink::Directory(s)));
+        match sink {
+            SinkConfig::Directory { path } => {
+                let s = DirectorySink::open(path).map_err(|e| BuildError {
+                    at: format!("sinks.{name}"),
+                    message: e.to_string(),
+                })?;
+                sinks.insert(name.clone(), Arc::new(Sink::Directory(s)));
+            }
+            SinkConfig::S3(s3) => {
+                sinks.insert(
+                    name.clone(),
+                    Arc::new(Sink::S3(crate::sink::s3::S3Sink::new(s3.clone()))),
+                );
+            }
+            SinkConfig::OpenSearch(_) => {}
         }
     }
     for (name, sink) in &config.sinks {
@@ -263,7 +272,7 @@ fn open_sinks(config: &Config) -> Result<HashMap<String, Arc<Sink>>, BuildError>
                     .cloned()
                     .ok_or_else(|| BuildError {
                         at: format!("{at}.dead_letter_sink"),
-                        message: format!("no directory sink {:?}", os.dead_letter_sink),
+                        message: format!("no directory or s3 sink {:?}", os.dead_letter_sink),
                     })?;
             let templates = templates_for(config, name);
             let search = OpenSearchSink::open(os.clone(), templates).map_err(|e| BuildError {
@@ -309,6 +318,7 @@ fn assemble(
         route: route.config.name.clone(),
         request_id: req.request_id.clone(),
         source_arn: req.source_arn.clone(),
+        request_timestamp_ms: req.timestamp_ms,
         records: Vec::new(),
         documents: Vec::new(),
         dead_letters: Vec::new(),

@@ -204,15 +204,14 @@ pub fn dead_letter_data(dl: &serde_json::Value) -> Vec<u8> {
 
 pub mod proxy;
 
-/// The real OpenSearch node's URL: `OPENSEARCH_URL` (set by `scripts/test`
-/// via `tests/services up`), or else `tests/services up` is run here (it
-/// starts the node if needed; `tests/services down` stops it).
-pub fn opensearch_url() -> String {
-    if let Ok(u) = std::env::var("OPENSEARCH_URL") {
-        return u;
-    }
-    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    URL.get_or_init(|| {
+/// The assignments `tests/services up` prints (`OPENSEARCH_URL=…`,
+/// `S3_ENDPOINT=…`, …). Run once per test process when the environment
+/// does not already carry them (`scripts/test` sets them); it starts what
+/// is not running (`tests/services down` stops it).
+fn services() -> &'static std::collections::HashMap<String, String> {
+    static VARS: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    VARS.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("services");
         let out = std::process::Command::new(&script)
             .arg("up")
@@ -221,14 +220,94 @@ pub fn opensearch_url() -> String {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(
             out.status.success(),
-            "tests/services up failed; the OpenSearch tests need a real node"
+            "tests/services up failed; these tests need the real OpenSearch and S3 servers"
         );
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .find_map(|l| l.strip_prefix("OPENSEARCH_URL=").map(str::to_string))
-            .expect("tests/services up printed no OPENSEARCH_URL")
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     })
-    .clone()
+}
+
+/// A service variable: from the environment, else from `tests/services up`.
+pub fn service_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        services()
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("tests/services up printed no {name}"))
+    })
+}
+
+/// The real OpenSearch node's URL.
+pub fn opensearch_url() -> String {
+    service_var("OPENSEARCH_URL")
+}
+
+/// The real S3 server: (endpoint, bucket, access key, secret key).
+pub fn s3_server() -> (String, String, String, String) {
+    (
+        service_var("S3_ENDPOINT"),
+        service_var("S3_BUCKET"),
+        service_var("AWS_ACCESS_KEY_ID"),
+        service_var("AWS_SECRET_ACCESS_KEY"),
+    )
+}
+
+/// An S3 client for the test server (path style, static credentials).
+pub async fn s3_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let creds =
+        aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "weir-tests");
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .http_client(http)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Every object under `prefix`: (key, gunzipped body).
+pub async fn s3_objects(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<(String, Vec<u8>)> {
+    let list = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for obj in list.contents() {
+        let key = obj.key().unwrap().to_string();
+        let body = client
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let plain = weir::codec::gunzip_capped(&body, 64 << 20).unwrap_or_else(|_| body.to_vec());
+        out.push((key, plain));
+    }
+    out.sort();
+    out
 }
 
 /// A config like [`config_text`] plus an OpenSearch sink `search` at `url`

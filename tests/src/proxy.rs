@@ -145,10 +145,10 @@ async fn forward(
                 .map(|p| p.as_str())
                 .unwrap_or("/")
         ));
+    // Every header as sent, Host included: signed requests (SigV4 covers
+    // the host) stay valid through the proxy.
     for (k, v) in parts.headers.iter() {
-        if k != http::header::HOST {
-            up = up.header(k, v);
-        }
+        up = up.header(k, v);
     }
     let resp = client
         .request(up.body(Full::new(body)).unwrap())

@@ -19,8 +19,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use base64::Engine as _;
-
 use super::{SinkBatch, SinkError};
 
 /// Appends NDJSON files under a root directory.
@@ -82,25 +80,7 @@ fn write_blocking(
         let dir = root.join("dead-letters").join(&batch.tenant);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let i = slot(&mut out, dir.join(format!("{}.ndjson", batch.route)));
-        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        let b64 = base64::engine::general_purpose::STANDARD;
-        for dl in &batch.dead_letters {
-            let line = serde_json::json!({
-                "timestamp": now,
-                "tenant": batch.tenant,
-                "route": batch.route,
-                "request_id": batch.request_id,
-                "source_arn": batch.source_arn,
-                "record_index": dl.record_index,
-                "kind": dl.kind.to_string(),
-                "reason": dl.reason,
-                "document": dl.document.as_ref().map(|(index, id)| serde_json::json!({"index": index, "id": id})),
-                "data": b64.encode(batch.records.get(dl.record_index).map(Vec::as_slice).unwrap_or_default()),
-            });
-            let buf = &mut out[i].1;
-            buf.extend_from_slice(line.to_string().as_bytes());
-            buf.push(b'\n');
-        }
+        super::render_dead_letters(batch, batch.dead_letters.iter(), &mut out[i].1);
     }
     let mut files = files.lock().unwrap_or_else(PoisonError::into_inner);
     for (path, bytes) in &out {
@@ -152,6 +132,7 @@ mod tests {
             route: "waf".into(),
             request_id: "r1".into(),
             source_arn: None,
+            request_timestamp_ms: 0,
             records: vec![b"good".to_vec(), b"bad".to_vec()],
             documents: vec![IndexedDocument {
                 record_index: 0,

@@ -5,6 +5,7 @@
 
 pub mod directory;
 pub mod opensearch;
+pub mod s3;
 
 use std::fmt;
 
@@ -68,6 +69,8 @@ pub struct SinkBatch {
     pub request_id: String,
     /// Delivery stream ARN.
     pub source_arn: Option<String>,
+    /// The request's own timestamp (ms; Firehose keeps it across retries).
+    pub request_timestamp_ms: i64,
     /// The original records (base64-decoded), in request order.
     pub records: Vec<Vec<u8>>,
     /// Documents to index.
@@ -96,6 +99,14 @@ pub enum SinkError {
     /// The sink could not be set up.
     #[error("{0}")]
     Setup(String),
+    /// S3 could not be written.
+    #[error("writing {key}: {reason}")]
+    S3 {
+        /// The object.
+        key: String,
+        /// What S3 (or the network) said.
+        reason: String,
+    },
 }
 
 /// A configured sink.
@@ -104,7 +115,9 @@ pub enum SinkError {
 pub enum Sink {
     /// Local directory.
     Directory(directory::DirectorySink),
-    /// OpenSearch, with dead letters going to a directory sink.
+    /// S3: a dead-letter store only (routes cannot point at it).
+    S3(s3::S3Sink),
+    /// OpenSearch, with dead letters going to a directory or S3 sink.
     OpenSearch {
         /// The bulk indexer.
         search: opensearch::OpenSearchSink,
@@ -126,6 +139,18 @@ impl Sink {
                 };
                 d.write(batch).await?;
                 Ok(summary)
+            }
+            Sink::S3(s3) => {
+                if !batch.documents.is_empty() {
+                    return Err(SinkError::Setup(
+                        "an s3 sink stores dead letters only; documents need a directory or opensearch sink".into(),
+                    ));
+                }
+                s3.write(&batch).await?;
+                Ok(WriteSummary {
+                    indexed: 0,
+                    dead_letters: batch.dead_letters.len(),
+                })
             }
             Sink::OpenSearch {
                 search,
@@ -174,6 +199,40 @@ impl Sink {
                 Ok(summary)
             }
         }
+    }
+}
+
+/// Append one JSON line per dead letter: `timestamp` (written),
+/// `request_timestamp` (the Firehose request's, stable across retries),
+/// `tenant`, `route`, `request_id`, `source_arn`, `record_index`, `kind`,
+/// `reason`, `document` (index and id, for OpenSearch rejections) and `data`
+/// (the original record, base64). Shared by every dead-letter store, so a
+/// replay tool reads one format.
+pub fn render_dead_letters<'a>(
+    batch: &SinkBatch,
+    dead_letters: impl Iterator<Item = &'a DeadLetter>,
+    out: &mut Vec<u8>,
+) {
+    use base64::Engine as _;
+    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for dl in dead_letters {
+        let line = serde_json::json!({
+            "timestamp": now,
+            "request_timestamp": batch.request_timestamp_ms,
+            "tenant": batch.tenant,
+            "route": batch.route,
+            "request_id": batch.request_id,
+            "source_arn": batch.source_arn,
+            "record_index": dl.record_index,
+            "kind": dl.kind.to_string(),
+            "reason": dl.reason,
+            "document": dl.document.as_ref().map(|(index, id)| serde_json::json!({"index": index, "id": id})),
+            "data": b64.encode(batch.records.get(dl.record_index).map(Vec::as_slice).unwrap_or_default()),
+        });
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &line);
+        out.push(b'\n');
     }
 }
 

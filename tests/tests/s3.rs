@@ -1,0 +1,212 @@
+//! Dead letters in a real S3-compatible server (s3s-fs, started by
+//! `tests/services up`), with the real OpenSearch node: what S3 and
+//! OpenSearch hold, and what Firehose is told.
+
+use std::sync::Arc;
+
+use weir::config::Config;
+use weir::pipeline::Pipeline;
+use weir::server::handle;
+use weir_tests::proxy::{Mode, Proxy};
+use weir_tests::*;
+
+fn config(
+    out: &std::path::Path,
+    os_url: &str,
+    s3_endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    index: &str,
+) -> Config {
+    let mut text = config_text(out, "listen = \"127.0.0.1:0\"\nplain_http = true");
+    text.push_str(&format!(
+        r#"
+[sinks.dlq]
+type = "s3"
+bucket = "{bucket}"
+prefix = "{prefix}"
+region = "us-east-1"
+endpoint = "{s3_endpoint}"
+
+[sinks.search]
+type = "opensearch"
+urls = ["{os_url}"]
+dead_letter_sink = "dlq"
+bulk_max_age_ms = 0
+
+[[routes]]
+path = "/os/waf"
+name = "waf-s3"
+tenant = "demo"
+plugin = "builtin:waf"
+index = "{index}"
+sink = "search"
+"#
+    ));
+    Config::parse(&text).unwrap()
+}
+
+fn records() -> Vec<Vec<u8>> {
+    vec![
+        br#"{"timestamp":1576280412771,"formatVersion":1,"action":"ALLOW"}"#.to_vec(),
+        b"this is not a WAF log".to_vec(),
+        br#"{"timestamp":1576280412772,"formatVersion":"two","action":"BLOCK"}"#.to_vec(),
+        br#"{"timestamp":1576280412773,"formatVersion":1,"action":"COUNT"}"#.to_vec(),
+    ]
+}
+
+async fn post(p: &Pipeline, rid: &str) -> (u16, serde_json::Value) {
+    let recs = records();
+    let refs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+    let (status, _, json) = read_response(
+        handle(
+            p,
+            firehose_request("/os/waf", Some(KEY), request_body(rid, &refs)),
+        )
+        .await,
+    )
+    .await;
+    (status, json)
+}
+
+fn lines(body: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_go_to_s3_before_the_ack() {
+    let (endpoint, bucket, access_key, secret_key) = s3_server();
+    // Weir's S3 client uses the standard credential chain; this binary has one test.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", &access_key);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", &secret_key);
+        std::env::remove_var("AWS_SESSION_TOKEN");
+    }
+    let os_url = opensearch_url();
+    let s3 = s3_client(&endpoint, &access_key, &secret_key).await;
+
+    // 1. A plugin failure and a mapping conflict in one request.
+    let index = unique_index("s3dl");
+    let (status, body) = os_call(
+        "PUT",
+        &format!("{os_url}/{index}"),
+        Some(
+            serde_json::json!({"mappings": {"properties": {"formatVersion": {"type": "integer"}}}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let prefix = format!("dl-{index}");
+    let out = temp_dir("s3-dl");
+    let p = Arc::new(
+        Pipeline::build(&config(&out, &os_url, &endpoint, &bucket, &prefix, &index)).unwrap(),
+    );
+    let (status, json) = post(&p, "s3-one").await;
+    assert_eq!(status, 200, "{json}");
+    let docs = os_documents(&os_url, &index).await;
+    assert_eq!(
+        docs.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        vec!["s3-one-0-0", "s3-one-3-0"]
+    );
+
+    let objects = s3_objects(&s3, &bucket, &prefix).await;
+    let keys: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            format!("{prefix}/demo/waf-s3/opensearch-rejected/2023/11/14/22/s3-one-0.ndjson.gz"),
+            format!("{prefix}/demo/waf-s3/processing-failed/2023/11/14/22/s3-one-0.ndjson.gz"),
+        ],
+        "keys dated by the request timestamp (1,700,000,000,000 ms)"
+    );
+    let rejected = lines(&objects[0].1);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["kind"], "opensearch-rejected");
+    assert_eq!(rejected[0]["record_index"], 2);
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("mapper_parsing_exception (400)")
+    );
+    assert_eq!(dead_letter_data(&rejected[0]), records()[2]);
+    let failed = lines(&objects[1].1);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["kind"], "processing-failed");
+    assert_eq!(failed[0]["record_index"], 1);
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid JSON")
+    );
+    assert_eq!(dead_letter_data(&failed[0]), records()[1]);
+    for l in [&rejected[0], &failed[0]] {
+        assert_eq!(l["tenant"], "demo");
+        assert_eq!(l["route"], "waf-s3");
+        assert_eq!(l["request_id"], "s3-one");
+        assert_eq!(l["request_timestamp"], 1_700_000_000_000i64);
+    }
+    assert!(
+        !out.join("dead-letters").exists(),
+        "dead letters went to S3, not the directory"
+    );
+
+    // 2. S3 down while dead letters are needed → non-200; S3 back → one copy.
+    let proxy = Proxy::start(&endpoint, Mode::Down).await;
+    let index = unique_index("s3down");
+    os_call(
+        "PUT",
+        &format!("{os_url}/{index}"),
+        Some(
+            serde_json::json!({"mappings": {"properties": {"formatVersion": {"type": "integer"}}}}),
+        ),
+    )
+    .await;
+    let prefix = format!("dl-{index}");
+    let out = temp_dir("s3-down");
+    let p = Arc::new(
+        Pipeline::build(&config(
+            &out,
+            &os_url,
+            &proxy.url(),
+            &bucket,
+            &prefix,
+            &index,
+        ))
+        .unwrap(),
+    );
+    let (status, json) = post(&p, "s3-two").await;
+    assert_eq!(status, 500, "S3 unreachable: not acknowledged: {json}");
+    assert!(
+        json["errorMessage"].as_str().unwrap().contains("s3://"),
+        "{json}"
+    );
+    assert!(s3_objects(&s3, &bucket, &prefix).await.is_empty());
+
+    proxy.set(Mode::Forward);
+    let (status, json) = post(&p, "s3-two").await;
+    assert_eq!(status, 200, "{json}");
+    let objects = s3_objects(&s3, &bucket, &prefix).await;
+    assert_eq!(
+        objects.len(),
+        2,
+        "one object per kind: {:?}",
+        objects.iter().map(|o| &o.0).collect::<Vec<_>>()
+    );
+    for (key, body) in &objects {
+        assert_eq!(
+            lines(body).len(),
+            1,
+            "{key}: exactly one copy of the dead letter"
+        );
+    }
+    assert_eq!(
+        os_documents(&os_url, &index).await.len(),
+        2,
+        "the good documents, once"
+    );
+}
