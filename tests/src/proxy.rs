@@ -60,6 +60,20 @@ impl Proxy {
 
     /// Start a proxy to `upstream` (e.g. `http://127.0.0.1:9200`).
     pub async fn start(upstream: &str, mode: Mode) -> Proxy {
+        Self::start_with(upstream, mode, None).await
+    }
+
+    /// Start a proxy that speaks TLS to its clients (a TLS front for a
+    /// plain-HTTP upstream), with this acceptor.
+    pub async fn start_tls(upstream: &str, tls: tokio_rustls::TlsAcceptor) -> Proxy {
+        Self::start_with(upstream, Mode::Forward, Some(tls)).await
+    }
+
+    async fn start_with(
+        upstream: &str,
+        mode: Mode,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mode = Arc::new(AtomicU8::new(mode as u8));
@@ -88,6 +102,7 @@ impl Proxy {
                     client.clone(),
                     upstream.clone(),
                 );
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: http::Request<hyper::body::Incoming>| {
@@ -104,9 +119,21 @@ impl Proxy {
                             }
                         },
                     );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    match tls {
+                        None => {
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), svc)
+                                .await;
+                        }
+                    }
                 });
             }
         });

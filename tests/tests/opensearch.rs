@@ -245,3 +245,51 @@ async fn node_unreachable_is_non_200_and_the_retry_stores_once() {
     assert_eq!(status, 200, "{json}");
     assert_eq!(os_documents(&url, &index).await.len(), 11);
 }
+
+/// An OpenSearch behind TLS with a private CA: trusted through `ca_file`,
+/// refused (non-200, nothing acknowledged) without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_custom_ca() {
+    let url = opensearch_url();
+    let dir = temp_dir("os-tls");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, ck.cert.pem()).unwrap();
+    let acceptor = weir::server::tls_acceptor_from(
+        vec![rustls_pki_types::CertificateDer::from(
+            ck.cert.der().to_vec(),
+        )],
+        rustls_pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let front = Proxy::start_tls(&url, acceptor).await;
+    let https = format!("https://localhost:{}", front.addr.port());
+
+    let index = unique_index("tls-ca");
+    let (p, _out) = opensearch_pipeline(
+        "os-tls-ca",
+        &https,
+        &index,
+        &format!(
+            "bulk_max_age_ms = 0\nca_file = {:?}",
+            ca.display().to_string()
+        ),
+    );
+    let (status, json) = post(&p, "tls-1", &[br#"{"timestamp":1576280412771}"#.to_vec()]).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(os_documents(&url, &index).await.len(), 1);
+
+    let index = unique_index("tls-noca");
+    let (p, _out) = opensearch_pipeline(
+        "os-tls-noca",
+        &https,
+        &index,
+        "bulk_max_age_ms = 0\nretry_max_elapsed_ms = 500",
+    );
+    let (status, json) = post(&p, "tls-2", &[br#"{"timestamp":1576280412771}"#.to_vec()]).await;
+    assert_eq!(
+        status, 500,
+        "an untrusted certificate is not accepted: {json}"
+    );
+    assert!(os_documents(&url, &index).await.is_empty());
+}

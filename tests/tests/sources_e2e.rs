@@ -1,12 +1,16 @@
-//! Every source's sample Firehose request through the example config's
-//! routes into the real OpenSearch node: index names, document counts, and
-//! every time field mapped as `date` (the seed's pain: `start` was a `long`).
+//! Every source's sample Firehose request, over a real socket to the server
+//! `weir serve` runs, with the example config's routes, into the real
+//! OpenSearch node: index names, document counts, and every time field
+//! mapped as `date` (the seed's pain: `start` was a `long`).
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use weir::config::{Config, SinkConfig};
 use weir::pipeline::Pipeline;
-use weir::server::handle;
 use weir_tests::*;
 
 fn example_request(name: &str) -> Vec<u8> {
@@ -69,7 +73,18 @@ async fn each_source_lands_in_its_indices_with_date_mappings() {
     if let Some(SinkConfig::OpenSearch(os)) = config.sinks.get_mut("opensearch") {
         os.bulk_max_age = std::time::Duration::ZERO;
     }
+    // gzip `_bulk` bodies: OpenSearch accepts compressed requests.
+    if let Some(SinkConfig::OpenSearch(os)) = config.sinks.get_mut("opensearch") {
+        os.gzip = true;
+    }
     let p = Arc::new(Pipeline::build(&config).unwrap());
+    let server = weir::server::Server::bind(config.server.listen, None, p)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let served = tokio::spawn(server.run(stopped));
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     for (path, file) in [
         ("/firehose/waf", "waf.json"),
         ("/firehose/cloudtrail", "cwl-mixed-control-data.json"),
@@ -77,12 +92,13 @@ async fn each_source_lands_in_its_indices_with_date_mappings() {
         ("/firehose/securityhub", "securityhub-eventbridge.json"),
         ("/firehose/route53-resolver", "route53-resolver-direct.json"),
     ] {
-        let (status, _, json) = read_response(
-            handle(&p, firehose_request(path, Some(KEY), example_request(file))).await,
-        )
-        .await;
+        let mut req = firehose_request(path, Some(KEY), example_request(file));
+        *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
+        let (status, _, json) = read_response(client.request(req).await.unwrap()).await;
         assert_eq!(status, 200, "{path}: {json}");
     }
+    stop.send(true).unwrap();
+    served.await.unwrap();
 
     assert_eq!(count(&url, "waf").await, 5);
     assert_eq!(mapping_type(&url, "waf", "timestamp").await, "date");
