@@ -209,6 +209,10 @@ pub struct FirehoseRequest {
     pub common_attributes: Vec<(String, String)>,
     /// The records, base64-decoded, in order.
     pub records: Vec<Vec<u8>>,
+    /// Each record's index in its original request, when this is not the
+    /// original request (a replay of dead letters): document ids and dead
+    /// letters then keep the original numbering. `None`: positional.
+    pub record_numbers: Option<Vec<usize>>,
 }
 
 /// The request id from the header, if it is usable, for error responses
@@ -415,6 +419,7 @@ pub fn decode_body(
         source_arn: headers.source_arn.clone(),
         common_attributes: headers.common_attributes.clone(),
         records,
+        record_numbers: None,
     })
 }
 

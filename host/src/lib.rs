@@ -41,6 +41,7 @@ pub mod config;
 pub mod firehose;
 pub mod pipeline;
 pub mod plugin;
+pub mod replay;
 pub mod server;
 pub mod sink;
 pub mod telemetry;

@@ -154,6 +154,11 @@ impl Pipeline {
         self.routes.get(path)
     }
 
+    /// Every route.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.values()
+    }
+
     /// Request limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -320,6 +325,7 @@ fn assemble(
         source_arn: req.source_arn.clone(),
         request_timestamp_ms: req.timestamp_ms,
         records: Vec::new(),
+        record_numbers: req.record_numbers.clone(),
         documents: Vec::new(),
         dead_letters: Vec::new(),
     };
@@ -361,14 +367,23 @@ fn assemble(
                     .into_iter()
                     .enumerate()
                     .map(|(doc_index, d)| {
+                        let number = req
+                            .record_numbers
+                            .as_ref()
+                            .and_then(|n| n.get(record_index).copied())
+                            .unwrap_or(record_index);
                         prepare_document(
                             &route.config,
                             &req.request_id,
                             req.timestamp_ms,
-                            record_index,
+                            number,
                             doc_index,
                             d,
                         )
+                        .map(|mut doc| {
+                            doc.record_index = record_index;
+                            doc
+                        })
                     })
                     .collect();
                 match prepared {

@@ -198,3 +198,50 @@ fn plugin_run_prints_outcomes() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
     assert!(String::from_utf8_lossy(&out.stderr).contains("5 records: 5 ok, 0 dropped, 0 failed"));
 }
+
+#[test]
+fn replay_re_drives_directory_dead_letters() {
+    let dir = temp("replay");
+    let out = weir().args(["demo", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success());
+    let example = std::fs::read_to_string(repo().join("examples/weir.toml")).unwrap();
+    let cfg = dir.join("weir.toml");
+    std::fs::write(
+        &cfg,
+        example.replace(
+            "path = \"weir-data\"",
+            &format!("path = {:?}", dir.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        weir()
+            .args(["replay", "--config"])
+            .arg(&cfg)
+            .arg("--from")
+            .arg(dir.join("dead-letters"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let dry = run(&["--dry-run"]);
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        stdout.contains("would replay 11 dead letters from 2 files/objects (2 original requests)"),
+        "{stdout}"
+    );
+    // Nothing about the causes changed: every record fails again, exit code 2.
+    let real = run(&[]);
+    let stdout = String::from_utf8_lossy(&real.stdout);
+    assert_eq!(real.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("replayed 11 dead letters")
+            && stdout.contains("0 documents indexed, 0 dropped, 11 failed again"),
+        "{stdout}"
+    );
+}

@@ -155,6 +155,51 @@ async fn dead_letters_go_to_s3_before_the_ack() {
         "dead letters went to S3, not the directory"
     );
 
+    // 1b. Replay after the cause is fixed: a route whose index has no
+    // conflicting mapping. The rejected record is indexed with its original
+    // id; the record no plugin can read fails again (and is a dead letter
+    // again, under the new route). Twice: no duplicates.
+    let fixed_index = unique_index("s3fixed");
+    let mut cfg = config(&out, &os_url, &endpoint, &bucket, &prefix, &index);
+    let mut fixed = cfg
+        .routes
+        .iter()
+        .find(|r| r.name == "waf-s3")
+        .unwrap()
+        .clone();
+    fixed.name = "waf-fixed".into();
+    fixed.path = "/os/waf-fixed".into();
+    fixed.index = weir::config::IndexPattern::new(&fixed_index).unwrap();
+    fixed.index_patterns = vec![fixed_index.clone()];
+    cfg.routes.push(fixed);
+    let p_fixed = Pipeline::build(&cfg).unwrap();
+    let source =
+        weir::replay::ReplaySource::parse(&format!("s3://{bucket}/{prefix}/demo/waf-s3/")).unwrap();
+    for round in 0..2 {
+        let (objects, letters) = weir::replay::read(&cfg, &source).await.unwrap();
+        assert_eq!(objects, 2, "round {round}");
+        let report = weir::replay::replay(&p_fixed, letters, Some("waf-fixed"), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.requests, report.documents, report.failed),
+            (1, 1, 1),
+            "round {round}: {report:?}"
+        );
+        let docs = os_documents(&os_url, &fixed_index).await;
+        assert_eq!(docs.len(), 1, "round {round}");
+        assert_eq!(docs[0].0, "s3-one-2-0", "the original id");
+        assert_eq!(docs[0].1["formatVersion"], "two");
+    }
+    let again = s3_objects(&s3, &bucket, &format!("{prefix}/demo/waf-fixed/")).await;
+    assert_eq!(again.len(), 1, "the record that failed again, once");
+    let l = lines(&again[0].1);
+    assert_eq!(
+        (l.len(), l[0]["record_index"].as_u64()),
+        (1, Some(1)),
+        "original numbering kept"
+    );
+
     // 2. S3 down while dead letters are needed → non-200; S3 back → one copy.
     let proxy = Proxy::start(&endpoint, Mode::Down).await;
     let index = unique_index("s3down");

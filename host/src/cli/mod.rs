@@ -66,6 +66,25 @@ enum Command {
         #[arg(long)]
         opensearch: Option<String>,
     },
+    /// Re-drive dead letters through the pipeline after their cause is fixed.
+    /// Documents keep their ids, so a replay never duplicates.
+    Replay {
+        /// Config file (routes, plugins, sinks), usually the one `serve` runs with.
+        #[arg(long)]
+        config: PathBuf,
+        /// `s3://bucket/prefix`, or a directory of dead-letter files.
+        #[arg(long)]
+        from: String,
+        /// Send every record to this route (by name) instead of its own.
+        #[arg(long)]
+        route: Option<String>,
+        /// Only count what would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send every route to this OpenSearch URL (as `serve --opensearch`).
+        #[arg(long)]
+        opensearch: Option<String>,
+    },
     /// Plugin tools.
     Plugin {
         #[command(subcommand)]
@@ -99,6 +118,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => serve(config, listen, opensearch),
         Command::Validate { config } => validate(config),
         Command::Demo { out, opensearch } => demo::run(out, opensearch),
+        Command::Replay {
+            config,
+            from,
+            route,
+            dry_run,
+            opensearch,
+        } => replay(config, &from, route.as_deref(), dry_run, opensearch),
         Command::Plugin {
             command:
                 PluginCommand::Run {
@@ -179,6 +205,48 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+fn replay(
+    path: PathBuf,
+    from: &str,
+    route: Option<&str>,
+    dry_run: bool,
+    opensearch: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(&path)?;
+    if let Some(url) = &opensearch {
+        config.use_opensearch(url);
+    }
+    let source = weir::replay::ReplaySource::parse(from).map_err(anyhow::Error::msg)?;
+    let report = runtime()?.block_on(async move {
+        let pipeline = Pipeline::build(&config)?;
+        let (sources, letters) = weir::replay::read(&config, &source)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let mut report = weir::replay::replay(&pipeline, letters, route, dry_run)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        report.sources = sources;
+        anyhow::Ok(report)
+    })?;
+    println!(
+        "{} {} dead letters from {} files/objects ({} original requests): \
+         {} documents indexed, {} dropped, {} failed again, {} skipped (no such route)",
+        if dry_run { "would replay" } else { "replayed" },
+        report.records,
+        report.sources,
+        report.requests,
+        report.documents,
+        report.dropped,
+        report.failed,
+        report.skipped
+    );
+    Ok(if report.failed > 0 || report.skipped > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {

@@ -73,6 +73,9 @@ pub struct SinkBatch {
     pub request_timestamp_ms: i64,
     /// The original records (base64-decoded), in request order.
     pub records: Vec<Vec<u8>>,
+    /// Original record numbers when the batch is a replay (see
+    /// `FirehoseRequest::record_numbers`); `None`: positional.
+    pub record_numbers: Option<Vec<usize>>,
     /// Documents to index.
     pub documents: Vec<IndexedDocument>,
     /// Records to dead-letter.
@@ -224,7 +227,11 @@ pub fn render_dead_letters<'a>(
             "route": batch.route,
             "request_id": batch.request_id,
             "source_arn": batch.source_arn,
-            "record_index": dl.record_index,
+            "record_index": batch
+                .record_numbers
+                .as_ref()
+                .and_then(|n| n.get(dl.record_index).copied())
+                .unwrap_or(dl.record_index),
             "kind": dl.kind.to_string(),
             "reason": dl.reason,
             "document": dl.document.as_ref().map(|(index, id)| serde_json::json!({"index": index, "id": id})),
