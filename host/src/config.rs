@@ -160,6 +160,7 @@ struct RawRoute {
     plugin_config: Option<toml::Table>,
     date_fields: Option<Vec<String>>,
     index_patterns: Option<Vec<String>>,
+    backup: Option<String>,
 }
 
 // ---- validated -------------------------------------------------------------
@@ -351,6 +352,8 @@ pub struct RouteConfig {
     pub index_patterns: Vec<String>,
     /// Name of the sink in [`Config::sinks`].
     pub sink: String,
+    /// Sink (s3 or directory) that receives every raw record before the ack.
+    pub backup: Option<String>,
 }
 
 /// A valid OpenSearch index name (lowercase, no `\ / * ? " < > | , #` or
@@ -884,6 +887,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 None
             }
         };
+        if let Some(b) = &r.backup
+            && !directory_sinks.contains(b)
+        {
+            problems.push(format!(
+                "{at}.backup: {b:?} is not a directory or s3 sink (defined: {})",
+                directory_sinks.join(", ")
+            ));
+        }
         if s3_sinks.contains(&r.sink) {
             problems.push(format!(
                 "{at}.sink: {:?} is an s3 sink, which stores dead letters only; use a directory or opensearch sink",
@@ -941,6 +952,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 date_fields,
                 index_patterns,
                 sink: r.sink,
+                backup: r.backup,
             });
         }
     }

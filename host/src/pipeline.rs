@@ -37,6 +37,8 @@ pub struct Route {
     pub plugin: Arc<Plugin>,
     /// Its sink.
     pub sink: Arc<Sink>,
+    /// Where every raw record is backed up before the ack, if anywhere.
+    pub backup: Option<Arc<Sink>>,
 }
 
 /// Why the pipeline could not be built (config is valid, but a side effect failed).
@@ -130,6 +132,13 @@ impl Pipeline {
                 at: at("sink"),
                 message: format!("unknown sink {}", route.sink),
             })?;
+            let backup = match &route.backup {
+                None => None,
+                Some(b) => Some(sinks.get(b).cloned().ok_or_else(|| BuildError {
+                    at: at("backup"),
+                    message: format!("unknown sink {b}"),
+                })?),
+            };
             routes.insert(
                 route.path.clone(),
                 Arc::new(Route {
@@ -137,6 +146,7 @@ impl Pipeline {
                     tenant,
                     plugin,
                     sink,
+                    backup,
                 }),
             );
         }
@@ -181,6 +191,12 @@ impl Pipeline {
             .acquire_owned()
             .await
             .map_err(|_| RequestError::Unavailable("shutting down".into()))?;
+        if let Some(backup) = &route.backup {
+            backup
+                .write_backup(route, &req)
+                .await
+                .map_err(|e| RequestError::DeliveryFailed(format!("backup: {e}")))?;
+        }
         let ctx = BatchContext {
             tenant: route.tenant.id.to_string(),
             route: route.config.name.clone(),
@@ -526,6 +542,7 @@ mod tests {
             date_fields: vec!["timestamp".into()],
             index_patterns: vec!["waf-*".into()],
             sink: "local".into(),
+            backup: None,
         }
     }
 

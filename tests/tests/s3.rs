@@ -254,4 +254,32 @@ async fn dead_letters_go_to_s3_before_the_ack() {
         2,
         "the good documents, once"
     );
+
+    // 3. Backup mode: every raw record of the request is in S3 before the ack.
+    let index = unique_index("s3backup");
+    let prefix = format!("bk-{index}");
+    let out = temp_dir("s3-backup");
+    let mut cfg = config(&out, &os_url, &endpoint, &bucket, &prefix, &index);
+    cfg.routes
+        .iter_mut()
+        .find(|r| r.name == "waf-s3")
+        .unwrap()
+        .backup = Some("dlq".into());
+    let p = Pipeline::build(&cfg).unwrap();
+    let (status, json) = post(&p, "s3-backup").await;
+    assert_eq!(status, 200, "{json}");
+    let objects = s3_objects(&s3, &bucket, &format!("{prefix}/backup/")).await;
+    assert_eq!(
+        objects.iter().map(|o| o.0.as_str()).collect::<Vec<_>>(),
+        vec![format!(
+            "{prefix}/backup/demo/waf-s3/2023/11/14/22/s3-backup.ndjson.gz"
+        )]
+    );
+    let backed_up = lines(&objects[0].1);
+    assert_eq!(backed_up.len(), 4);
+    for (i, l) in backed_up.iter().enumerate() {
+        assert_eq!(l["record_index"], i);
+        assert_eq!(dead_letter_data(l), records()[i], "record {i} as received");
+        assert_eq!(l["request_id"], "s3-backup");
+    }
 }

@@ -50,6 +50,37 @@ impl DirectorySink {
         &self.root
     }
 
+    /// Append backup lines to `backup/<tenant>/<route>.ndjson` and fsync.
+    pub async fn append_backup(
+        &self,
+        tenant: &str,
+        route: &str,
+        lines: Vec<u8>,
+    ) -> Result<(), SinkError> {
+        let dir = self.root.join("backup").join(tenant);
+        let path = dir.join(format!("{route}.ndjson"));
+        let files = self.files.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let mut files = files.lock().unwrap_or_else(PoisonError::into_inner);
+            let file = match files.get_mut(&path) {
+                Some(f) => f,
+                None => {
+                    let f = OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .map_err(io_err(&path))?;
+                    files.entry(path.clone()).or_insert(f)
+                }
+            };
+            file.write_all(&lines).map_err(io_err(&path))?;
+            file.sync_data().map_err(io_err(&path))
+        })
+        .await
+        .map_err(|e| SinkError::Task(e.to_string()))?
+    }
+
     /// Append the batch and fsync every file touched.
     pub async fn write(&self, batch: SinkBatch) -> Result<(), SinkError> {
         let root = self.root.clone();

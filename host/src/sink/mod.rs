@@ -243,6 +243,59 @@ pub fn render_dead_letters<'a>(
     }
 }
 
+impl Sink {
+    /// Back up a request's raw records as received (the `backup` of a
+    /// route): one JSON line per record with `tenant`, `route`,
+    /// `request_id`, `request_timestamp`, `source_arn`, `record_index` and
+    /// `data` (base64). Returns once durable.
+    pub async fn write_backup(
+        &self,
+        route: &crate::pipeline::Route,
+        req: &crate::firehose::FirehoseRequest,
+    ) -> Result<(), SinkError> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut lines = Vec::with_capacity(req.records.iter().map(|r| r.len() * 4 / 3 + 160).sum());
+        for (i, data) in req.records.iter().enumerate() {
+            let number = req
+                .record_numbers
+                .as_ref()
+                .and_then(|n| n.get(i).copied())
+                .unwrap_or(i);
+            let line = serde_json::json!({
+                "tenant": route.tenant.id.as_str(),
+                "route": route.config.name,
+                "request_id": req.request_id,
+                "request_timestamp": req.timestamp_ms,
+                "source_arn": req.source_arn,
+                "record_index": number,
+                "data": b64.encode(data),
+            });
+            let _ = serde_json::to_writer(&mut lines, &line);
+            lines.push(b'\n');
+        }
+        match self {
+            Sink::Directory(d) => {
+                d.append_backup(route.tenant.id.as_str(), &route.config.name, lines)
+                    .await
+            }
+            Sink::S3(s3) => {
+                s3.put_backup(
+                    route.tenant.id.as_str(),
+                    &route.config.name,
+                    &req.request_id,
+                    req.timestamp_ms,
+                    lines,
+                )
+                .await
+            }
+            Sink::OpenSearch { .. } => Err(SinkError::Setup(
+                "a backup goes to a directory or s3 sink".into(),
+            )),
+        }
+    }
+}
+
 /// What a sink did with a batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteSummary {

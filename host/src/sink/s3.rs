@@ -106,6 +106,49 @@ impl S3Sink {
         key
     }
 
+    /// Put one request's backup lines at
+    /// `<prefix>/backup/<tenant>/<route>/YYYY/MM/DD/HH/<request-id>.ndjson.gz`
+    /// (dated by the request's timestamp: a retry rewrites the same key).
+    pub async fn put_backup(
+        &self,
+        tenant: &str,
+        route: &str,
+        request_id: &str,
+        request_timestamp_ms: i64,
+        lines: Vec<u8>,
+    ) -> Result<(), SinkError> {
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(request_timestamp_ms.max(0) as u64);
+        let iso = humantime::format_rfc3339_seconds(t).to_string();
+        let mut key = String::new();
+        if !self.config.prefix.is_empty() {
+            key.push_str(&self.config.prefix);
+            key.push('/');
+        }
+        key.push_str(&format!(
+            "backup/{tenant}/{route}/{}/{}/{}/{}/{request_id}.ndjson.gz",
+            &iso[0..4],
+            &iso[5..7],
+            &iso[8..10],
+            &iso[11..13]
+        ));
+        self.client()
+            .await
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(&key)
+            .content_type("application/x-ndjson")
+            .content_encoding("gzip")
+            .body(ByteStream::from(crate::codec::gzip(&lines)))
+            .send()
+            .await
+            .map_err(|e| SinkError::S3 {
+                key: format!("s3://{}/{key}", self.config.bucket),
+                reason: format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+            })?;
+        Ok(())
+    }
+
     /// Write the batch's dead letters, one object per kind. Documents are
     /// not this store's business (routes cannot point at it).
     pub async fn write(&self, batch: &SinkBatch) -> Result<(), SinkError> {
