@@ -161,6 +161,10 @@ struct RawRoute {
     date_fields: Option<Vec<String>>,
     index_patterns: Option<Vec<String>>,
     backup: Option<String>,
+    backup_max_bytes: Option<usize>,
+    backup_max_age_ms: Option<u64>,
+    kind: Option<String>,
+    object_store: Option<String>,
 }
 
 // ---- validated -------------------------------------------------------------
@@ -354,6 +358,13 @@ pub struct RouteConfig {
     pub sink: String,
     /// Sink (s3 or directory) that receives every raw record before the ack.
     pub backup: Option<String>,
+    /// Write a backup object at this many bytes.
+    pub backup_max_bytes: usize,
+    /// Write a backup object when its first request waited this long.
+    pub backup_max_age: Duration,
+    /// For `kind = "s3-notification"` routes: the s3 sink whose endpoint,
+    /// region and credentials fetch the notified objects. `None`: a Firehose route.
+    pub object_store: Option<String>,
 }
 
 /// A valid OpenSearch index name (lowercase, no `\ / * ? " < > | , #` or
@@ -895,6 +906,23 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 directory_sinks.join(", ")
             ));
         }
+        match (r.kind.as_deref().unwrap_or("firehose"), &r.object_store) {
+            ("firehose", None) => {}
+            ("firehose", Some(_)) => problems.push(format!(
+                "{at}.object_store: only for kind = \"s3-notification\" routes"
+            )),
+            ("s3-notification", Some(o)) if s3_sinks.contains(o) => {}
+            ("s3-notification", Some(o)) => problems.push(format!(
+                "{at}.object_store: {o:?} is not an s3 sink (defined: {})",
+                s3_sinks.join(", ")
+            )),
+            ("s3-notification", None) => problems.push(format!(
+                "{at}.object_store: an s3-notification route needs the s3 sink to fetch objects with"
+            )),
+            (other, _) => problems.push(format!(
+                "{at}.kind: {other:?}; expected \"firehose\" or \"s3-notification\""
+            )),
+        }
         if s3_sinks.contains(&r.sink) {
             problems.push(format!(
                 "{at}.sink: {:?} is an s3 sink, which stores dead letters only; use a directory or opensearch sink",
@@ -953,6 +981,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 index_patterns,
                 sink: r.sink,
                 backup: r.backup,
+                backup_max_bytes: r
+                    .backup_max_bytes
+                    .unwrap_or(crate::sink::backup::DEFAULT_BACKUP_MAX_BYTES),
+                backup_max_age: r
+                    .backup_max_age_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(crate::sink::backup::DEFAULT_BACKUP_MAX_AGE),
+                object_store: r.object_store,
             });
         }
     }

@@ -42,6 +42,7 @@ pub mod firehose;
 pub mod pipeline;
 pub mod plugin;
 pub mod replay;
+pub mod s3intake;
 pub mod server;
 pub mod sink;
 pub mod telemetry;

@@ -38,7 +38,9 @@ pub struct Route {
     /// Its sink.
     pub sink: Arc<Sink>,
     /// Where every raw record is backed up before the ack, if anywhere.
-    pub backup: Option<Arc<Sink>>,
+    pub backup: Option<Arc<crate::sink::backup::BackupBatcher>>,
+    /// For S3-notification routes: the s3 sink that fetches objects.
+    pub object_store: Option<Arc<Sink>>,
 }
 
 /// Why the pipeline could not be built (config is valid, but a side effect failed).
@@ -71,8 +73,13 @@ pub struct Pipeline {
     limits: Limits,
     batch_permits: Arc<Semaphore>,
     sinks: HashMap<String, Arc<Sink>>,
+    attempts: std::sync::Mutex<HashMap<String, u32>>,
     _runtime: Arc<Runtime>,
 }
+
+/// Requests whose attempts are remembered at most (entries are removed when
+/// a request is acknowledged; past this, the map starts over).
+const MAX_TRACKED_ATTEMPTS: usize = 100_000;
 
 impl Pipeline {
     /// Load every plugin (compiled once, shared by routes that name the same
@@ -134,9 +141,25 @@ impl Pipeline {
             })?;
             let backup = match &route.backup {
                 None => None,
-                Some(b) => Some(sinks.get(b).cloned().ok_or_else(|| BuildError {
-                    at: at("backup"),
-                    message: format!("unknown sink {b}"),
+                Some(b) => {
+                    let sink = sinks.get(b).cloned().ok_or_else(|| BuildError {
+                        at: at("backup"),
+                        message: format!("unknown sink {b}"),
+                    })?;
+                    Some(Arc::new(crate::sink::backup::BackupBatcher::start(
+                        sink,
+                        route.tenant.to_string(),
+                        route.name.clone(),
+                        route.backup_max_bytes,
+                        route.backup_max_age,
+                    )))
+                }
+            };
+            let object_store = match &route.object_store {
+                None => None,
+                Some(o) => Some(sinks.get(o).cloned().ok_or_else(|| BuildError {
+                    at: at("object_store"),
+                    message: format!("unknown sink {o}"),
                 })?),
             };
             routes.insert(
@@ -147,6 +170,7 @@ impl Pipeline {
                     plugin,
                     sink,
                     backup,
+                    object_store,
                 }),
             );
         }
@@ -155,6 +179,7 @@ impl Pipeline {
             limits: config.limits,
             batch_permits: Arc::new(Semaphore::new(config.plugins.max_concurrent_batches.get())),
             sinks,
+            attempts: std::sync::Mutex::new(HashMap::new()),
             _runtime: runtime,
         })
     }
@@ -185,18 +210,42 @@ impl Pipeline {
         route: &Arc<Route>,
         req: FirehoseRequest,
     ) -> Result<Delivery, RequestError> {
+        // The backup is written while the records are processed; both must
+        // be durable before the ack.
+        let backup = route.backup.as_ref().map(|b| {
+            let lines =
+                crate::sink::backup_lines(route.tenant.id.as_str(), &route.config.name, &req);
+            b.write(
+                lines,
+                req.request_id.clone(),
+                req.timestamp_ms,
+                req.records.len(),
+            )
+        });
+        let backup = async move {
+            match backup {
+                Some(f) => f
+                    .await
+                    .map_err(|e| RequestError::DeliveryFailed(format!("backup: {e}"))),
+                None => Ok(()),
+            }
+        };
+        let (backed_up, delivered) = tokio::join!(backup, self.process(route, req));
+        backed_up?;
+        delivered
+    }
+
+    async fn process(
+        &self,
+        route: &Arc<Route>,
+        req: FirehoseRequest,
+    ) -> Result<Delivery, RequestError> {
         let permit = self
             .batch_permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| RequestError::Unavailable("shutting down".into()))?;
-        if let Some(backup) = &route.backup {
-            backup
-                .write_backup(route, &req)
-                .await
-                .map_err(|e| RequestError::DeliveryFailed(format!("backup: {e}")))?;
-        }
         let ctx = BatchContext {
             tenant: route.tenant.id.to_string(),
             route: route.config.name.clone(),
@@ -214,8 +263,21 @@ impl Pipeline {
         .await
         .map_err(|e| RequestError::DeliveryFailed(format!("plugin task failed: {e}")))?;
 
-        let (batch, delivery) = assemble(route, req, result);
+        let (mut batch, delivery) = assemble(route, req, result);
         let req_id = batch.request_id.clone();
+        let attempt_key = format!("{}/{}/{}", batch.tenant, batch.route, req_id);
+        batch.attempt = {
+            let mut a = self
+                .attempts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if a.len() >= MAX_TRACKED_ATTEMPTS {
+                a.clear();
+            }
+            let n = a.entry(attempt_key.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
         if delivery.failed > 0 {
             tracing::warn!(
                 tenant = batch.tenant,
@@ -231,6 +293,10 @@ impl Pipeline {
             .write(batch)
             .await
             .map_err(|e| RequestError::DeliveryFailed(e.to_string()))?;
+        self.attempts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&attempt_key);
         let rejected = summary.dead_letters.saturating_sub(delivery.failed);
         if rejected > 0 {
             tracing::warn!(
@@ -340,6 +406,7 @@ fn assemble(
         request_id: req.request_id.clone(),
         source_arn: req.source_arn.clone(),
         request_timestamp_ms: req.timestamp_ms,
+        attempt: 1,
         records: Vec::new(),
         record_numbers: req.record_numbers.clone(),
         documents: Vec::new(),
@@ -543,6 +610,9 @@ mod tests {
             index_patterns: vec!["waf-*".into()],
             sink: "local".into(),
             backup: None,
+            backup_max_bytes: 1,
+            backup_max_age: std::time::Duration::ZERO,
+            object_store: None,
         }
     }
 

@@ -236,6 +236,54 @@ where
     }
 }
 
+/// An S3 event notification (see [`crate::s3intake`]).
+async fn s3_notification<B>(
+    pipeline: &Pipeline,
+    route: &std::sync::Arc<crate::pipeline::Route>,
+    store: &crate::sink::Sink,
+    req: Request<B>,
+) -> Result<(String, crate::pipeline::Delivery), RequestError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let key = match firehose::access_key(req.headers()) {
+        Ok(k) => k.to_vec(),
+        Err(_) => req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .map(<[u8]>::to_vec)
+            .ok_or(RequestError::MissingAccessKey)?,
+    };
+    if !tenant::any_key_matches(&route.tenant.access_keys, &key) {
+        return Err(RequestError::WrongAccessKey);
+    }
+    let request_id =
+        firehose::header_request_id(req.headers()).unwrap_or_else(|| "s3-notification".into());
+    let body = match Limited::new(req.into_body(), crate::s3intake::MAX_NOTIFICATION_BYTES)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(RequestError::BodyTooLarge {
+                limit: crate::s3intake::MAX_NOTIFICATION_BYTES,
+            });
+        }
+        Err(e) => return Err(RequestError::BodyRead(e.to_string())),
+    };
+    let objects =
+        crate::s3intake::parse_notification(&body).map_err(RequestError::MalformedBody)?;
+    let crate::sink::Sink::S3(s3) = store else {
+        return Err(RequestError::DeliveryFailed(
+            "object_store is not an s3 sink".into(),
+        ));
+    };
+    let delivery = crate::s3intake::deliver(pipeline, route, s3, objects).await?;
+    Ok((request_id, delivery))
+}
+
 async fn handle_inner<B>(
     pipeline: &Pipeline,
     req: Request<B>,
@@ -251,6 +299,9 @@ where
         .route(req.uri().path())
         .ok_or_else(|| RequestError::UnknownRoute(req.uri().path().to_string()))?
         .clone();
+    if let Some(store) = route.object_store.clone() {
+        return s3_notification(pipeline, &route, &store, req).await;
+    }
     let key = firehose::access_key(req.headers())?;
     if !tenant::any_key_matches(&route.tenant.access_keys, key) {
         return Err(RequestError::WrongAccessKey);

@@ -149,6 +149,7 @@ async fn dead_letters_go_to_s3_before_the_ack() {
         assert_eq!(l["route"], "waf-s3");
         assert_eq!(l["request_id"], "s3-one");
         assert_eq!(l["request_timestamp"], 1_700_000_000_000i64);
+        assert_eq!(l["attempt"], 1);
     }
     assert!(
         !out.join("dead-letters").exists(),
@@ -248,6 +249,11 @@ async fn dead_letters_go_to_s3_before_the_ack() {
             1,
             "{key}: exactly one copy of the dead letter"
         );
+        assert_eq!(
+            lines(body)[0]["attempt"],
+            2,
+            "{key}: the second attempt of this request"
+        );
     }
     assert_eq!(
         os_documents(&os_url, &index).await.len(),
@@ -255,31 +261,154 @@ async fn dead_letters_go_to_s3_before_the_ack() {
         "the good documents, once"
     );
 
-    // 3. Backup mode: every raw record of the request is in S3 before the ack.
+    // 3. Backup mode: every raw record is in S3 before the ack; records of
+    // concurrent requests share one object (batched by size and age).
     let index = unique_index("s3backup");
     let prefix = format!("bk-{index}");
     let out = temp_dir("s3-backup");
     let mut cfg = config(&out, &os_url, &endpoint, &bucket, &prefix, &index);
-    cfg.routes
-        .iter_mut()
-        .find(|r| r.name == "waf-s3")
-        .unwrap()
-        .backup = Some("dlq".into());
-    let p = Pipeline::build(&cfg).unwrap();
-    let (status, json) = post(&p, "s3-backup").await;
-    assert_eq!(status, 200, "{json}");
+    let r = cfg.routes.iter_mut().find(|r| r.name == "waf-s3").unwrap();
+    r.backup = Some("dlq".into());
+    r.backup_max_age = std::time::Duration::from_millis(500);
+    let p = Arc::new(Pipeline::build(&cfg).unwrap());
+    let (a, b) = tokio::join!(post(&p, "s3-backup-a"), post(&p, "s3-backup-b"));
+    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
     let objects = s3_objects(&s3, &bucket, &format!("{prefix}/backup/")).await;
     assert_eq!(
-        objects.iter().map(|o| o.0.as_str()).collect::<Vec<_>>(),
-        vec![format!(
-            "{prefix}/backup/demo/waf-s3/2023/11/14/22/s3-backup.ndjson.gz"
-        )]
+        objects.len(),
+        1,
+        "{:?}",
+        objects.iter().map(|o| &o.0).collect::<Vec<_>>()
     );
+    assert!(objects[0].0.starts_with(&format!(
+        "{prefix}/backup/demo/waf-s3/2023/11/14/22/s3-backup-"
+    )));
+    assert!(objects[0].0.ends_with("-2-8.ndjson.gz"), "{}", objects[0].0);
     let backed_up = lines(&objects[0].1);
-    assert_eq!(backed_up.len(), 4);
-    for (i, l) in backed_up.iter().enumerate() {
-        assert_eq!(l["record_index"], i);
-        assert_eq!(dead_letter_data(l), records()[i], "record {i} as received");
-        assert_eq!(l["request_id"], "s3-backup");
+    assert_eq!(backed_up.len(), 8);
+    for rid in ["s3-backup-a", "s3-backup-b"] {
+        let mine: Vec<_> = backed_up
+            .iter()
+            .filter(|l| l["request_id"] == rid)
+            .collect();
+        assert_eq!(mine.len(), 4, "{rid}");
+        for (i, l) in mine.iter().enumerate() {
+            assert_eq!(l["record_index"], i);
+            assert_eq!(
+                dead_letter_data(l),
+                records()[i],
+                "{rid} record {i} as received"
+            );
+        }
     }
+
+    // 4. S3-object intake: a gzip CloudTrail trail file put into S3, its
+    // notification posted to Weir → its records searchable; an object that
+    // cannot be parsed → a dead letter naming bucket and key; a missing
+    // object → non-200 (the sender retries).
+    let index = unique_index("trail");
+    let prefix = format!("in-{index}");
+    let out = temp_dir("s3-intake");
+    let mut cfg = config(&out, &os_url, &endpoint, &bucket, &prefix, &index);
+    let mut trail = cfg
+        .routes
+        .iter()
+        .find(|r| r.name == "waf-s3")
+        .unwrap()
+        .clone();
+    trail.name = "trail".into();
+    trail.path = "/s3/cloudtrail".into();
+    trail.plugin = weir::config::PluginRef::Builtin("cloudwatch-logs".into());
+    trail.object_store = Some("dlq".into());
+    cfg.routes.push(trail);
+    let p = Pipeline::build(&cfg).unwrap();
+    let key = format!(
+        "{prefix}/AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/02/123456789012_CloudTrail_us-east-1_20240102T0000Z_a b.json.gz"
+    );
+    let trail_file =
+        std::fs::read(fixtures().join("plugins/cloudwatch-logs/derived_otel_cloudtrail_log.in"))
+            .unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(trail_file.into())
+        .send()
+        .await
+        .unwrap();
+    let garbage_key = format!("{prefix}/AWSLogs/garbage.json.gz");
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&garbage_key)
+        .body(b"not a trail file".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let notify = |body: serde_json::Value| {
+        http::Request::post("/s3/cloudtrail")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {KEY}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap()
+    };
+    let s3_event = serde_json::json!({"Records": [{
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key.replace(' ', "+")}}
+    }]});
+    let (status, _, json) = read_response(handle(&p, notify(s3_event.clone())).await).await;
+    assert_eq!(status, 200, "{json}");
+    let docs = os_documents(&os_url, &index).await;
+    assert_eq!(docs.len(), 7, "one document per trail record");
+    assert!(
+        docs.iter()
+            .all(|(id, d)| d["eventID"].as_str() == Some(id.as_str())),
+        "ids are eventIDs"
+    );
+    // The same notification again (a retry): still 7.
+    let (status, _, _) = read_response(handle(&p, notify(s3_event)).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(os_documents(&os_url, &index).await.len(), 7);
+
+    let eventbridge = serde_json::json!({"version": "0", "detail-type": "Object Created", "source": "aws.s3",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": garbage_key, "size": 16}}});
+    let (status, _, json) = read_response(handle(&p, notify(eventbridge)).await).await;
+    assert_eq!(status, 200, "{json}");
+    let dl = s3_objects(
+        &s3,
+        &bucket,
+        &format!("{prefix}/demo/trail/processing-failed/"),
+    )
+    .await;
+    assert_eq!(dl.len(), 1);
+    let l = lines(&dl[0].1);
+    assert_eq!(
+        l[0]["source_arn"],
+        format!("arn:aws:s3:::{bucket}/{garbage_key}")
+    );
+    assert_eq!(dead_letter_data(&l[0]), b"not a trail file");
+
+    let missing = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": format!("{prefix}/nope.json.gz")}}}]});
+    let (status, _, json) = read_response(handle(&p, notify(missing)).await).await;
+    assert_eq!(status, 500, "{json}");
+    assert!(
+        json["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("nope.json.gz"),
+        "{json}"
+    );
+    let (status, _, _) = read_response(
+        handle(
+            &p,
+            http::Request::post("/s3/cloudtrail")
+                .header("authorization", "Bearer wrong-key-000")
+                .body(http_body_util::Full::new(bytes::Bytes::from("{}")))
+                .unwrap(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 401);
 }

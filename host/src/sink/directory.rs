@@ -164,6 +164,7 @@ mod tests {
             request_id: "r1".into(),
             source_arn: None,
             request_timestamp_ms: 0,
+            attempt: 1,
             record_numbers: None,
             records: vec![b"good".to_vec(), b"bad".to_vec()],
             documents: vec![IndexedDocument {

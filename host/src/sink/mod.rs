@@ -3,6 +3,7 @@
 //! A sink's `write` returns only once everything in the batch is durable
 //! (written and flushed); the pipeline answers Firehose 200 only after that.
 
+pub mod backup;
 pub mod directory;
 pub mod opensearch;
 pub mod s3;
@@ -71,6 +72,9 @@ pub struct SinkBatch {
     pub source_arn: Option<String>,
     /// The request's own timestamp (ms; Firehose keeps it across retries).
     pub request_timestamp_ms: i64,
+    /// How many times this host has seen this request (1 on the first
+    /// delivery; Firehose retries keep the request id). In memory only.
+    pub attempt: u32,
     /// The original records (base64-decoded), in request order.
     pub records: Vec<Vec<u8>>,
     /// Original record numbers when the batch is a replay (see
@@ -208,7 +212,7 @@ impl Sink {
 /// Append one JSON line per dead letter: `timestamp` (written),
 /// `request_timestamp` (the Firehose request's, stable across retries),
 /// `tenant`, `route`, `request_id`, `source_arn`, `record_index`, `kind`,
-/// `reason`, `document` (index and id, for OpenSearch rejections) and `data`
+/// `reason`, `attempt`, `document` (index and id, for OpenSearch rejections) and `data`
 /// (the original record, base64). Shared by every dead-letter store, so a
 /// replay tool reads one format.
 pub fn render_dead_letters<'a>(
@@ -223,6 +227,7 @@ pub fn render_dead_letters<'a>(
         let line = serde_json::json!({
             "timestamp": now,
             "request_timestamp": batch.request_timestamp_ms,
+            "attempt": batch.attempt,
             "tenant": batch.tenant,
             "route": batch.route,
             "request_id": batch.request_id,
@@ -243,52 +248,49 @@ pub fn render_dead_letters<'a>(
     }
 }
 
+/// A request's raw records as backup lines: one JSON line per record with
+/// `tenant`, `route`, `request_id`, `request_timestamp`, `source_arn`,
+/// `record_index` and `data` (base64).
+pub fn backup_lines(tenant: &str, route: &str, req: &crate::firehose::FirehoseRequest) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut lines = Vec::with_capacity(req.records.iter().map(|r| r.len() * 4 / 3 + 160).sum());
+    for (i, data) in req.records.iter().enumerate() {
+        let number = req
+            .record_numbers
+            .as_ref()
+            .and_then(|n| n.get(i).copied())
+            .unwrap_or(i);
+        let line = serde_json::json!({
+            "tenant": tenant,
+            "route": route,
+            "request_id": req.request_id,
+            "request_timestamp": req.timestamp_ms,
+            "source_arn": req.source_arn,
+            "record_index": number,
+            "data": b64.encode(data),
+        });
+        let _ = serde_json::to_writer(&mut lines, &line);
+        lines.push(b'\n');
+    }
+    lines
+}
+
 impl Sink {
-    /// Back up a request's raw records as received (the `backup` of a
-    /// route): one JSON line per record with `tenant`, `route`,
-    /// `request_id`, `request_timestamp`, `source_arn`, `record_index` and
-    /// `data` (base64). Returns once durable.
-    pub async fn write_backup(
+    /// Write one backup object (S3: `<name>.ndjson.gz` under
+    /// `<prefix>/backup/<tenant>/<route>/YYYY/MM/DD/HH/`, dated `at_ms`;
+    /// directory: appended to `backup/<tenant>/<route>.ndjson`). Durable on return.
+    pub async fn write_backup_object(
         &self,
-        route: &crate::pipeline::Route,
-        req: &crate::firehose::FirehoseRequest,
+        tenant: &str,
+        route: &str,
+        name: &str,
+        at_ms: i64,
+        lines: Vec<u8>,
     ) -> Result<(), SinkError> {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let mut lines = Vec::with_capacity(req.records.iter().map(|r| r.len() * 4 / 3 + 160).sum());
-        for (i, data) in req.records.iter().enumerate() {
-            let number = req
-                .record_numbers
-                .as_ref()
-                .and_then(|n| n.get(i).copied())
-                .unwrap_or(i);
-            let line = serde_json::json!({
-                "tenant": route.tenant.id.as_str(),
-                "route": route.config.name,
-                "request_id": req.request_id,
-                "request_timestamp": req.timestamp_ms,
-                "source_arn": req.source_arn,
-                "record_index": number,
-                "data": b64.encode(data),
-            });
-            let _ = serde_json::to_writer(&mut lines, &line);
-            lines.push(b'\n');
-        }
         match self {
-            Sink::Directory(d) => {
-                d.append_backup(route.tenant.id.as_str(), &route.config.name, lines)
-                    .await
-            }
-            Sink::S3(s3) => {
-                s3.put_backup(
-                    route.tenant.id.as_str(),
-                    &route.config.name,
-                    &req.request_id,
-                    req.timestamp_ms,
-                    lines,
-                )
-                .await
-            }
+            Sink::Directory(d) => d.append_backup(tenant, route, lines).await,
+            Sink::S3(s3) => s3.put_backup(tenant, route, name, at_ms, lines).await,
             Sink::OpenSearch { .. } => Err(SinkError::Setup(
                 "a backup goes to a directory or s3 sink".into(),
             )),

@@ -106,14 +106,13 @@ impl S3Sink {
         key
     }
 
-    /// Put one request's backup lines at
-    /// `<prefix>/backup/<tenant>/<route>/YYYY/MM/DD/HH/<request-id>.ndjson.gz`
-    /// (dated by the request's timestamp: a retry rewrites the same key).
+    /// Put backup lines at
+    /// `<prefix>/backup/<tenant>/<route>/YYYY/MM/DD/HH/<name>.ndjson.gz`.
     pub async fn put_backup(
         &self,
         tenant: &str,
         route: &str,
-        request_id: &str,
+        name: &str,
         request_timestamp_ms: i64,
         lines: Vec<u8>,
     ) -> Result<(), SinkError> {
@@ -126,7 +125,7 @@ impl S3Sink {
             key.push('/');
         }
         key.push_str(&format!(
-            "backup/{tenant}/{route}/{}/{}/{}/{}/{request_id}.ndjson.gz",
+            "backup/{tenant}/{route}/{}/{}/{}/{}/{name}.ndjson.gz",
             &iso[0..4],
             &iso[5..7],
             &iso[8..10],

@@ -1,0 +1,216 @@
+//! S3-object intake: a route of kind `s3-notification` takes S3 event
+//! notifications over HTTP, fetches each created object and runs it through
+//! the route's plugin as a one-record batch. This is how CloudTrail trail
+//! files (`{"Records":[…]}`, gzip) land.
+//!
+//! Accepted bodies: the EventBridge "Object Created" event (as an
+//! EventBridge API destination delivers it) and the S3 notification JSON
+//! (`{"Records":[{"s3":{…}}]}`, keys URL-encoded); `s3:TestEvent` and
+//! non-create events are acknowledged and ignored. Authentication is the
+//! route tenant's access key, in `X-Amz-Firehose-Access-Key` or
+//! `Authorization: Bearer <key>`.
+//!
+//! Errors fetching an object → non-200, so the sender retries. An object
+//! that cannot be parsed → a dead letter whose `source_arn` names the
+//! bucket and key. The batch's request id is derived from bucket, key and
+//! ETag, so a retried notification writes the same ids.
+
+use sha2::{Digest, Sha256};
+
+use crate::firehose::{FirehoseRequest, RequestError};
+use crate::pipeline::{Delivery, Pipeline, Route};
+use crate::sink::s3::S3Sink;
+
+/// Largest notification body read.
+pub const MAX_NOTIFICATION_BYTES: usize = 1024 * 1024;
+/// Largest object fetched (CloudTrail files are far smaller; the plugin caps
+/// what the object decompresses to).
+pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
+
+/// One object named by a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Bucket.
+    pub bucket: String,
+    /// Key (decoded).
+    pub key: String,
+}
+
+/// The objects a notification body names (created objects only).
+pub fn parse_notification(body: &[u8]) -> Result<Vec<ObjectRef>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    // EventBridge "Object Created".
+    if v.get("detail-type").is_some() {
+        if v["detail-type"] != "Object Created" {
+            return Ok(Vec::new());
+        }
+        let bucket = v["detail"]["bucket"]["name"].as_str();
+        let key = v["detail"]["object"]["key"].as_str();
+        return match (bucket, key) {
+            (Some(b), Some(k)) => Ok(vec![ObjectRef {
+                bucket: b.to_string(),
+                key: k.to_string(),
+            }]),
+            _ => Err("EventBridge event without detail.bucket.name / detail.object.key".into()),
+        };
+    }
+    // S3 notification.
+    if v.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
+        return Ok(Vec::new());
+    }
+    let records = v["Records"].as_array().ok_or_else(|| {
+        "expected an EventBridge event or an S3 notification with `Records`".to_string()
+    })?;
+    let mut out = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        if !r["eventName"]
+            .as_str()
+            .unwrap_or("ObjectCreated")
+            .starts_with("ObjectCreated")
+        {
+            continue;
+        }
+        let bucket = r["s3"]["bucket"]["name"]
+            .as_str()
+            .ok_or_else(|| format!("Records[{i}]: no s3.bucket.name"))?;
+        let key = r["s3"]["object"]["key"]
+            .as_str()
+            .ok_or_else(|| format!("Records[{i}]: no s3.object.key"))?;
+        out.push(ObjectRef {
+            bucket: bucket.to_string(),
+            key: url_decode_key(key).map_err(|e| format!("Records[{i}]: {e}"))?,
+        });
+    }
+    Ok(out)
+}
+
+/// S3 notification keys are URL-encoded with `+` for spaces.
+fn url_decode_key(key: &str) -> Result<String, String> {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .ok_or_else(|| format!("truncated escape in key {key:?}"))?;
+                out.push(
+                    u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape %{hex} in key"))?,
+                );
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| format!("key {key:?} is not UTF-8 once decoded"))
+}
+
+/// Fetch each object and deliver it through `route`. `Ok` when every object is durable.
+pub async fn deliver(
+    pipeline: &Pipeline,
+    route: &std::sync::Arc<Route>,
+    store: &S3Sink,
+    objects: Vec<ObjectRef>,
+) -> Result<Delivery, RequestError> {
+    let client = store.client().await;
+    let mut total = Delivery::default();
+    for obj in objects {
+        let url = format!("s3://{}/{}", obj.bucket, obj.key);
+        let resp = client
+            .get_object()
+            .bucket(&obj.bucket)
+            .key(&obj.key)
+            .send()
+            .await
+            .map_err(|e| {
+                RequestError::DeliveryFailed(format!(
+                    "fetching {url}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let size = resp.content_length().unwrap_or(0).max(0) as usize;
+        let etag = resp.e_tag().unwrap_or_default().to_string();
+        let modified_ms = resp
+            .last_modified()
+            .and_then(|t| t.to_millis().ok())
+            .unwrap_or(0);
+        let data = if size > MAX_OBJECT_BYTES {
+            // Not fetched: dead-lettered by the plugin's failure path below.
+            Err(format!(
+                "{url} is {size} bytes, over the {MAX_OBJECT_BYTES}-byte object cap"
+            ))
+        } else {
+            resp.body
+                .collect()
+                .await
+                .map(|b| b.into_bytes().to_vec())
+                .map_err(|e| format!("reading {url}: {e}"))
+        };
+        let data = match data {
+            Ok(d) => d,
+            Err(e) if e.starts_with("reading") => return Err(RequestError::DeliveryFailed(e)),
+            Err(e) => e.into_bytes(),
+        };
+        let digest = Sha256::digest(format!("{}\n{}\n{etag}", obj.bucket, obj.key).as_bytes());
+        let request_id = format!("s3-{}", &crate::plugin::hex(&digest)[..32]);
+        let req = FirehoseRequest {
+            request_id,
+            timestamp_ms: modified_ms,
+            source_arn: Some(format!("arn:aws:s3:::{}/{}", obj.bucket, obj.key)),
+            common_attributes: vec![
+                ("s3.bucket".to_string(), obj.bucket.clone()),
+                ("s3.key".to_string(), obj.key.clone()),
+            ],
+            records: vec![data],
+            record_numbers: None,
+        };
+        let d = pipeline.deliver(route, req).await?;
+        total.records += d.records;
+        total.documents += d.documents;
+        total.dropped += d.dropped;
+        total.failed += d.failed;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_notification_shapes() {
+        let eb = br#"{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"trail"},"object":{"key":"AWSLogs/1/CloudTrail/x.json.gz","size":10}}}"#;
+        assert_eq!(
+            parse_notification(eb).unwrap(),
+            vec![ObjectRef {
+                bucket: "trail".into(),
+                key: "AWSLogs/1/CloudTrail/x.json.gz".into()
+            }]
+        );
+        let s3 = br#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"a+b%2Fc%3D.gz"}}},{"eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"b"},"object":{"key":"gone"}}}]}"#;
+        assert_eq!(
+            parse_notification(s3).unwrap(),
+            vec![ObjectRef {
+                bucket: "b".into(),
+                key: "a b/c=.gz".into()
+            }]
+        );
+        assert!(
+            parse_notification(br#"{"Event":"s3:TestEvent"}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            parse_notification(br#"{"detail-type":"Object Deleted"}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_notification(b"[]").is_err());
+        assert!(url_decode_key("a%2").is_err());
+    }
+}
