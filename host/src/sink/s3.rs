@@ -82,10 +82,9 @@ impl S3Sink {
             .await
     }
 
-    /// The object key for one request's dead letters of one kind.
-    pub fn key(&self, batch: &SinkBatch, kind: DeadLetterKind, n: usize) -> String {
-        let t = std::time::UNIX_EPOCH
-            + std::time::Duration::from_millis(batch.request_timestamp_ms.max(0) as u64);
+    /// `<prefix>/<middle>/YYYY/MM/DD/HH/<file>`, dated `at_ms` (UTC).
+    fn dated_key(&self, middle: &str, at_ms: i64, file: &str) -> String {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
         // "YYYY-MM-DDTHH:MM:SSZ"
         let iso = humantime::format_rfc3339_seconds(t).to_string();
         let mut key = String::new();
@@ -94,16 +93,41 @@ impl S3Sink {
             key.push('/');
         }
         key.push_str(&format!(
-            "{}/{}/{kind}/{}/{}/{}/{}/{}-{n}.ndjson.gz",
-            batch.tenant,
-            batch.route,
+            "{middle}/{}/{}/{}/{}/{file}",
             &iso[0..4],
             &iso[5..7],
             &iso[8..10],
-            &iso[11..13],
-            batch.request_id
+            &iso[11..13]
         ));
         key
+    }
+
+    /// Put gzip NDJSON at `key`.
+    async fn put_ndjson_gz(&self, key: &str, ndjson: &[u8]) -> Result<(), SinkError> {
+        self.client()
+            .await
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(key)
+            .content_type("application/x-ndjson")
+            .content_encoding("gzip")
+            .body(ByteStream::from(crate::codec::gzip(ndjson)))
+            .send()
+            .await
+            .map_err(|e| SinkError::S3 {
+                key: format!("s3://{}/{key}", self.config.bucket),
+                reason: format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+            })?;
+        Ok(())
+    }
+
+    /// The object key for one request's dead letters of one kind.
+    pub fn key(&self, batch: &SinkBatch, kind: DeadLetterKind, n: usize) -> String {
+        self.dated_key(
+            &format!("{}/{}/{kind}", batch.tenant, batch.route),
+            batch.request_timestamp_ms,
+            &format!("{}-{n}.ndjson.gz", batch.request_id),
+        )
     }
 
     /// Put backup lines at
@@ -113,39 +137,15 @@ impl S3Sink {
         tenant: &str,
         route: &str,
         name: &str,
-        request_timestamp_ms: i64,
+        at_ms: i64,
         lines: Vec<u8>,
     ) -> Result<(), SinkError> {
-        let t = std::time::UNIX_EPOCH
-            + std::time::Duration::from_millis(request_timestamp_ms.max(0) as u64);
-        let iso = humantime::format_rfc3339_seconds(t).to_string();
-        let mut key = String::new();
-        if !self.config.prefix.is_empty() {
-            key.push_str(&self.config.prefix);
-            key.push('/');
-        }
-        key.push_str(&format!(
-            "backup/{tenant}/{route}/{}/{}/{}/{}/{name}.ndjson.gz",
-            &iso[0..4],
-            &iso[5..7],
-            &iso[8..10],
-            &iso[11..13]
-        ));
-        self.client()
-            .await
-            .put_object()
-            .bucket(&self.config.bucket)
-            .key(&key)
-            .content_type("application/x-ndjson")
-            .content_encoding("gzip")
-            .body(ByteStream::from(crate::codec::gzip(&lines)))
-            .send()
-            .await
-            .map_err(|e| SinkError::S3 {
-                key: format!("s3://{}/{key}", self.config.bucket),
-                reason: format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)),
-            })?;
-        Ok(())
+        let key = self.dated_key(
+            &format!("backup/{tenant}/{route}"),
+            at_ms,
+            &format!("{name}.ndjson.gz"),
+        );
+        self.put_ndjson_gz(&key, &lines).await
     }
 
     /// Write the batch's dead letters, one object per kind. Documents are
@@ -166,21 +166,7 @@ impl S3Sink {
                 continue;
             }
             let key = self.key(batch, kind, 0);
-            let body = crate::codec::gzip(&ndjson);
-            self.client()
-                .await
-                .put_object()
-                .bucket(&self.config.bucket)
-                .key(&key)
-                .content_type("application/x-ndjson")
-                .content_encoding("gzip")
-                .body(ByteStream::from(body))
-                .send()
-                .await
-                .map_err(|e| SinkError::S3 {
-                    key: format!("s3://{}/{key}", self.config.bucket),
-                    reason: format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)),
-                })?;
+            self.put_ndjson_gz(&key, &ndjson).await?;
             tracing::info!(
                 tenant = batch.tenant,
                 route = batch.route,
