@@ -98,6 +98,35 @@ pub fn pipeline(name: &str) -> (Arc<Pipeline>, PathBuf) {
     (Arc::new(Pipeline::build(&config).unwrap()), out)
 }
 
+/// The records of a fixture file: `<case>.lines.in` is one record per
+/// non-empty line, any other file is one record.
+pub fn fixture_records(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    if path.to_string_lossy().ends_with(".lines.in") {
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .map(<[u8]>::to_vec)
+            .collect()
+    } else {
+        vec![bytes]
+    }
+}
+
+/// POST these records as one Firehose request to `path` with the demo key:
+/// (status, JSON body).
+pub async fn post_records(
+    p: &Pipeline,
+    path: &str,
+    rid: &str,
+    records: &[Vec<u8>],
+) -> (u16, serde_json::Value) {
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    let req = firehose_request(path, Some(KEY), request_body(rid, &refs));
+    let (status, _, json) = read_response(weir::server::handle(p, req).await).await;
+    (status, json)
+}
+
 /// A Firehose request body with these records.
 pub fn request_body(request_id: &str, records: &[&[u8]]) -> Vec<u8> {
     let b64 = base64::engine::general_purpose::STANDARD;

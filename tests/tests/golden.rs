@@ -7,24 +7,9 @@
 //! line. An optional `<case>.config.json` is the plugin config (default `{}`).
 //! Set `WEIR_UPDATE_GOLDEN=1` to rewrite the outputs, then review the diff.
 
-use std::path::Path;
-
 use weir::config::PluginLimits;
 use weir::plugin::{BatchContext, Outcome, Runtime, builtin, outcome_json};
-use weir_tests::fixtures;
-
-fn records_of(path: &Path) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap();
-    if path.to_string_lossy().ends_with(".lines.in") {
-        bytes
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .map(<[u8]>::to_vec)
-            .collect()
-    } else {
-        vec![bytes]
-    }
-}
+use weir_tests::{fixture_records, fixtures};
 
 /// Run every case of `fixtures/<dir>` through `builtin:<plugin>`; returns the outcomes per case.
 fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
@@ -43,7 +28,7 @@ fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
     let mut mismatches = Vec::new();
     let mut all = Vec::new();
     for case in cases {
-        let records = records_of(&case);
+        let records = fixture_records(&case);
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let stem = name
             .trim_end_matches(".in")

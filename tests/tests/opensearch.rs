@@ -1,7 +1,6 @@
 //! Against the real OpenSearch node that `tests/services up` starts: what
 //! Firehose is told, and what OpenSearch then holds.
 
-use weir::server::handle;
 use weir_tests::proxy::{Mode, Proxy};
 use weir_tests::*;
 
@@ -14,21 +13,7 @@ fn waf_sample_records() -> Vec<Vec<u8>> {
         .filter(|p| p.to_string_lossy().ends_with(".in"))
         .collect();
     files.sort();
-    let mut records = Vec::new();
-    for f in files {
-        let bytes = std::fs::read(&f).unwrap();
-        if f.to_string_lossy().ends_with(".lines.in") {
-            records.extend(
-                bytes
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                    .map(<[u8]>::to_vec),
-            );
-        } else {
-            records.push(bytes);
-        }
-    }
-    records
+    files.iter().flat_map(|f| fixture_records(f)).collect()
 }
 
 async fn post(
@@ -36,16 +21,7 @@ async fn post(
     rid: &str,
     records: &[Vec<u8>],
 ) -> (u16, serde_json::Value) {
-    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-    let (status, _, json) = read_response(
-        handle(
-            p,
-            firehose_request("/os/waf", Some(KEY), request_body(rid, &refs)),
-        )
-        .await,
-    )
-    .await;
-    (status, json)
+    post_records(p, "/os/waf", rid, records).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,17 +56,7 @@ fn records() -> Vec<Vec<u8>> {
 }
 
 async fn post(p: &Pipeline, rid: &str) -> (u16, serde_json::Value) {
-    let recs = records();
-    let refs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
-    let (status, _, json) = read_response(
-        handle(
-            p,
-            firehose_request("/os/waf", Some(KEY), request_body(rid, &refs)),
-        )
-        .await,
-    )
-    .await;
-    (status, json)
+    post_records(p, "/os/waf", rid, &records()).await
 }
 
 fn lines(body: &[u8]) -> Vec<serde_json::Value> {

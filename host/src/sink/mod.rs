@@ -173,24 +173,20 @@ impl Sink {
                         body: d.body,
                     })
                     .collect::<Vec<_>>();
-                let ids: Vec<(String, String)> = docs
-                    .iter()
-                    .map(|d| (d.index.clone(), d.id.clone()))
-                    .collect();
                 let results = search.index(docs).await?;
                 let mut indexed = 0;
                 let mut rejected_records = std::collections::BTreeSet::new();
-                for ((result, owner), doc) in results.into_iter().zip(owners).zip(ids) {
+                for (result, owner) in results.into_iter().zip(owners) {
                     match result {
                         opensearch::DocResult::Indexed => indexed += 1,
-                        opensearch::DocResult::Rejected(e) => {
+                        opensearch::DocResult::Rejected { error, index, id } => {
                             // One dead letter per record, even if several of its documents were rejected.
                             if rejected_records.insert(owner) {
                                 batch.dead_letters.push(DeadLetter {
                                     record_index: owner,
                                     kind: DeadLetterKind::OpenSearchRejected,
-                                    reason: e.to_string(),
-                                    document: Some(doc),
+                                    reason: error.to_string(),
+                                    document: Some((index, id)),
                                 });
                             }
                         }

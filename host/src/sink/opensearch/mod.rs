@@ -123,8 +123,15 @@ impl TemplateSpec {
 pub enum DocResult {
     /// Indexed.
     Indexed,
-    /// Permanently rejected.
-    Rejected(ItemError),
+    /// Permanently rejected; the document's index and id, for the dead letter.
+    Rejected {
+        /// OpenSearch's error.
+        error: ItemError,
+        /// The document's index.
+        index: String,
+        /// The document's id.
+        id: String,
+    },
 }
 
 /// Why a batch of documents could not be made durable (Firehose must retry).
@@ -326,7 +333,13 @@ async fn send_batch(shared: Arc<Shared>, batch: Vec<Submission>) {
                 for (slot, status) in todo.iter().zip(statuses) {
                     match status {
                         ItemStatus::Ok => results[*slot] = Some(DocResult::Indexed),
-                        ItemStatus::Rejected(e) => results[*slot] = Some(DocResult::Rejected(e)),
+                        ItemStatus::Rejected(error) => {
+                            results[*slot] = Some(DocResult::Rejected {
+                                error,
+                                index: all[*slot].index.clone(),
+                                id: all[*slot].id.clone(),
+                            })
+                        }
                         ItemStatus::Retry(e) => {
                             last_error = format!("item {}: {e}", all[*slot].id);
                             retry.push(*slot);
