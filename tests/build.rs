@@ -4,13 +4,21 @@
 fn main() {
     let root = weir_plugin_build::workspace_root();
     let hostile = root.join("tests").join("plugins");
-    let paths = weir_plugin_build::build(
-        &["weir-test-plugin-hostile"],
-        "wasm-test-plugins",
-        &[hostile.as_path()],
-    );
-    println!(
-        "cargo:rustc-env=WEIR_TEST_PLUGIN_HOSTILE={}",
-        paths[0].display()
-    );
+    let crates = [
+        ("weir-test-plugin-hostile", "WEIR_TEST_PLUGIN_HOSTILE"),
+        (
+            "weir-test-plugin-wrong-version",
+            "WEIR_TEST_PLUGIN_WRONG_VERSION",
+        ),
+        (
+            "weir-test-plugin-wrong-world",
+            "WEIR_TEST_PLUGIN_WRONG_WORLD",
+        ),
+        ("weir-test-plugin-capability", "WEIR_TEST_PLUGIN_CAPABILITY"),
+    ];
+    let names: Vec<&str> = crates.iter().map(|(c, _)| *c).collect();
+    let paths = weir_plugin_build::build(&names, "wasm-test-plugins", &[hostile.as_path()]);
+    for ((_, var), path) in crates.iter().zip(&paths) {
+        println!("cargo:rustc-env={var}={}", path.display());
+    }
 }

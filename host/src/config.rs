@@ -94,6 +94,9 @@ struct RawPluginLimits {
     timeout_ms: Option<u64>,
     max_concurrent_batches: Option<usize>,
     log_bytes: Option<usize>,
+    fuel: Option<u64>,
+    max_output_mib: Option<u64>,
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +147,14 @@ struct RawTenant {
     id: String,
     #[serde(default)]
     access_keys: Vec<String>,
+    #[serde(default)]
+    access_key_sha256: Vec<String>,
+    index_prefix: Option<String>,
+    max_requests_in_flight: Option<usize>,
+    records_per_second: Option<u64>,
+    bytes_per_second: Option<u64>,
+    max_batch_records: Option<usize>,
+    max_concurrent_batches: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +176,11 @@ struct RawRoute {
     backup_max_age_ms: Option<u64>,
     kind: Option<String>,
     object_store: Option<String>,
+    plugin_sha256: Option<String>,
+    memory_mib: Option<u64>,
+    timeout_ms: Option<u64>,
+    fuel: Option<u64>,
+    max_output_mib: Option<u64>,
 }
 
 // ---- validated -------------------------------------------------------------
@@ -196,7 +212,7 @@ pub struct ServerConfig {
 }
 
 /// TLS certificate chain and private key, PEM files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
     /// Certificate chain (PEM).
     pub cert: PathBuf,
@@ -205,7 +221,7 @@ pub struct TlsConfig {
 }
 
 /// Limits applied to each plugin batch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginLimits {
     /// Linear-memory cap of one plugin instance, bytes.
     pub memory_bytes: usize,
@@ -215,6 +231,33 @@ pub struct PluginLimits {
     pub max_concurrent_batches: NonZeroUsize,
     /// Log bytes one batch may write (host `log`, stdout, stderr each).
     pub log_bytes: usize,
+    /// Default fuel per call (`None`: unlimited); routes may set their own.
+    pub fuel: Option<u64>,
+    /// Whether the engine counts fuel (some route or the default sets it).
+    /// Counting costs a little on every batch, so it is off unless used.
+    pub consume_fuel: bool,
+    /// Default cap on the bytes one call may return.
+    pub max_output_bytes: usize,
+    /// Where compiled plugins are kept between runs (`None`: compile every start).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Default cap on what one plugin call may return: documents, ids, indices
+/// and failure reasons together.
+pub const DEFAULT_PLUGIN_MAX_OUTPUT_MIB: u64 = 128;
+
+/// The default precompiled-plugin cache: `$XDG_CACHE_HOME/weir/plugins`,
+/// else `$HOME/.cache/weir/plugins`, else none.
+pub fn default_plugin_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("weir").join("plugins"))
 }
 
 impl Default for PluginLimits {
@@ -225,12 +268,16 @@ impl Default for PluginLimits {
             max_concurrent_batches: NonZeroUsize::new(DEFAULT_MAX_CONCURRENT_BATCHES)
                 .unwrap_or(NonZeroUsize::MIN),
             log_bytes: DEFAULT_PLUGIN_LOG_BYTES,
+            fuel: None,
+            consume_fuel: false,
+            max_output_bytes: (DEFAULT_PLUGIN_MAX_OUTPUT_MIB * 1024 * 1024) as usize,
+            cache_dir: None,
         }
     }
 }
 
 /// A sink definition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // a handful per process, built once
 pub enum SinkConfig {
     /// Local directory: NDJSON in `_bulk` form per index, plus dead letters.
@@ -288,12 +335,45 @@ impl fmt::Debug for Secret {
 }
 
 /// A tenant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantConfig {
     /// Its id.
     pub id: TenantId,
     /// Keys accepted in `X-Amz-Firehose-Access-Key` (several, for rotation).
     pub access_keys: Vec<AccessKey>,
+    /// Every index of the tenant starts with this (default `<id>-`).
+    pub index_prefix: String,
+    /// Its quotas.
+    pub quotas: TenantQuotas,
+}
+
+/// A tenant's quotas. Over a quota the request gets 429 (Firehose retries it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantQuotas {
+    /// Requests of the tenant being processed at once.
+    pub max_requests_in_flight: usize,
+    /// Records per second (token bucket, one second of burst); `None`: unlimited.
+    pub records_per_second: Option<u64>,
+    /// Request body bytes per second (token bucket); `None`: unlimited.
+    pub bytes_per_second: Option<u64>,
+    /// Records per plugin call; larger requests are split into several calls.
+    pub max_batch_records: usize,
+    /// Plugin batches of the tenant running at once (its share of the pool).
+    pub max_concurrent_batches: usize,
+}
+
+/// Default of [`TenantQuotas::max_requests_in_flight`].
+pub const DEFAULT_TENANT_MAX_REQUESTS_IN_FLIGHT: usize = 256;
+
+/// `name` inside the tenant's index space: unchanged when it already starts
+/// with `prefix`, else `prefix` + `name`. Idempotent, and the result always
+/// starts with `prefix`, so nothing a plugin or route asks for can leave it.
+pub fn namespaced(prefix: &str, name: &str) -> String {
+    if name.starts_with(prefix) {
+        name.to_string()
+    } else {
+        format!("{prefix}{name}")
+    }
 }
 
 /// Where a route's plugin comes from.
@@ -334,7 +414,7 @@ impl PluginRef {
 }
 
 /// A route: URL path → tenant + plugin + plugin config + index + sink.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteConfig {
     /// Route name (given to the plugin, used in dead letters and logs).
     pub name: String,
@@ -365,6 +445,20 @@ pub struct RouteConfig {
     /// For `kind = "s3-notification"` routes: the s3 sink whose endpoint,
     /// region and credentials fetch the notified objects. `None`: a Firehose route.
     pub object_store: Option<String>,
+    /// The plugin's pinned SHA-256 (hex, lowercase); a different file is refused.
+    pub plugin_sha256: Option<String>,
+    /// Limits of each plugin call on this route.
+    pub limits: crate::plugin::BatchLimits,
+    /// The tenant's index prefix, applied to indices a plugin asks for.
+    pub index_prefix: String,
+}
+
+/// Check a tenant's index prefix: empty, or the start of a valid index name.
+fn check_index_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    IndexName::new(prefix).map(|_| ())
 }
 
 /// A valid OpenSearch index name (lowercase, no `\ / * ? " < > | , #` or
@@ -651,6 +745,25 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if let Some(b) = raw.plugins.log_bytes {
         plugins.log_bytes = b;
     }
+    if let Some(f) = raw.plugins.fuel {
+        if f == 0 {
+            problems.push("plugins.fuel: must be at least 1".to_string());
+        }
+        plugins.fuel = Some(f);
+    }
+    if let Some(m) = raw.plugins.max_output_mib {
+        if !(1..=4096).contains(&m) {
+            problems.push(format!("plugins.max_output_mib: {m} is outside 1..=4096"));
+        } else {
+            plugins.max_output_bytes = (m * 1024 * 1024) as usize;
+        }
+    }
+    plugins.cache_dir = match raw.plugins.cache_dir {
+        Some(d) if d.as_os_str().is_empty() => None,
+        Some(d) => Some(d),
+        None => default_plugin_cache_dir(),
+    };
+    plugins.consume_fuel = plugins.fuel.is_some() || raw.routes.iter().any(|r| r.fuel.is_some());
 
     let mut sinks = BTreeMap::new();
     let directory_sinks: Vec<String> = raw
@@ -816,6 +929,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let mut tenants = BTreeMap::new();
+    let raw_tenant_count = raw.tenants.len();
     for (i, t) in raw.tenants.into_iter().enumerate() {
         let id = match TenantId::new(&t.id) {
             Ok(id) => id,
@@ -824,9 +938,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 continue;
             }
         };
-        if t.access_keys.is_empty() {
+        if t.access_keys.is_empty() && t.access_key_sha256.is_empty() {
             problems.push(format!(
-                "tenants[{i}].access_keys: a tenant needs at least one access key"
+                "tenants[{i}].access_keys: a tenant needs at least one access key \
+                 (`access_keys`, or `access_key_sha256` digests)"
             ));
         }
         let mut keys = Vec::new();
@@ -834,6 +949,69 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             match AccessKey::new(key) {
                 Ok(key) => keys.push(key),
                 Err(e) => problems.push(format!("tenants[{i}].access_keys[{k}]: {e}")),
+            }
+        }
+        for (k, digest) in t.access_key_sha256.iter().enumerate() {
+            match AccessKey::from_sha256_hex(digest) {
+                Ok(key) => keys.push(key),
+                Err(e) => problems.push(format!("tenants[{i}].access_key_sha256[{k}]: {e}")),
+            }
+        }
+        let index_prefix = t.index_prefix.unwrap_or_else(|| format!("{id}-"));
+        if let Err(e) = check_index_prefix(&index_prefix) {
+            problems.push(format!("tenants[{i}].index_prefix: {e}"));
+        }
+        let global = plugins.max_concurrent_batches.get();
+        let tenant_count = raw_tenant_count;
+        let mut quotas = TenantQuotas {
+            max_requests_in_flight: DEFAULT_TENANT_MAX_REQUESTS_IN_FLIGHT,
+            records_per_second: t.records_per_second,
+            bytes_per_second: t.bytes_per_second,
+            max_batch_records: firehose::FIREHOSE_MAX_RECORDS.max(limits.max_records),
+            // Alone, a tenant may use the whole pool; with neighbours, half
+            // of it, so one tenant's slow plugin cannot take every slot.
+            max_concurrent_batches: if tenant_count > 1 {
+                (global / 2).max(1)
+            } else {
+                global
+            },
+        };
+        let at = format!("tenants[{i}]");
+        let at_least_one = |v: Option<usize>, key: &str, problems: &mut Vec<String>| match v {
+            Some(0) => {
+                problems.push(format!("{at}.{key}: must be at least 1"));
+                None
+            }
+            v => v,
+        };
+        if let Some(n) = at_least_one(
+            t.max_requests_in_flight,
+            "max_requests_in_flight",
+            &mut problems,
+        ) {
+            quotas.max_requests_in_flight = n;
+        }
+        if let Some(n) = at_least_one(t.max_batch_records, "max_batch_records", &mut problems) {
+            quotas.max_batch_records = n;
+        }
+        if let Some(n) = at_least_one(
+            t.max_concurrent_batches,
+            "max_concurrent_batches",
+            &mut problems,
+        ) {
+            if n > global {
+                problems.push(format!(
+                    "{at}.max_concurrent_batches: {n} is above plugins.max_concurrent_batches ({global})"
+                ));
+            }
+            quotas.max_concurrent_batches = n.min(global);
+        }
+        for (key, v) in [
+            ("records_per_second", t.records_per_second),
+            ("bytes_per_second", t.bytes_per_second),
+        ] {
+            if v == Some(0) {
+                problems.push(format!("{at}.{key}: must be at least 1"));
             }
         }
         if tenants.contains_key(&id) {
@@ -845,8 +1023,25 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             TenantConfig {
                 id,
                 access_keys: keys,
+                index_prefix,
+                quotas,
             },
         );
+    }
+    // No index may belong to two tenants: no prefix may start another.
+    let prefixes: Vec<(&TenantId, &str)> = tenants
+        .values()
+        .map(|t| (&t.id, t.index_prefix.as_str()))
+        .collect();
+    for (a, pa) in &prefixes {
+        for (b, pb) in &prefixes {
+            if a < b && (pa.starts_with(pb) || pb.starts_with(pa)) {
+                problems.push(format!(
+                    "tenants: index prefixes of {a} ({pa:?}) and {b} ({pb:?}) overlap; \
+                     each tenant needs an index space of its own"
+                ));
+            }
+        }
     }
 
     let mut routes = Vec::new();
@@ -891,13 +1086,62 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 None
             }
         };
-        let index = match IndexPattern::new(&r.index) {
+        let prefix = tenant
+            .as_ref()
+            .and_then(|t| tenants.get(t))
+            .map(|t: &TenantConfig| t.index_prefix.clone())
+            .unwrap_or_default();
+        let index = match IndexPattern::new(&namespaced(&prefix, &r.index)) {
             Ok(ix) => Some(ix),
             Err(e) => {
                 problems.push(format!("{at}.index: {e}"));
                 None
             }
         };
+        if r.plugin_sha256.is_some() && !matches!(plugin, Some(PluginRef::File(_))) {
+            problems.push(format!(
+                "{at}.plugin_sha256: only for plugins loaded from a file (built-ins are part of the binary)"
+            ));
+        }
+        if let Some(d) = &r.plugin_sha256
+            && (d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            problems.push(format!(
+                "{at}.plugin_sha256: {d:?} is not a SHA-256 in hex (64 characters)"
+            ));
+        }
+        let mut batch_limits = crate::plugin::BatchLimits::from_plugin_limits(&plugins);
+        if let Some(m) = r.memory_mib {
+            let bytes = (m.saturating_mul(1024 * 1024)) as usize;
+            if m == 0 || bytes > plugins.memory_bytes {
+                problems.push(format!(
+                    "{at}.memory_mib: {m} is outside 1..={} (plugins.memory_mib)",
+                    plugins.memory_bytes / (1024 * 1024)
+                ));
+            } else {
+                batch_limits.memory_bytes = bytes;
+            }
+        }
+        if let Some(t) = r.timeout_ms {
+            if !(1..=600_000).contains(&t) {
+                problems.push(format!("{at}.timeout_ms: {t} is outside 1..=600000"));
+            } else {
+                batch_limits.timeout = Duration::from_millis(t);
+            }
+        }
+        if let Some(f) = r.fuel {
+            if f == 0 {
+                problems.push(format!("{at}.fuel: must be at least 1"));
+            }
+            batch_limits.fuel = Some(f);
+        }
+        if let Some(m) = r.max_output_mib {
+            if !(1..=4096).contains(&m) {
+                problems.push(format!("{at}.max_output_mib: {m} is outside 1..=4096"));
+            } else {
+                batch_limits.max_output_bytes = (m * 1024 * 1024) as usize;
+            }
+        }
         if let Some(b) = &r.backup
             && !directory_sinks.contains(b)
         {
@@ -968,6 +1212,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 .unwrap_or_else(|| default_date_fields(&plugin));
             let index_patterns = r
                 .index_patterns
+                .map(|ps| ps.iter().map(|p| namespaced(&prefix, p)).collect())
                 .unwrap_or_else(|| vec![index.template_pattern()]);
             routes.push(RouteConfig {
                 name,
@@ -989,6 +1234,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     .map(Duration::from_millis)
                     .unwrap_or(crate::sink::backup::DEFAULT_BACKUP_MAX_AGE),
                 object_store: r.object_store,
+                plugin_sha256: r.plugin_sha256.map(|d| d.to_ascii_lowercase()),
+                limits: batch_limits,
+                index_prefix: prefix,
             });
         }
     }
@@ -1150,7 +1398,113 @@ mod tests {
     fn date_fields_default_by_plugin() {
         let c = Config::parse(GOOD).unwrap();
         assert_eq!(c.routes[0].date_fields, vec!["timestamp"]);
-        assert_eq!(c.routes[0].index_patterns, vec!["waf"]);
+        assert_eq!(c.routes[0].index_patterns, vec!["demo-waf"]);
+    }
+
+    #[test]
+    fn every_index_is_inside_the_tenant_prefix() {
+        assert_eq!(namespaced("acme-", "waf"), "acme-waf");
+        assert_eq!(namespaced("acme-", "acme-waf"), "acme-waf", "idempotent");
+        assert_eq!(namespaced("beta-", "acme-waf"), "beta-acme-waf");
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.routes[0].index.as_str(), "demo-waf");
+        assert_eq!(c.routes[0].index_prefix, "demo-");
+        let own = GOOD.replace(
+            "access_keys = [\"demo-access-key\"]",
+            "access_keys = [\"demo-access-key\"]\nindex_prefix = \"siem-\"",
+        );
+        let c = Config::parse(&own).unwrap();
+        assert_eq!(c.routes[0].index.as_str(), "siem-waf");
+    }
+
+    #[test]
+    fn overlapping_index_prefixes_are_refused() {
+        let two = format!(
+            "{GOOD}\n[[tenants]]\nid = \"demo-eu\"\naccess_keys = [\"other-access-key\"]\n"
+        );
+        // `demo-` is a prefix of `demo-eu-`: demo could write demo-eu's indices.
+        let e = Config::parse(&two).unwrap_err().problems.join("\n");
+        assert!(e.contains("overlap"), "{e}");
+        let fixed = two.replace(
+            "id = \"demo-eu\"",
+            "id = \"demo-eu\"\nindex_prefix = \"eu-\"",
+        );
+        Config::parse(&fixed).unwrap();
+        let empty = two.replace("id = \"demo-eu\"", "id = \"demo-eu\"\nindex_prefix = \"\"");
+        assert!(
+            Config::parse(&empty).is_err(),
+            "an empty prefix overlaps every other"
+        );
+    }
+
+    #[test]
+    fn access_keys_as_digests() {
+        // printf %s demo-access-key | sha256sum
+        let digest =
+            crate::plugin::hex(&<sha2::Sha256 as sha2::Digest>::digest(b"demo-access-key"));
+        let text = GOOD.replace(
+            "access_keys = [\"demo-access-key\"]",
+            &format!("access_key_sha256 = [\"{digest}\"]"),
+        );
+        let c = Config::parse(&text).unwrap();
+        let keys = &c.tenants.values().next().unwrap().access_keys;
+        assert!(crate::tenant::any_key_matches(keys, b"demo-access-key"));
+        assert!(!crate::tenant::any_key_matches(keys, b"demo-access-kez"));
+        let bad = GOOD.replace(
+            "access_keys = [\"demo-access-key\"]",
+            "access_key_sha256 = [\"abc\"]",
+        );
+        let e = Config::parse(&bad).unwrap_err().problems.join("\n");
+        assert!(e.contains("tenants[0].access_key_sha256[0]"), "{e}");
+    }
+
+    #[test]
+    fn quotas_and_route_limits() {
+        let text = GOOD
+            .replace(
+                "access_keys = [\"demo-access-key\"]",
+                "access_keys = [\"demo-access-key\"]\nrecords_per_second = 1000\nmax_batch_records = 50\nmax_requests_in_flight = 3",
+            )
+            .replace(
+                "sink = \"local\"",
+                "sink = \"local\"\nmemory_mib = 32\ntimeout_ms = 200\nfuel = 1000000\nmax_output_mib = 2",
+            );
+        let c = Config::parse(&text).unwrap();
+        let q = &c.tenants.values().next().unwrap().quotas;
+        assert_eq!(
+            (
+                q.records_per_second,
+                q.max_batch_records,
+                q.max_requests_in_flight
+            ),
+            (Some(1000), 50, 3)
+        );
+        assert_eq!(
+            q.max_concurrent_batches, DEFAULT_MAX_CONCURRENT_BATCHES,
+            "alone: the whole pool"
+        );
+        let l = &c.routes[0].limits;
+        assert_eq!(l.memory_bytes, 32 << 20);
+        assert_eq!(l.timeout, Duration::from_millis(200));
+        assert_eq!(l.fuel, Some(1_000_000));
+        assert_eq!(l.max_output_bytes, 2 << 20);
+        assert!(
+            c.plugins.consume_fuel,
+            "a route with fuel turns fuel counting on"
+        );
+        assert!(!Config::parse(GOOD).unwrap().plugins.consume_fuel);
+        let too_big = text.replace("memory_mib = 32", "memory_mib = 100000");
+        let e = Config::parse(&too_big).unwrap_err().problems.join("\n");
+        assert!(e.contains("routes[0].memory_mib"), "{e}");
+        let pinned_builtin = GOOD.replace(
+            "sink = \"local\"",
+            &format!("sink = \"local\"\nplugin_sha256 = \"{}\"", "a".repeat(64)),
+        );
+        let e = Config::parse(&pinned_builtin)
+            .unwrap_err()
+            .problems
+            .join("\n");
+        assert!(e.contains("routes[0].plugin_sha256"), "{e}");
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub enum RequestError {
     /// The server is shutting down or overloaded; Firehose should retry.
     #[error("service unavailable, retry: {0}")]
     Unavailable(String),
+    /// The tenant is over one of its quotas; Firehose retries with backoff.
+    #[error("over quota, retry later: {0}")]
+    OverQuota(String),
 }
 
 impl RequestError {
@@ -179,6 +182,7 @@ impl RequestError {
             }
             DeliveryFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -536,6 +540,7 @@ mod tests {
             (MethodNotAllowed("GET".into()), 405),
             (UnknownRoute("/x".into()), 404),
             (MissingAccessKey, 401),
+            (OverQuota("records per second".into()), 429),
             (WrongAccessKey, 401),
             (BadProtocolVersion(None), 400),
             (BadRequestId("x".into()), 400),

@@ -39,8 +39,11 @@
 pub mod codec;
 pub mod config;
 pub mod firehose;
+pub mod live;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
+pub mod quota;
 pub mod replay;
 pub mod s3intake;
 pub mod server;

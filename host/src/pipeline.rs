@@ -15,12 +15,17 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, IndexName, PluginRef, RouteConfig, SinkConfig, TenantConfig};
+use crate::config::{
+    Config, IndexName, PluginRef, RouteConfig, SinkConfig, TenantConfig, namespaced,
+};
 use crate::firehose::{FirehoseRequest, Limits, RequestError};
+use crate::metrics::{Metrics, RouteCounters, SinkGauge};
 use crate::plugin::{self, BatchContext, Outcome, Plugin, PluginError, Runtime};
+use crate::quota::TenantGate;
 use crate::sink::directory::DirectorySink;
 use crate::sink::opensearch::{OpenSearchSink, TemplateSpec};
 use crate::sink::{DeadLetter, DeadLetterKind, IndexedDocument, Sink, SinkBatch};
+use crate::tenant::TenantId;
 
 /// OpenSearch refuses document ids longer than this many bytes; longer
 /// source ids are replaced by their SHA-256.
@@ -41,6 +46,10 @@ pub struct Route {
     pub backup: Option<Arc<crate::sink::backup::BackupBatcher>>,
     /// For S3-notification routes: the s3 sink that fetches objects.
     pub object_store: Option<Arc<Sink>>,
+    /// The tenant's admission state (shared by its routes).
+    pub gate: Arc<TenantGate>,
+    /// The route's counters.
+    pub counters: Arc<RouteCounters>,
 }
 
 /// Why the pipeline could not be built (config is valid, but a side effect failed).
@@ -69,12 +78,16 @@ pub struct Delivery {
 /// Routes, plugins and sinks, built from a [`Config`].
 #[derive(Debug)]
 pub struct Pipeline {
+    config: Config,
     routes: HashMap<String, Arc<Route>>,
     limits: Limits,
     batch_permits: Arc<Semaphore>,
     sinks: HashMap<String, Arc<Sink>>,
-    attempts: std::sync::Mutex<HashMap<String, u32>>,
-    _runtime: Arc<Runtime>,
+    attempts: Arc<std::sync::Mutex<HashMap<String, u32>>>,
+    runtime: Arc<Runtime>,
+    plugins: HashMap<PluginRef, Arc<Plugin>>,
+    gates: HashMap<TenantId, Arc<TenantGate>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Requests whose attempts are remembered at most (entries are removed when
@@ -87,13 +100,37 @@ impl Pipeline {
     /// open the sinks. Must run inside a tokio runtime (the OpenSearch sink
     /// starts its batcher task).
     pub fn build(config: &Config) -> Result<Pipeline, BuildError> {
-        let runtime = Arc::new(
-            Runtime::new(config.plugins.clone()).map_err(|e| BuildError {
-                at: "plugins".into(),
-                message: e.to_string(),
-            })?,
-        );
-        let sinks = open_sinks(config)?;
+        Pipeline::rebuild(config, None)
+    }
+
+    /// Build a pipeline for `config`, reusing from `previous` what the new
+    /// config did not change: the plugin runtime (same plugin limits),
+    /// compiled plugins (same file digest), sinks (same settings, same
+    /// index templates), tenant gates (same quotas), backup batchers and the
+    /// counters. In-flight requests keep the `Arc`s of the old routes, so
+    /// they finish on the old plugins; new requests get the new ones.
+    pub fn rebuild(config: &Config, previous: Option<&Pipeline>) -> Result<Pipeline, BuildError> {
+        let runtime = match previous {
+            Some(p) if p.config.plugins == config.plugins => p.runtime.clone(),
+            _ => Arc::new(
+                Runtime::new(config.plugins.clone()).map_err(|e| BuildError {
+                    at: "plugins".into(),
+                    message: e.to_string(),
+                })?,
+            ),
+        };
+        let same_runtime = previous.is_some_and(|p| Arc::ptr_eq(&p.runtime, &runtime));
+        let sinks = open_sinks(config, previous)?;
+        let metrics = previous.map_or_else(|| Arc::new(Metrics::default()), |p| p.metrics.clone());
+        let mut gates = HashMap::new();
+        for (id, t) in &config.tenants {
+            let gate = previous
+                .and_then(|p| p.gates.get(id))
+                .filter(|g| g.quotas() == &t.quotas)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(TenantGate::new(id.as_str(), &t.quotas)));
+            gates.insert(id.clone(), gate);
+        }
         let mut plugins: HashMap<PluginRef, Arc<Plugin>> = HashMap::new();
         let mut routes = HashMap::new();
         for (i, route) in config.routes.iter().enumerate() {
@@ -101,16 +138,31 @@ impl Pipeline {
             let plugin = match plugins.get(&route.plugin) {
                 Some(p) => p.clone(),
                 None => {
-                    let p = Arc::new(load_plugin(&runtime, &route.plugin).map_err(|message| {
+                    let reusable = previous
+                        .filter(|_| same_runtime)
+                        .and_then(|p| p.plugins.get(&route.plugin));
+                    let p = load_plugin_reusing(&runtime, route, reusable).map_err(|message| {
                         BuildError {
                             at: at("plugin"),
                             message,
                         }
-                    })?);
+                    })?;
                     plugins.insert(route.plugin.clone(), p.clone());
                     p
                 }
             };
+            if let Some(pin) = &route.plugin_sha256
+                && pin != plugin.digest()
+            {
+                return Err(BuildError {
+                    at: at("plugin_sha256"),
+                    message: format!(
+                        "digest mismatch: the config pins sha256 {pin}, {} has sha256 {}",
+                        route.plugin,
+                        plugin.digest()
+                    ),
+                });
+            }
             match plugin.validate_config(&route.plugin_config) {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {
@@ -135,6 +187,13 @@ impl Pipeline {
                     at: at("tenant"),
                     message: format!("unknown tenant {}", route.tenant),
                 })?;
+            let gate = gates
+                .get(&route.tenant)
+                .cloned()
+                .ok_or_else(|| BuildError {
+                    at: at("tenant"),
+                    message: format!("unknown tenant {}", route.tenant),
+                })?;
             let sink = sinks.get(&route.sink).cloned().ok_or_else(|| BuildError {
                 at: at("sink"),
                 message: format!("unknown sink {}", route.sink),
@@ -146,13 +205,27 @@ impl Pipeline {
                         at: at("backup"),
                         message: format!("unknown sink {b}"),
                     })?;
-                    Some(Arc::new(crate::sink::backup::BackupBatcher::start(
-                        sink,
-                        route.tenant.to_string(),
-                        route.name.clone(),
-                        route.backup_max_bytes,
-                        route.backup_max_age,
-                    )))
+                    let old = previous
+                        .and_then(|p| p.routes.get(&route.path))
+                        .filter(|old| {
+                            old.config.tenant == route.tenant
+                                && old.config.name == route.name
+                                && old.config.backup_max_bytes == route.backup_max_bytes
+                                && old.config.backup_max_age == route.backup_max_age
+                                && previous
+                                    .and_then(|p| p.sinks.get(b))
+                                    .is_some_and(|s| Arc::ptr_eq(s, &sink))
+                        })
+                        .and_then(|old| old.backup.clone());
+                    Some(old.unwrap_or_else(|| {
+                        Arc::new(crate::sink::backup::BackupBatcher::start(
+                            sink,
+                            route.tenant.to_string(),
+                            route.name.clone(),
+                            route.backup_max_bytes,
+                            route.backup_max_age,
+                        ))
+                    }))
                 }
             };
             let object_store = match &route.object_store {
@@ -171,17 +244,64 @@ impl Pipeline {
                     sink,
                     backup,
                     object_store,
+                    gate,
+                    counters: metrics.route(route.tenant.as_str(), &route.name),
                 }),
             );
         }
+        let batch_permits = match previous {
+            Some(p)
+                if p.config.plugins.max_concurrent_batches
+                    == config.plugins.max_concurrent_batches =>
+            {
+                p.batch_permits.clone()
+            }
+            _ => Arc::new(Semaphore::new(config.plugins.max_concurrent_batches.get())),
+        };
         Ok(Pipeline {
+            config: config.clone(),
             routes,
             limits: config.limits,
-            batch_permits: Arc::new(Semaphore::new(config.plugins.max_concurrent_batches.get())),
+            batch_permits,
             sinks,
-            attempts: std::sync::Mutex::new(HashMap::new()),
-            _runtime: runtime,
+            attempts: previous.map_or_else(Default::default, |p| p.attempts.clone()),
+            runtime,
+            plugins,
+            gates,
+            metrics,
         })
+    }
+
+    /// The config this pipeline was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The plugins loaded, by reference.
+    pub fn plugins(&self) -> impl Iterator<Item = (&PluginRef, &Arc<Plugin>)> {
+        self.plugins.iter()
+    }
+
+    /// Render `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        let mut sinks: Vec<SinkGauge> = self
+            .sinks
+            .iter()
+            .filter_map(|(name, s)| match &**s {
+                Sink::OpenSearch { search, .. } => Some(SinkGauge {
+                    name: name.clone(),
+                    bulk_retries: search.bulk_retries(),
+                }),
+                _ => None,
+            })
+            .collect();
+        sinks.sort_by(|a, b| a.name.cmp(&b.name));
+        self.metrics.render(&sinks, self.plugins.len())
     }
 
     /// The route for a URL path.
@@ -240,12 +360,6 @@ impl Pipeline {
         route: &Arc<Route>,
         req: FirehoseRequest,
     ) -> Result<Delivery, RequestError> {
-        let permit = self
-            .batch_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| RequestError::Unavailable("shutting down".into()))?;
         let ctx = BatchContext {
             tenant: route.tenant.id.to_string(),
             route: route.config.name.clone(),
@@ -254,15 +368,7 @@ impl Pipeline {
             common_attributes: req.common_attributes.clone(),
             config: route.config.plugin_config.clone(),
         };
-        let plugin = route.plugin.clone();
-        let (req, result) = tokio::task::spawn_blocking(move || {
-            let result = plugin.transform(&ctx, &req.records);
-            drop(permit);
-            (req, result)
-        })
-        .await
-        .map_err(|e| RequestError::DeliveryFailed(format!("plugin task failed: {e}")))?;
-
+        let (req, result) = self.run_plugin(route, ctx, req).await?;
         let (mut batch, delivery) = assemble(route, req, result);
         let req_id = batch.request_id.clone();
         let attempt_key = format!("{}/{}/{}", batch.tenant, batch.route, req_id);
@@ -313,26 +419,137 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Run the route's plugin over the request's records, in calls of at
+    /// most the tenant's `max_batch_records`, each off the async executor
+    /// and holding a slot of the tenant's share and one of the whole pool.
+    /// A call that fails as a whole fails only its own records.
+    async fn run_plugin(
+        &self,
+        route: &Arc<Route>,
+        ctx: BatchContext,
+        req: FirehoseRequest,
+    ) -> Result<
+        (
+            FirehoseRequest,
+            Result<(Vec<Outcome>, plugin::BatchStats), PluginError>,
+        ),
+        RequestError,
+    > {
+        let chunk = route.tenant.quotas.max_batch_records.max(1);
+        let req = Arc::new(req);
+        let ctx = Arc::new(ctx);
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(req.records.len());
+        let mut stats = plugin::BatchStats::default();
+        let mut start = 0;
+        let mut whole_error = None;
+        while start < req.records.len() || (start == 0 && req.records.is_empty()) {
+            let end = (start + chunk).min(req.records.len());
+            let tenant_slot = route.gate.batch_slot().await?;
+            let pool_slot = self
+                .batch_permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| RequestError::Unavailable("shutting down".into()))?;
+            let (plugin, limits) = (route.plugin.clone(), route.config.limits.clone());
+            let (req2, ctx2) = (req.clone(), ctx.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                let r = plugin.transform_with(&ctx2, &req2.records[start..end], &limits);
+                drop((pool_slot, tenant_slot));
+                r
+            })
+            .await
+            .map_err(|e| RequestError::DeliveryFailed(format!("plugin task failed: {e}")))?;
+            match result {
+                Ok((out, s)) => {
+                    route.counters.plugin_call(s.instantiate + s.call, false);
+                    stats.instantiate += s.instantiate;
+                    stats.call += s.call;
+                    outcomes.extend(out);
+                }
+                Err(e) => {
+                    route.counters.plugin_call(std::time::Duration::ZERO, true);
+                    let reason = e.to_string();
+                    if start == 0 && end == req.records.len() {
+                        whole_error = Some(e);
+                    }
+                    outcomes.extend((start..end).map(|_| Outcome::Failed(reason.clone())));
+                }
+            }
+            if end == req.records.len() {
+                break;
+            }
+            start = end;
+        }
+        let req = Arc::try_unwrap(req).map_err(|_| {
+            RequestError::DeliveryFailed("plugin task still holds the request".into())
+        })?;
+        Ok(match whole_error {
+            Some(e) => (req, Err(e)),
+            None => (req, Ok((outcomes, stats))),
+        })
+    }
+}
+
 /// Load a plugin's bytes and compile it.
 pub fn load_plugin(runtime: &Runtime, plugin: &PluginRef) -> Result<Plugin, String> {
-    let name = plugin.to_string();
-    let bytes: Cow<'_, [u8]> = match plugin {
+    let bytes = plugin_bytes(plugin)?;
+    runtime
+        .load(&plugin.to_string(), &bytes)
+        .map_err(|e| e.to_string())
+}
+
+/// Load a route's plugin with its digest pin, checking the component's
+/// type; reuse `previous` when it is the same plugin with the same digest.
+pub fn load_plugin_reusing(
+    runtime: &Runtime,
+    route: &RouteConfig,
+    previous: Option<&Arc<Plugin>>,
+) -> Result<Arc<Plugin>, String> {
+    let bytes = plugin_bytes(&route.plugin)?;
+    if let Some(p) = previous
+        && p.digest() == plugin::hex(&Sha256::digest(&bytes))
+    {
+        return Ok(p.clone());
+    }
+    runtime
+        .load_checked(
+            &route.plugin.to_string(),
+            &bytes,
+            route.plugin_sha256.as_deref(),
+        )
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// The component bytes of a plugin reference.
+pub fn plugin_bytes(plugin: &PluginRef) -> Result<Cow<'static, [u8]>, String> {
+    Ok(match plugin {
         PluginRef::Builtin(n) => {
             Cow::Borrowed(plugin::builtin(n).ok_or_else(|| format!("unknown built-in plugin {n}"))?)
         }
         PluginRef::File(path) => Cow::Owned(
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
         ),
-    };
-    runtime.load(&name, &bytes).map_err(|e| e.to_string())
+    })
 }
 
 /// Open every sink: directory sinks first, then OpenSearch sinks (which
 /// send their dead letters to a directory sink) with the index templates of
 /// the routes that use them.
-fn open_sinks(config: &Config) -> Result<HashMap<String, Arc<Sink>>, BuildError> {
+fn open_sinks(
+    config: &Config,
+    previous: Option<&Pipeline>,
+) -> Result<HashMap<String, Arc<Sink>>, BuildError> {
     let mut sinks = HashMap::new();
     for (name, sink) in &config.sinks {
+        if !matches!(sink, SinkConfig::OpenSearch(_))
+            && let Some(old) = reusable_sink(config, previous, name, &sinks)
+        {
+            sinks.insert(name.clone(), old);
+            continue;
+        }
         match sink {
             SinkConfig::Directory { path } => {
                 let s = DirectorySink::open(path).map_err(|e| BuildError {
@@ -352,6 +569,10 @@ fn open_sinks(config: &Config) -> Result<HashMap<String, Arc<Sink>>, BuildError>
     }
     for (name, sink) in &config.sinks {
         if let SinkConfig::OpenSearch(os) = sink {
+            if let Some(old) = reusable_sink(config, previous, name, &sinks) {
+                sinks.insert(name.clone(), old);
+                continue;
+            }
             let at = format!("sinks.{name}");
             let dead_letters =
                 sinks
@@ -376,6 +597,36 @@ fn open_sinks(config: &Config) -> Result<HashMap<String, Arc<Sink>>, BuildError>
         }
     }
     Ok(sinks)
+}
+
+/// The previous pipeline's sink `name`, when a reload may keep it: same
+/// settings and, for OpenSearch, the same index templates and the same
+/// (kept) dead-letter sink. Directory and S3 sinks come first in
+/// `opened`, so an OpenSearch sink can check its dead-letter sink there.
+fn reusable_sink(
+    config: &Config,
+    previous: Option<&Pipeline>,
+    name: &str,
+    opened: &HashMap<String, Arc<Sink>>,
+) -> Option<Arc<Sink>> {
+    let p = previous?;
+    let new = config.sinks.get(name)?;
+    if p.config.sinks.get(name)? != new {
+        return None;
+    }
+    if let SinkConfig::OpenSearch(os) = new {
+        if templates_for(&p.config, name) != templates_for(config, name) {
+            return None;
+        }
+        let (old_dl, new_dl) = (
+            p.sinks.get(&os.dead_letter_sink)?,
+            opened.get(&os.dead_letter_sink)?,
+        );
+        if !Arc::ptr_eq(old_dl, new_dl) {
+            return None;
+        }
+    }
+    p.sinks.get(name).cloned()
 }
 
 /// One index template per route on `sink` that has date fields.
@@ -513,7 +764,7 @@ pub fn prepare_document(
         .map_err(|e| format!("document {doc_index}: contract violation: {e}"))?
         .into_owned();
     let index = match (&doc.index, route.allow_plugin_index) {
-        (Some(ix), true) => IndexName::new(ix)
+        (Some(ix), true) => IndexName::new(&namespaced(&route.index_prefix, ix))
             .map_err(|e| format!("document {doc_index}: plugin asked for a bad index: {e}"))?,
         _ => route
             .index
@@ -613,6 +864,11 @@ mod tests {
             backup_max_bytes: 1,
             backup_max_age: std::time::Duration::ZERO,
             object_store: None,
+            plugin_sha256: None,
+            limits: crate::plugin::BatchLimits::from_plugin_limits(
+                &crate::config::PluginLimits::default(),
+            ),
+            index_prefix: String::new(),
         }
     }
 

@@ -17,8 +17,12 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use tracing::Instrument;
+
 use crate::config::TlsConfig;
 use crate::firehose::{self, RequestError};
+use crate::live::Live;
+use crate::metrics::RouteCounters;
 use crate::pipeline::Pipeline;
 use crate::tenant;
 
@@ -81,7 +85,7 @@ pub fn tls_acceptor_from(
 pub struct Server {
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    pipeline: Arc<Pipeline>,
+    live: Arc<Live>,
 }
 
 impl Server {
@@ -89,7 +93,7 @@ impl Server {
     pub async fn bind(
         addr: SocketAddr,
         tls: Option<tokio_rustls::TlsAcceptor>,
-        pipeline: Arc<Pipeline>,
+        live: Arc<Live>,
     ) -> Result<Server, ServerError> {
         let listener = TcpListener::bind(addr)
             .await
@@ -97,7 +101,7 @@ impl Server {
         Ok(Server {
             listener,
             tls,
-            pipeline,
+            live,
         })
     }
 
@@ -123,10 +127,10 @@ impl Server {
                 _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
             };
             let _ = stream.set_nodelay(true);
-            let pipeline = self.pipeline.clone();
+            let live = self.live.clone();
             let service = hyper::service::service_fn(move |req| {
-                let pipeline = pipeline.clone();
-                async move { Ok::<_, Infallible>(handle(&pipeline, req).await) }
+                let live = live.clone();
+                async move { Ok::<_, Infallible>(handle_live(&live, req).await) }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -171,9 +175,59 @@ impl Server {
                 }
             }
         }
+        self.live.set_ready(false);
         drop(self.listener);
         graceful.shutdown().await;
     }
+}
+
+fn text_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+/// Serve one request on the live state: `GET /healthz` (the process is up),
+/// `GET /readyz` (serving; 503 once shutdown starts), `GET /metrics`
+/// (Prometheus text), else a Firehose request on the current pipeline.
+pub async fn handle_live<B>(live: &Live, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if req.method() == Method::GET {
+        match req.uri().path() {
+            "/healthz" => return text_response(StatusCode::OK, "text/plain", "ok\n".into()),
+            "/readyz" if live.is_ready() => {
+                return text_response(StatusCode::OK, "text/plain", "ready\n".into());
+            }
+            "/readyz" => {
+                return text_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "shutting down\n".into(),
+                );
+            }
+            "/metrics" => {
+                return text_response(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    live.current().render_metrics(),
+                );
+            }
+            _ => {}
+        }
+    }
+    let pipeline = live.current();
+    handle(&pipeline, req).await
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
@@ -207,7 +261,31 @@ where
 {
     let path = req.uri().path().to_string();
     let header_id = firehose::header_request_id(req.headers());
-    match handle_inner(pipeline, req).await {
+    let route = pipeline.route(&path).cloned();
+    let span = tracing::info_span!(
+        "request",
+        tenant = route.as_ref().map(|r| r.tenant.id.as_str()),
+        route = route.as_ref().map(|r| r.config.name.as_str()),
+        request_id = header_id.as_deref().unwrap_or(""),
+    );
+    let result = handle_inner(pipeline, req).instrument(span.clone()).await;
+    let _entered = span.enter();
+    match &route {
+        Some(r) => {
+            let c = &r.counters;
+            match &result {
+                Ok(_) => RouteCounters::add(&c.requests_ok, 1),
+                Err(e) => {
+                    RouteCounters::add(&c.requests_failed, 1);
+                    if matches!(e, RequestError::OverQuota(_)) {
+                        RouteCounters::add(&c.quota_rejections, 1);
+                    }
+                }
+            }
+        }
+        None => RouteCounters::add(&pipeline.metrics().unrouted_requests, 1),
+    }
+    match result {
         Ok((request_id, delivery)) => {
             tracing::debug!(
                 path,
@@ -259,6 +337,7 @@ where
     if !tenant::any_key_matches(&route.tenant.access_keys, &key) {
         return Err(RequestError::WrongAccessKey);
     }
+    let _in_flight = route.gate.enter()?;
     let request_id =
         firehose::header_request_id(req.headers()).unwrap_or_else(|| "s3-notification".into());
     let body = match Limited::new(req.into_body(), crate::s3intake::MAX_NOTIFICATION_BYTES)
@@ -307,6 +386,7 @@ where
         return Err(RequestError::WrongAccessKey);
     }
     let headers = firehose::check_headers(req.headers())?;
+    let _in_flight = route.gate.enter()?;
     let limits = *pipeline.limits();
     if let Some(len) = req
         .headers()
@@ -331,6 +411,7 @@ where
         }
         Err(e) => return Err(RequestError::BodyRead(e.to_string())),
     };
+    let body_len = body.len();
     let decoded = if body.len() <= INLINE_DECODE_BYTES && !headers.gzip {
         firehose::decode_body(&headers, &body, &limits)?
     } else {
@@ -338,7 +419,14 @@ where
             .await
             .map_err(|e| RequestError::DeliveryFailed(format!("decoder task failed: {e}")))??
     };
+    route.gate.charge(decoded.records.len(), body_len)?;
+    let c = &route.counters;
+    RouteCounters::add(&c.records_in, decoded.records.len() as u64);
+    RouteCounters::add(&c.bytes_in, body_len as u64);
     let request_id = decoded.request_id.clone();
     let delivery = pipeline.deliver(&route, decoded).await?;
+    RouteCounters::add(&c.documents_out, delivery.documents as u64);
+    RouteCounters::add(&c.records_dropped, delivery.dropped as u64);
+    RouteCounters::add(&c.records_failed, delivery.failed as u64);
     Ok((request_id, delivery))
 }

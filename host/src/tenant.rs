@@ -59,6 +59,20 @@ impl AccessKey {
         Ok(AccessKey(Sha256::digest(key.as_bytes()).into()))
     }
 
+    /// From the key's SHA-256 as 64 hex digits (`access_key_sha256` in the
+    /// config), so the config file need not hold the key itself.
+    pub fn from_sha256_hex(hex: &str) -> Result<AccessKey, String> {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("not a SHA-256 in hex (64 characters; `printf %s KEY | sha256sum`)".into());
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .map_err(|e| format!("not hex: {e}"))?;
+        }
+        Ok(AccessKey(out))
+    }
+
     /// Whether `presented` (the header value) is this key, in constant time.
     pub fn matches(&self, presented: &[u8]) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented).into();

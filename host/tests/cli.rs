@@ -141,7 +141,7 @@ fn demo_runs_and_reports() {
             .unwrap_or_default()
     };
     assert!(
-        line("index waf ").starts_with("index waf 6 documents"),
+        line("index demo-waf ").starts_with("index demo-waf 6 documents"),
         "{stdout}"
     );
     assert!(
@@ -149,19 +149,19 @@ fn demo_runs_and_reports() {
         "{stdout}"
     );
     assert!(
-        line("index cwl-2015.08.24").starts_with("index cwl-2015.08.24 2 documents"),
+        line("index demo-cwl-2015.08.24").starts_with("index demo-cwl-2015.08.24 2 documents"),
         "{stdout}"
     );
     assert!(
-        line("index aws-securityhub-findings-securityhub").contains(" 3 documents"),
+        line("index demo-aws-securityhub-findings-securityhub").contains(" 3 documents"),
         "{stdout}"
     );
     assert!(
-        line("index route53-resolver-2021.12.11").contains(" 5 documents"),
+        line("index demo-route53-resolver-2021.12.11").contains(" 5 documents"),
         "{stdout}"
     );
     assert_eq!(stdout.matches("→ 200 OK").count(), 6, "{stdout}");
-    let bulk = std::fs::read_to_string(dir.join("waf.ndjson")).unwrap();
+    let bulk = std::fs::read_to_string(dir.join("demo-waf.ndjson")).unwrap();
     assert_eq!(bulk.lines().count(), 12);
 }
 

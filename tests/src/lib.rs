@@ -380,7 +380,7 @@ pub fn opensearch_pipeline(
 pub fn unique_index(name: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
-        "weir-test-{name}-{}-{}-{}",
+        "demo-weir-test-{name}-{}-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed),
         weir::firehose::now_ms()

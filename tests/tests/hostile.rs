@@ -36,7 +36,7 @@ fn assert_dead_lettered(out: &std::path::Path, mode: &str, reason: &str) {
     }
     assert_eq!(dead_letter_data(&dls[0]), b"first");
     assert_eq!(dead_letter_data(&dls[1]), b"second");
-    assert!(bulk_entries(out, &format!("hostile-{mode}")).is_empty());
+    assert!(bulk_entries(out, &format!("demo-hostile-{mode}")).is_empty());
 }
 
 #[tokio::test]
@@ -73,7 +73,7 @@ async fn chatty_plugin_is_capped_not_failed() {
     let (p, out) = pipeline("chatty");
     let (status, json) = post_hostile(&p, "chatty", "chatty-1").await;
     assert_eq!(status, 200, "{json}");
-    assert_eq!(bulk_entries(&out, "hostile-chatty").len(), 2);
+    assert_eq!(bulk_entries(&out, "demo-hostile-chatty").len(), 2);
     assert!(dead_letters(&out, "demo", "chatty").is_empty());
 }
 
@@ -114,7 +114,7 @@ async fn infinite_loop_times_out_while_a_good_route_keeps_answering() {
         "the loop was stopped (took {elapsed:?})"
     );
     assert_dead_lettered(&out, "loop", "exceeded its time limit of 500 ms");
-    assert_eq!(bulk_entries(&out, "waf").len(), good);
+    assert_eq!(bulk_entries(&out, "demo-waf").len(), good);
 }
 
 #[tokio::test]
@@ -125,7 +125,7 @@ async fn the_host_serves_after_every_hostile_plugin() {
     }
     let (status, json) = post_hostile(&p, "echo", "echo-1").await;
     assert_eq!(status, 200, "{json}");
-    let docs = bulk_entries(&out, "hostile-echo");
+    let docs = bulk_entries(&out, "demo-hostile-echo");
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0].1, serde_json::json!({"n": 5}));
 }

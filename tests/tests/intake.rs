@@ -28,10 +28,10 @@ async fn waf_request_is_acknowledged_after_its_documents_are_written() {
         "200 body is exactly requestId + timestamp"
     );
 
-    let docs = bulk_entries(&out, "waf");
+    let docs = bulk_entries(&out, "demo-waf");
     assert_eq!(docs.len(), 5);
     for (i, (action, doc)) in docs.iter().enumerate() {
-        assert_eq!(action["index"]["_index"], "waf");
+        assert_eq!(action["index"]["_index"], "demo-waf");
         assert_eq!(action["index"]["_id"], format!("{rid}-{i}-0"));
         let ts = doc["timestamp"].as_str().unwrap();
         assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
@@ -47,7 +47,7 @@ async fn a_retried_request_keeps_its_document_ids() {
         let resp = handle(&p, firehose_request("/firehose/waf", Some(KEY), waf_body())).await;
         assert_eq!(read_response(resp).await.0, 200);
     }
-    let docs = bulk_entries(&out, "waf");
+    let docs = bulk_entries(&out, "demo-waf");
     assert_eq!(
         docs.len(),
         10,
@@ -71,7 +71,7 @@ async fn gzip_bodies_are_accepted() {
         .insert("x-amz-firehose-request-id", rid.parse().unwrap());
     let (status, _, json) = read_response(handle(&p, req).await).await;
     assert_eq!(status, 200, "{json}");
-    assert_eq!(bulk_entries(&out, "waf").len(), 5);
+    assert_eq!(bulk_entries(&out, "demo-waf").len(), 5);
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn a_bad_record_is_dead_lettered_and_the_rest_indexed() {
     let (status, _, json) =
         read_response(handle(&p, firehose_request("/firehose/waf", Some(KEY), body)).await).await;
     assert_eq!(status, 200, "{json}");
-    let docs = bulk_entries(&out, "waf");
+    let docs = bulk_entries(&out, "demo-waf");
     let ids: Vec<&str> = docs
         .iter()
         .map(|(a, _)| a["index"]["_id"].as_str().unwrap())
@@ -224,7 +224,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
         assert!(json["timestamp"].is_i64(), "{what}");
     }
     assert!(
-        bulk_entries(&out, "waf").is_empty(),
+        bulk_entries(&out, "demo-waf").is_empty(),
         "refused requests wrote documents"
     );
     assert!(
@@ -251,7 +251,7 @@ async fn record_count_over_firehose_limit_is_413_and_at_limit_is_fine() {
     )
     .await;
     assert_eq!(status, 200, "{json}");
-    assert_eq!(bulk_entries(&out, "waf").len(), 10_000);
+    assert_eq!(bulk_entries(&out, "demo-waf").len(), 10_000);
     let over: Vec<&[u8]> = vec![rec; weir::firehose::FIREHOSE_MAX_RECORDS + 1];
     let (status, _, json) = read_response(
         handle(
@@ -268,17 +268,17 @@ async fn record_count_over_firehose_limit_is_413_and_at_limit_is_fine() {
 async fn sink_write_failure_is_non_200_so_firehose_retries() {
     let (p, out) = pipeline("sink-fail");
     // Make the index file impossible to open: a directory where the file goes.
-    std::fs::create_dir_all(out.join("waf.ndjson")).unwrap();
+    std::fs::create_dir_all(out.join("demo-waf.ndjson")).unwrap();
     let (status, _, json) =
         read_response(handle(&p, firehose_request("/firehose/waf", Some(KEY), waf_body())).await)
             .await;
     assert_eq!(status, 500, "{json}");
     assert!(json["errorMessage"].as_str().unwrap().contains("retry"));
     // Fixed: the same request now succeeds.
-    std::fs::remove_dir(out.join("waf.ndjson")).unwrap();
+    std::fs::remove_dir(out.join("demo-waf.ndjson")).unwrap();
     let (status, _, _) =
         read_response(handle(&p, firehose_request("/firehose/waf", Some(KEY), waf_body())).await)
             .await;
     assert_eq!(status, 200);
-    assert_eq!(bulk_entries(&out, "waf").len(), 5);
+    assert_eq!(bulk_entries(&out, "demo-waf").len(), 5);
 }

@@ -47,13 +47,14 @@ async fn count(url: &str, index: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_source_lands_in_its_indices_with_date_mappings() {
     let url = opensearch_url();
-    // These index names are the example config's own; start clean.
+    // These index names are the example config's own (tenant `demo`, so
+    // under its index prefix `demo-`); start clean.
     for pattern in [
-        "waf",
-        "cwl-*",
-        "vpc-flow-*",
-        "route53-resolver-*",
-        "aws-securityhub-findings-*",
+        "demo-waf",
+        "demo-cwl-*",
+        "demo-vpc-flow-*",
+        "demo-route53-resolver-*",
+        "demo-aws-securityhub-findings-*",
     ] {
         os_call(
             "DELETE",
@@ -78,9 +79,13 @@ async fn each_source_lands_in_its_indices_with_date_mappings() {
         os.gzip = true;
     }
     let p = Arc::new(Pipeline::build(&config).unwrap());
-    let server = weir::server::Server::bind(config.server.listen, None, p)
-        .await
-        .unwrap();
+    let server = weir::server::Server::bind(
+        config.server.listen,
+        None,
+        Arc::new(weir::live::Live::new(p)),
+    )
+    .await
+    .unwrap();
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let served = tokio::spawn(server.run(stopped));
@@ -100,43 +105,43 @@ async fn each_source_lands_in_its_indices_with_date_mappings() {
     stop.send(true).unwrap();
     served.await.unwrap();
 
-    assert_eq!(count(&url, "waf").await, 5);
-    assert_eq!(mapping_type(&url, "waf", "timestamp").await, "date");
+    assert_eq!(count(&url, "demo-waf").await, 5);
+    assert_eq!(mapping_type(&url, "demo-waf", "timestamp").await, "date");
 
-    assert_eq!(count(&url, "cwl-2015.08.24").await, 2);
+    assert_eq!(count(&url, "demo-cwl-2015.08.24").await, 2);
     // The two OpenTelemetry samples in this request (a CloudTrail event and
     // two flow-log events, all stamped 2014-12-14) reuse the placeholder ids
     // "eventId1"/"eventId2": the id scheme keeps one document per id, as it
     // must for retries, so 3 events give 2 documents. Real ids are unique.
-    assert_eq!(count(&url, "cwl-2014.12.14").await, 2);
+    assert_eq!(count(&url, "demo-cwl-2014.12.14").await, 2);
     assert_eq!(
-        count(&url, "cwl-*").await,
+        count(&url, "demo-cwl-*").await,
         4,
         "control messages dropped, the rest indexed"
     );
     assert_eq!(
-        mapping_type(&url, "cwl-2015.08.24", "@timestamp").await,
+        mapping_type(&url, "demo-cwl-2015.08.24", "@timestamp").await,
         "date"
     );
 
     assert_eq!(
-        count(&url, "vpc-flow-*").await,
+        count(&url, "demo-vpc-flow-*").await,
         5,
         "v2 lines indexed; the other versions dead-lettered"
     );
     for index in [
-        "vpc-flow-2014.12.14",
-        "vpc-flow-2015.05.10",
-        "vpc-flow-2016.10.31",
+        "demo-vpc-flow-2014.12.14",
+        "demo-vpc-flow-2015.05.10",
+        "demo-vpc-flow-2016.10.31",
     ] {
         assert_eq!(mapping_type(&url, index, "start").await, "date", "{index}");
         assert_eq!(mapping_type(&url, index, "end").await, "date", "{index}");
     }
     assert_eq!(dead_letters(&out, "demo", "vpc-flow").len(), 10);
 
-    assert_eq!(count(&url, "route53-resolver-2021.12.11").await, 5);
+    assert_eq!(count(&url, "demo-route53-resolver-2021.12.11").await, 5);
     assert_eq!(
-        mapping_type(&url, "route53-resolver-2021.12.11", "query_timestamp").await,
+        mapping_type(&url, "demo-route53-resolver-2021.12.11", "query_timestamp").await,
         "date"
     );
 
@@ -148,7 +153,7 @@ async fn each_source_lands_in_its_indices_with_date_mappings() {
         ("health", 1),
         ("guardduty", 1),
     ] {
-        let index = format!("aws-securityhub-findings-{product}");
+        let index = format!("demo-aws-securityhub-findings-{product}");
         assert_eq!(count(&url, &index).await, n, "{index}");
         assert_eq!(
             mapping_type(&url, &index, "CreatedAt").await,

@@ -38,9 +38,13 @@ async fn waf_request_over_tls() {
         .unwrap();
     assert!(tls.is_some());
     let pipeline = Arc::new(Pipeline::build(&config).unwrap());
-    let server = weir::server::Server::bind(config.server.listen, tls, pipeline)
-        .await
-        .unwrap();
+    let server = weir::server::Server::bind(
+        config.server.listen,
+        tls,
+        Arc::new(weir::live::Live::new(pipeline)),
+    )
+    .await
+    .unwrap();
     let addr = server.local_addr().unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let served = tokio::spawn(server.run(rx));
@@ -101,7 +105,7 @@ async fn waf_request_over_tls() {
     assert_eq!(resp.status(), 401);
     let _ = resp.into_body().collect().await;
 
-    let docs = bulk_entries(&sink_dir, "waf");
+    let docs = bulk_entries(&sink_dir, "demo-waf");
     assert_eq!(docs.len(), 5);
     assert_eq!(docs[4].1["timestamp"], "2025-05-25T21:31:58.574Z");
 

@@ -100,7 +100,12 @@ pub fn run(out: Option<PathBuf>, opensearch: Option<String>) -> anyhow::Result<E
     let search_url = opensearch.clone();
     rt.block_on(async move {
         let pipeline = Arc::new(Pipeline::build(&config)?);
-        let server = weir::server::Server::bind(config.server.listen, None, pipeline).await?;
+        let server = weir::server::Server::bind(
+            config.server.listen,
+            None,
+            Arc::new(weir::live::Live::new(pipeline)),
+        )
+        .await?;
         let addr = server.local_addr()?;
         println!("weir demo: listening on http://{addr}, writing to {shown}");
         let (tx, rx) = tokio::sync::watch::channel(false);

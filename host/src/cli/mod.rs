@@ -136,6 +136,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// How often `serve` looks at the config file and plugin files for changes.
+const CONFIG_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -164,7 +167,15 @@ fn serve(
         .transpose()?;
     runtime()?.block_on(async move {
         let pipeline = Arc::new(Pipeline::build(&config)?);
-        let server = weir::server::Server::bind(config.server.listen, tls, pipeline).await?;
+        let live = Arc::new(weir::live::Live::with_source(
+            pipeline,
+            weir::live::ConfigSource {
+                path: path.clone(),
+                opensearch: opensearch.clone(),
+            },
+        ));
+        live.spawn_watchers(CONFIG_POLL_INTERVAL);
+        let server = weir::server::Server::bind(config.server.listen, tls, live.clone()).await?;
         let addr = server.local_addr()?;
         tracing::info!(
             %addr,
@@ -174,12 +185,15 @@ fn serve(
             "weir listening"
         );
         let (tx, rx) = tokio::sync::watch::channel(false);
+        let signalled = live.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
+            signalled.set_ready(false);
+            tracing::info!("shutting down: no new connections; finishing in-flight requests");
             let _ = tx.send(true);
         });
         server.run(rx).await;
+        tracing::info!("in-flight requests finished; every acknowledged record is durable; bye");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -263,9 +277,8 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
     for (i, route) in config.routes.iter().enumerate() {
         let plugin = match loaded.iter().find(|(r, _)| *r == route.plugin) {
             Some((_, p)) => p.clone(),
-            None => match weir::pipeline::load_plugin(&runtime, &route.plugin) {
+            None => match weir::pipeline::load_plugin_reusing(&runtime, route, None) {
                 Ok(p) => {
-                    let p = Arc::new(p);
                     loaded.push((route.plugin.clone(), p.clone()));
                     p
                 }

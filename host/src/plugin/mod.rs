@@ -59,6 +59,63 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 /// Extra pooled instances beyond the batch budget, for config validation calls.
 const SPARE_INSTANCES: u32 = 4;
 
+/// The WIT package plugins target; this host runs every `0.1.x` version.
+pub const WIT_PACKAGE: &str = "weir:plugin";
+/// The version prefix of [`WIT_PACKAGE`] this host accepts.
+pub const WIT_VERSION_PREFIX: &str = "0.1.";
+
+/// Interfaces (name without `@version`) a plugin may import: the
+/// `weir:plugin` world and the WASI pieces a Rust or Python standard library
+/// needs to start (stdio, exit, an empty environment, frozen clocks,
+/// random). Anything else (filesystem, sockets, HTTP, …) is refused at load.
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "weir:plugin/host",
+    "weir:plugin/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+];
+
+/// Limits of one batch (the route's, within the runtime's pool limits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Linear-memory cap, bytes (at most the pool's `memory_bytes`).
+    pub memory_bytes: usize,
+    /// Wall-time limit of one call.
+    pub timeout: Duration,
+    /// Fuel (wasm instructions, roughly) one call may burn; `None`: unlimited.
+    pub fuel: Option<u64>,
+    /// Most bytes of documents (bodies, ids, indices, reasons) one call may return.
+    pub max_output_bytes: usize,
+}
+
+impl BatchLimits {
+    /// The runtime-wide defaults.
+    pub fn from_plugin_limits(l: &PluginLimits) -> BatchLimits {
+        BatchLimits {
+            memory_bytes: l.memory_bytes,
+            timeout: l.timeout,
+            fuel: l.fuel,
+            max_output_bytes: l.max_output_bytes,
+        }
+    }
+}
+
 /// Why a batch failed as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginError {
@@ -75,6 +132,24 @@ pub enum PluginError {
     OutOfMemory {
         /// Plugin name.
         plugin: String,
+        /// The cap.
+        limit_bytes: usize,
+    },
+    /// The plugin burnt all its fuel.
+    #[error("plugin {plugin} ran out of fuel ({fuel} units)")]
+    OutOfFuel {
+        /// Plugin name.
+        plugin: String,
+        /// The fuel it was given.
+        fuel: u64,
+    },
+    /// The plugin returned more than the route's output cap.
+    #[error("plugin {plugin} returned {bytes} bytes, over its output cap of {limit_bytes} bytes")]
+    OutputTooLarge {
+        /// Plugin name.
+        plugin: String,
+        /// What it returned.
+        bytes: usize,
         /// The cap.
         limit_bytes: usize,
     },
@@ -271,6 +346,7 @@ pub struct Runtime {
     linker: Linker<StoreState>,
     limits: PluginLimits,
     stop_ticker: Arc<AtomicBool>,
+    engine_key: String,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -310,6 +386,7 @@ impl Runtime {
         let mut cfg = WasmConfig::new();
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
+            .consume_fuel(limits.consume_fuel)
             .wasm_component_model(true);
         let engine = Engine::new(&cfg).map_err(|e| err(format!("{e:#}")))?;
         let mut linker: Linker<StoreState> = Linker::new(&engine);
@@ -328,11 +405,20 @@ impl Runtime {
                 }
             })
             .map_err(|e| err(format!("cannot start the epoch thread: {e}")))?;
+        let engine_key = {
+            use std::hash::{Hash, Hasher};
+            // Fixed keys: the same binary and engine settings give the same
+            // key in every process, which is what a cache key needs.
+            let mut h = std::hash::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut h);
+            format!("{:016x}", h.finish())
+        };
         Ok(Runtime {
             engine,
             linker,
             limits,
             stop_ticker,
+            engine_key,
         })
     }
 
@@ -343,13 +429,35 @@ impl Runtime {
 
     /// Compile a component and pre-link it. `name` is for messages.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Plugin, PluginError> {
+        self.load_checked(name, bytes, None)
+    }
+
+    /// Load a plugin: check its SHA-256 against `pin` (hex) when given,
+    /// compile it (or map it from the precompiled cache), check its type
+    /// (it must export `weir:plugin/transform@0.1.x` and import nothing
+    /// beyond [`ALLOWED_IMPORTS`]) before anything is instantiated, and
+    /// pre-link it.
+    pub fn load_checked(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        pin: Option<&str>,
+    ) -> Result<Plugin, PluginError> {
         let load_err = |detail: String| PluginError::Load {
             plugin: name.to_string(),
             detail,
         };
         let started = Instant::now();
-        let component =
-            Component::new(&self.engine, bytes).map_err(|e| load_err(format!("{e:#}")))?;
+        let digest = hex(&Sha256::digest(bytes));
+        if let Some(pin) = pin
+            && !pin.eq_ignore_ascii_case(&digest)
+        {
+            return Err(load_err(format!(
+                "digest mismatch: the config pins sha256 {pin}, the file has sha256 {digest}"
+            )));
+        }
+        let (component, cached) = self.compile(name, bytes, &digest)?;
+        check_component_type(&self.engine, &component).map_err(load_err)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -359,17 +467,123 @@ impl Runtime {
                 "not a weir:plugin@0.1.0 component (does it export weir:plugin/transform@0.1.0?): {e:#}"
             ))
         })?;
-        let digest = hex(&Sha256::digest(bytes));
-        tracing::debug!(plugin = name, %digest, compile_ms = started.elapsed().as_millis() as u64, "plugin loaded");
+        tracing::debug!(plugin = name, %digest, cached, load_ms = started.elapsed().as_millis() as u64, "plugin loaded");
         Ok(Plugin {
             name: name.into(),
             digest,
             size: bytes.len(),
             pre,
             engine: self.engine.clone(),
-            limits: self.limits.clone(),
+            limits: BatchLimits::from_plugin_limits(&self.limits),
+            consume_fuel: self.limits.consume_fuel,
+            log_bytes: self.limits.log_bytes,
         })
     }
+
+    /// The compiled component: mapped from `<cache_dir>/<digest>-<engine>.cwasm`
+    /// when there, else compiled (and written there). `true` when it came from the cache.
+    fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(Component, bool), PluginError> {
+        let load_err = |detail: String| PluginError::Load {
+            plugin: name.to_string(),
+            detail,
+        };
+        let Some(dir) = &self.limits.cache_dir else {
+            let c = Component::new(&self.engine, bytes).map_err(|e| load_err(format!("{e:#}")))?;
+            return Ok((c, false));
+        };
+        let path = dir.join(format!("{digest}-{}.cwasm", self.engine_key));
+        if path.is_file() {
+            // SAFETY: the file is one this host wrote (`serialize` below)
+            // into its own cache directory, named by the plugin's digest and
+            // the engine's compatibility hash; wasmtime checks the header and
+            // engine compatibility again and refuses a mismatch. The cache
+            // directory must be writable only by the user running Weir.
+            #[allow(unsafe_code)]
+            let mapped = unsafe { Component::deserialize_file(&self.engine, &path) };
+            match mapped {
+                Ok(c) => return Ok((c, true)),
+                Err(e) => tracing::warn!(
+                    plugin = name,
+                    path = %path.display(),
+                    error = %format!("{e:#}"),
+                    "precompiled plugin unusable; compiling again"
+                ),
+            }
+        }
+        let c = Component::new(&self.engine, bytes).map_err(|e| load_err(format!("{e:#}")))?;
+        if let Err(e) = write_cache(dir, &path, &c) {
+            tracing::warn!(plugin = name, path = %path.display(), error = %e, "cannot write the precompiled plugin cache");
+        }
+        Ok((c, false))
+    }
+}
+
+/// Write a compiled component atomically (temp file + rename) into `dir`.
+fn write_cache(dir: &std::path::Path, path: &std::path::Path, c: &Component) -> Result<(), String> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let image = c.serialize().map_err(|e| format!("{e:#}"))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.write_all(&image)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Check a component's type against the contract before instantiating it:
+/// it must export `weir:plugin/transform@0.1.x`, and import only
+/// [`ALLOWED_IMPORTS`] (and `weir:plugin` interfaces of version 0.1.x).
+pub fn check_component_type(engine: &Engine, component: &Component) -> Result<(), String> {
+    let ty = component.component_type();
+    let exports: Vec<&str> = ty.exports(engine).map(|(n, _)| n).collect();
+    let transform = format!("{WIT_PACKAGE}/transform@");
+    let ours = exports
+        .iter()
+        .find_map(|n| n.strip_prefix(transform.as_str()));
+    match ours {
+        Some(v) if v.starts_with(WIT_VERSION_PREFIX) => {}
+        Some(v) => {
+            return Err(format!(
+                "targets {WIT_PACKAGE}@{v}, but this host runs {WIT_PACKAGE}@{WIT_VERSION_PREFIX}x; \
+                 rebuild the plugin against wit/plugin.wit of this release"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "wrong world: a plugin must export {WIT_PACKAGE}/transform@{WIT_VERSION_PREFIX}x \
+                 (world `plugin` of wit/plugin.wit); this component exports [{}]",
+                exports.join(", ")
+            ));
+        }
+    }
+    let mut refused = Vec::new();
+    for (name, _) in ty.imports(engine) {
+        let (iface, version) = name.split_once('@').unwrap_or((name, ""));
+        let allowed = ALLOWED_IMPORTS.contains(&iface)
+            && (!iface.starts_with(WIT_PACKAGE) || version.starts_with(WIT_VERSION_PREFIX));
+        if !allowed {
+            refused.push(name.to_string());
+        }
+    }
+    if !refused.is_empty() {
+        return Err(format!(
+            "imports what the host does not give plugins: {} (a plugin gets only the \
+             {WIT_PACKAGE} world: stdio, exit, clocks, random and its `host` import)",
+            refused.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// A loaded plugin, ready to instantiate per batch. Cheap to share (`Arc`).
@@ -379,7 +593,9 @@ pub struct Plugin {
     size: usize,
     pre: bindings::PluginPre<StoreState>,
     engine: Engine,
-    limits: PluginLimits,
+    limits: BatchLimits,
+    consume_fuel: bool,
+    log_bytes: usize,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -407,17 +623,23 @@ impl Plugin {
         self.size
     }
 
+    /// The runtime-wide limits this plugin runs under by default.
+    pub fn default_limits(&self) -> &BatchLimits {
+        &self.limits
+    }
+
     fn new_store(
         &self,
         ctx: &BatchContext,
+        limits: &BatchLimits,
     ) -> (
         Store<StoreState>,
         pipe::CappedPipe,
         pipe::CappedPipe,
         Arc<AtomicBool>,
     ) {
-        let stdout = pipe::CappedPipe::new(self.limits.log_bytes);
-        let stderr = pipe::CappedPipe::new(self.limits.log_bytes);
+        let stdout = pipe::CappedPipe::new(self.log_bytes);
+        let stderr = pipe::CappedPipe::new(self.log_bytes);
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -431,7 +653,7 @@ impl Plugin {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: Limiter {
-                memory_bytes: self.limits.memory_bytes,
+                memory_bytes: limits.memory_bytes,
                 hit: hit.clone(),
             },
             log: LogSink {
@@ -439,35 +661,43 @@ impl Plugin {
                 tenant: ctx.tenant.clone(),
                 route: ctx.route.clone(),
                 request_id: ctx.request_id.clone(),
-                budget: self.limits.log_bytes,
+                budget: self.log_bytes,
                 dropped: 0,
             },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = self
-            .limits
-            .timeout
-            .as_millis()
-            .div_ceil(EPOCH_TICK.as_millis()) as u64
-            + 1;
+        if self.consume_fuel {
+            // Unlimited routes on a fuel-counting engine get all the fuel there is.
+            let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+        }
+        let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
         store.set_epoch_deadline(ticks);
         (store, stdout, stderr, hit)
     }
 
-    fn classify(&self, e: wasmtime::Error, oom: bool) -> PluginError {
+    fn classify(&self, e: wasmtime::Error, oom: bool, limits: &BatchLimits) -> PluginError {
         let plugin = self.name.to_string();
         if oom {
             return PluginError::OutOfMemory {
                 plugin,
-                limit_bytes: self.limits.memory_bytes,
+                limit_bytes: limits.memory_bytes,
             };
         }
-        if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-            return PluginError::Timeout {
-                plugin,
-                limit_ms: self.limits.timeout.as_millis() as u64,
-            };
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                return PluginError::Timeout {
+                    plugin,
+                    limit_ms: limits.timeout.as_millis() as u64,
+                };
+            }
+            Some(Trap::OutOfFuel) => {
+                return PluginError::OutOfFuel {
+                    plugin,
+                    fuel: limits.fuel.unwrap_or(u64::MAX),
+                };
+            }
+            _ => {}
         }
         let full = format!("{e:#}");
         let detail: String = full.lines().take(6).collect::<Vec<_>>().join(" | ");
@@ -506,19 +736,30 @@ impl Plugin {
         }
     }
 
-    /// Run `transform` on one batch in a fresh instance. Blocking: call it
-    /// off the async executor (`spawn_blocking`).
+    /// Run `transform` on one batch in a fresh instance, under the
+    /// runtime's default limits. Blocking: call it off the async executor
+    /// (`spawn_blocking`).
     pub fn transform(
         &self,
         ctx: &BatchContext,
         records: &[Vec<u8>],
     ) -> Result<(Vec<Outcome>, BatchStats), PluginError> {
+        self.transform_with(ctx, records, &self.limits)
+    }
+
+    /// [`Plugin::transform`] under a route's own limits.
+    pub fn transform_with(
+        &self,
+        ctx: &BatchContext,
+        records: &[Vec<u8>],
+        limits: &BatchLimits,
+    ) -> Result<(Vec<Outcome>, BatchStats), PluginError> {
         let t0 = Instant::now();
-        let (mut store, stdout, stderr, hit) = self.new_store(ctx);
+        let (mut store, stdout, stderr, hit) = self.new_store(ctx, limits);
         let instance = match self.pre.instantiate(&mut store) {
             Ok(i) => i,
             Err(e) => {
-                let err = self.classify(e, hit.load(Ordering::Relaxed));
+                let err = self.classify(e, hit.load(Ordering::Relaxed), limits);
                 self.flush_output(ctx, &store, &stdout, &stderr);
                 return Err(err);
             }
@@ -544,7 +785,30 @@ impl Plugin {
             .call_transform(&mut store, &wit_ctx, records);
         let t2 = Instant::now();
         self.flush_output(ctx, &store, &stdout, &stderr);
-        let outcomes = result.map_err(|e| self.classify(e, hit.load(Ordering::Relaxed)))?;
+        let outcomes = result.map_err(|e| self.classify(e, hit.load(Ordering::Relaxed), limits))?;
+        drop(store);
+        let output_bytes: usize = outcomes
+            .iter()
+            .map(|o| match o {
+                wit::Outcome::Ok(docs) => docs
+                    .iter()
+                    .map(|d| {
+                        d.body.len()
+                            + d.id.as_ref().map_or(0, String::len)
+                            + d.index.as_ref().map_or(0, String::len)
+                    })
+                    .sum(),
+                wit::Outcome::Failed(reason) => reason.len(),
+                wit::Outcome::Dropped => 0,
+            })
+            .sum();
+        if output_bytes > limits.max_output_bytes {
+            return Err(PluginError::OutputTooLarge {
+                plugin: self.name.to_string(),
+                bytes: output_bytes,
+                limit_bytes: limits.max_output_bytes,
+            });
+        }
         if outcomes.len() != records.len() {
             return Err(PluginError::Contract {
                 plugin: self.name.to_string(),
@@ -587,13 +851,13 @@ impl Plugin {
             route: "(validate)".into(),
             ..BatchContext::default()
         };
-        let (mut store, stdout, stderr, hit) = self.new_store(&ctx);
+        let (mut store, stdout, stderr, hit) = self.new_store(&ctx, &self.limits);
         let result = self.pre.instantiate(&mut store).and_then(|i| {
             i.weir_plugin_transform()
                 .call_validate_config(&mut store, config)
         });
         self.flush_output(&ctx, &store, &stdout, &stderr);
-        result.map_err(|e| self.classify(e, hit.load(Ordering::Relaxed)))
+        result.map_err(|e| self.classify(e, hit.load(Ordering::Relaxed), &self.limits))
     }
 }
 

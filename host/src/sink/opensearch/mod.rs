@@ -53,7 +53,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const QUEUE_DEPTH: usize = 1024;
 
 /// OpenSearch sink settings (validated).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenSearchConfig {
     /// Base URLs, e.g. `https://search.example.com:9200`.
     pub urls: Vec<String>,
@@ -167,6 +167,7 @@ pub struct OpenSearchSink {
     tx: mpsc::Sender<Submission>,
     client: Arc<Client>,
     config: OpenSearchConfig,
+    retries: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct Shared {
@@ -175,6 +176,7 @@ struct Shared {
     templates_installed: AtomicBool,
     template_lock: Mutex<()>,
     retry_max_elapsed: Duration,
+    retries: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl OpenSearchSink {
@@ -187,15 +189,27 @@ impl OpenSearchSink {
     ) -> Result<OpenSearchSink, ClientError> {
         let client = Arc::new(Client::new(&config)?);
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let shared = Arc::new(Shared {
             client: client.clone(),
             templates,
             templates_installed: AtomicBool::new(false),
             template_lock: Mutex::new(()),
             retry_max_elapsed: config.retry_max_elapsed,
+            retries: retries.clone(),
         });
         tokio::spawn(batcher(rx, shared, config.clone()));
-        Ok(OpenSearchSink { tx, client, config })
+        Ok(OpenSearchSink {
+            tx,
+            client,
+            config,
+            retries,
+        })
+    }
+
+    /// `_bulk` attempts that were retries (of items or of whole requests).
+    pub fn bulk_retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Settings.
@@ -374,6 +388,9 @@ async fn send_batch(shared: Arc<Shared>, batch: Vec<Submission>) {
         if started.elapsed() + delay > shared.retry_max_elapsed {
             break;
         }
+        shared
+            .retries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::time::sleep(delay).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }

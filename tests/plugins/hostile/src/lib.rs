@@ -7,6 +7,9 @@
 //! - `short`: returns fewer outcomes than records (contract violation).
 //! - `bad-body`: returns a document whose body is not a JSON object.
 //! - `chatty`: writes far more to stdout, stderr and the host log than the caps allow, then behaves.
+//! - `huge`: returns 4 MiB of documents per record (for the output cap).
+//! - `other-index`: asks for index `other-hostile` (tenant `other`'s space)
+//!   for every document, to show the host keeps it in its own tenant's space.
 //! - `echo`: behaves: one document `{"n": <record length>}` per record.
 
 #![allow(clippy::panic)]
@@ -16,7 +19,17 @@ use weir_plugin_sdk::{BatchContext, Document, Guest, Level, Outcome};
 /// The exported plugin.
 pub struct Hostile;
 
-const MODES: &[&str] = &["trap", "loop", "hog", "short", "bad-body", "chatty", "echo"];
+const MODES: &[&str] = &[
+    "trap",
+    "loop",
+    "hog",
+    "short",
+    "bad-body",
+    "chatty",
+    "huge",
+    "other-index",
+    "echo",
+];
 
 fn mode(config: &str) -> Result<String, String> {
     let cfg = weir_plugin_sdk::config_object(config)?;
@@ -77,6 +90,22 @@ impl Guest for Hostile {
                 }
                 echo(&records)
             }
+            "huge" => {
+                let pad = "x".repeat(4 << 20);
+                records
+                    .iter()
+                    .map(|_| Outcome::Ok(vec![Document::new(format!("{{\"pad\":\"{pad}\"}}"))]))
+                    .collect()
+            }
+            "other-index" => records
+                .iter()
+                .map(|r| {
+                    Outcome::Ok(vec![
+                        Document::new(format!("{{\"n\":{}}}", r.len()))
+                            .with_index("other-hostile".to_string()),
+                    ])
+                })
+                .collect(),
             _ => echo(&records),
         }
     }

@@ -1,0 +1,247 @@
+//! Counters for Prometheus, per tenant and route, rendered by hand in the
+//! text exposition format (`GET /metrics`). Counters outlive config reloads:
+//! they are keyed by tenant and route name, not by the pipeline that counts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The counters of one route.
+#[derive(Debug, Default)]
+pub struct RouteCounters {
+    /// Requests answered 200.
+    pub requests_ok: AtomicU64,
+    /// Requests answered otherwise (any error, including quota).
+    pub requests_failed: AtomicU64,
+    /// Requests refused over a quota (429).
+    pub quota_rejections: AtomicU64,
+    /// Records received (in requests that were admitted).
+    pub records_in: AtomicU64,
+    /// Request body bytes received (admitted requests).
+    pub bytes_in: AtomicU64,
+    /// Documents made durable in the sink.
+    pub documents_out: AtomicU64,
+    /// Records the plugin dropped on purpose.
+    pub records_dropped: AtomicU64,
+    /// Records dead-lettered (plugin failure or sink rejection).
+    pub records_failed: AtomicU64,
+    /// Plugin calls.
+    pub plugin_batches: AtomicU64,
+    /// Plugin calls that failed as a whole (trap, timeout, memory, fuel, output cap).
+    pub plugin_failures: AtomicU64,
+    /// Time in plugin calls (instantiate + call), nanoseconds.
+    pub plugin_nanos: AtomicU64,
+}
+
+impl RouteCounters {
+    /// Add `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Count one plugin call of `took`.
+    pub fn plugin_call(&self, took: Duration, failed: bool) {
+        Self::add(&self.plugin_batches, 1);
+        Self::add(&self.plugin_nanos, took.as_nanos() as u64);
+        if failed {
+            Self::add(&self.plugin_failures, 1);
+        }
+    }
+}
+
+/// Every route's counters, plus gauges the server sets.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<(String, String), Arc<RouteCounters>>>,
+    /// Config reloads that took effect.
+    pub reloads_ok: AtomicU64,
+    /// Config reloads refused (the old config kept serving).
+    pub reloads_failed: AtomicU64,
+    /// Requests with no route or refused before a route was known.
+    pub unrouted_requests: AtomicU64,
+}
+
+/// A sink's counters read at render time.
+#[derive(Debug, Clone)]
+pub struct SinkGauge {
+    /// Sink name.
+    pub name: String,
+    /// `_bulk` retries so far.
+    pub bulk_retries: u64,
+}
+
+impl Metrics {
+    /// The counters of `tenant`/`route`, created on first use.
+    pub fn route(&self, tenant: &str, route: &str) -> Arc<RouteCounters> {
+        self.routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((tenant.to_string(), route.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// Render in the Prometheus text format.
+    pub fn render(&self, sinks: &[SinkGauge], plugins_loaded: usize) -> String {
+        let routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut out = String::new();
+        type Get = fn(&RouteCounters) -> &AtomicU64;
+        let families: [(&str, &str, Get); 10] = [
+            ("weir_requests_ok_total", "Requests answered 200.", |c| {
+                &c.requests_ok
+            }),
+            (
+                "weir_requests_failed_total",
+                "Requests answered with an error status.",
+                |c| &c.requests_failed,
+            ),
+            (
+                "weir_quota_rejections_total",
+                "Requests refused with 429 over a tenant quota.",
+                |c| &c.quota_rejections,
+            ),
+            (
+                "weir_records_in_total",
+                "Records received in admitted requests.",
+                |c| &c.records_in,
+            ),
+            (
+                "weir_bytes_in_total",
+                "Request body bytes of admitted requests.",
+                |c| &c.bytes_in,
+            ),
+            (
+                "weir_documents_out_total",
+                "Documents made durable in the sink.",
+                |c| &c.documents_out,
+            ),
+            (
+                "weir_records_dropped_total",
+                "Records the plugin dropped on purpose.",
+                |c| &c.records_dropped,
+            ),
+            ("weir_records_failed_total", "Records dead-lettered.", |c| {
+                &c.records_failed
+            }),
+            ("weir_plugin_batches_total", "Plugin calls.", |c| {
+                &c.plugin_batches
+            }),
+            (
+                "weir_plugin_failures_total",
+                "Plugin calls that failed as a whole.",
+                |c| &c.plugin_failures,
+            ),
+        ];
+        for (name, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((tenant, route), c) in &routes {
+                let _ = writeln!(
+                    out,
+                    "{name}{{tenant=\"{}\",route=\"{}\"}} {}",
+                    escape(tenant),
+                    escape(route),
+                    get(c).load(Ordering::Relaxed)
+                );
+            }
+        }
+        let name = "weir_plugin_seconds_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time in plugin calls (instantiate and call).\n# TYPE {name} counter"
+        );
+        for ((tenant, route), c) in &routes {
+            let _ = writeln!(
+                out,
+                "{name}{{tenant=\"{}\",route=\"{}\"}} {:.6}",
+                escape(tenant),
+                escape(route),
+                c.plugin_nanos.load(Ordering::Relaxed) as f64 / 1e9
+            );
+        }
+        let name = "weir_bulk_retries_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} OpenSearch _bulk attempts that were retries.\n# TYPE {name} counter"
+        );
+        for s in sinks {
+            let _ = writeln!(
+                out,
+                "{name}{{sink=\"{}\"}} {}",
+                escape(&s.name),
+                s.bulk_retries
+            );
+        }
+        for (name, help, v) in [
+            (
+                "weir_config_reloads_total",
+                "Config reloads that took effect.",
+                &self.reloads_ok,
+            ),
+            (
+                "weir_config_reload_failures_total",
+                "Config reloads refused; the previous config kept serving.",
+                &self.reloads_failed,
+            ),
+            (
+                "weir_unrouted_requests_total",
+                "Requests for no route.",
+                &self.unrouted_requests,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP weir_plugins_loaded Plugins loaded in the serving config.\n# TYPE weir_plugins_loaded gauge\nweir_plugins_loaded {plugins_loaded}"
+        );
+        out
+    }
+}
+
+/// Escape a label value (`\`, `"` and newlines).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_per_route() {
+        let m = Metrics::default();
+        let c = m.route("acme", "waf");
+        RouteCounters::add(&c.records_in, 3);
+        c.plugin_call(Duration::from_millis(1500), false);
+        let text = m.render(
+            &[SinkGauge {
+                name: "os".into(),
+                bulk_retries: 2,
+            }],
+            1,
+        );
+        assert!(
+            text.contains("weir_records_in_total{tenant=\"acme\",route=\"waf\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("weir_plugin_seconds_total{tenant=\"acme\",route=\"waf\"} 1.500000"));
+        assert!(text.contains("weir_bulk_retries_total{sink=\"os\"} 2"));
+        assert!(text.contains("# TYPE weir_records_in_total counter"));
+        assert!(
+            Arc::ptr_eq(&c, &m.route("acme", "waf")),
+            "same counters after a reload"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Per-tenant admission: requests in flight, records and bytes per second,
+//! and the tenant's share of the plugin pool.
+//!
+//! Over a quota the request is refused with 429 before anything is
+//! processed, so nothing is lost: Firehose retries it with backoff (and
+//! backs it up to S3 when its retry duration runs out, as for any error).
+//! Rates use token buckets holding one second of tokens; a request may take
+//! the bucket below zero (so a batch larger than one second of quota still
+//! passes once the bucket is full), and the next requests wait for the debt
+//! to be paid back. The gates live as long as the tenant's quotas do:
+//! a config reload that keeps them keeps their state.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::TenantQuotas;
+use crate::firehose::RequestError;
+
+/// A token bucket refilled at `rate` per second, holding at most one second of tokens.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u64) -> Bucket {
+        Bucket {
+            rate: rate as f64,
+            tokens: rate as f64,
+            last: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.last = now;
+    }
+}
+
+/// The admission state of one tenant.
+#[derive(Debug)]
+pub struct TenantGate {
+    tenant: String,
+    quotas: TenantQuotas,
+    in_flight: Arc<Semaphore>,
+    batches: Arc<Semaphore>,
+    rates: Mutex<(Option<Bucket>, Option<Bucket>)>,
+}
+
+/// Held while a request of the tenant is being processed.
+#[derive(Debug)]
+pub struct RequestPermit {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl TenantGate {
+    /// A gate for `tenant` with `quotas`.
+    pub fn new(tenant: &str, quotas: &TenantQuotas) -> TenantGate {
+        TenantGate {
+            tenant: tenant.to_string(),
+            quotas: quotas.clone(),
+            in_flight: Arc::new(Semaphore::new(quotas.max_requests_in_flight)),
+            batches: Arc::new(Semaphore::new(quotas.max_concurrent_batches)),
+            rates: Mutex::new((
+                quotas.records_per_second.map(Bucket::new),
+                quotas.bytes_per_second.map(Bucket::new),
+            )),
+        }
+    }
+
+    /// The quotas this gate enforces.
+    pub fn quotas(&self) -> &TenantQuotas {
+        &self.quotas
+    }
+
+    /// Take a request slot, or refuse: the tenant has
+    /// `max_requests_in_flight` requests being processed already.
+    pub fn enter(&self) -> Result<RequestPermit, RequestError> {
+        match self.in_flight.clone().try_acquire_owned() {
+            Ok(p) => Ok(RequestPermit { _permit: p }),
+            Err(_) => Err(RequestError::OverQuota(format!(
+                "tenant {} has {} requests in flight (max_requests_in_flight)",
+                self.tenant, self.quotas.max_requests_in_flight
+            ))),
+        }
+    }
+
+    /// Charge `records` and `bytes` to the tenant's rates, or refuse
+    /// without charging anything when a bucket is empty.
+    pub fn charge(&self, records: usize, bytes: usize) -> Result<(), RequestError> {
+        let mut rates = self
+            .rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let (recs, byts) = &mut *rates;
+        for (bucket, what) in [(&mut *recs, "records"), (&mut *byts, "bytes")] {
+            if let Some(b) = bucket {
+                b.refill(now);
+                if b.tokens <= 0.0 {
+                    let wait_ms = (-b.tokens / b.rate * 1000.0).ceil().max(1.0);
+                    return Err(RequestError::OverQuota(format!(
+                        "tenant {} is over its {what} per second quota ({}); \
+                         about {wait_ms} ms until it has room",
+                        self.tenant, b.rate
+                    )));
+                }
+            }
+        }
+        if let Some(b) = recs {
+            b.tokens -= records as f64;
+        }
+        if let Some(b) = byts {
+            b.tokens -= bytes as f64;
+        }
+        Ok(())
+    }
+
+    /// Wait for a plugin-batch slot of the tenant's share of the pool.
+    pub async fn batch_slot(&self) -> Result<OwnedSemaphorePermit, RequestError> {
+        self.batches
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| RequestError::Unavailable("shutting down".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quotas() -> TenantQuotas {
+        TenantQuotas {
+            max_requests_in_flight: 1,
+            records_per_second: Some(100),
+            bytes_per_second: None,
+            max_batch_records: 10,
+            max_concurrent_batches: 1,
+        }
+    }
+
+    #[test]
+    fn in_flight_is_bounded_and_released() {
+        let g = TenantGate::new("t", &quotas());
+        let p = g.enter().unwrap();
+        let e = g.enter().unwrap_err();
+        assert_eq!(e.status().as_u16(), 429);
+        assert!(e.to_string().contains("max_requests_in_flight"), "{e}");
+        drop(p);
+        assert!(g.enter().is_ok());
+    }
+
+    #[test]
+    fn a_big_request_passes_once_then_the_debt_refuses_the_next() {
+        let g = TenantGate::new("t", &quotas());
+        g.charge(500, 0).unwrap();
+        let e = g.charge(1, 0).unwrap_err();
+        assert!(e.to_string().contains("records per second"), "{e}");
+        // Refill by hand: five seconds later the debt of 400 is paid.
+        {
+            let mut r = g.rates.lock().unwrap();
+            if let Some(b) = &mut r.0 {
+                b.last -= std::time::Duration::from_secs(5);
+            }
+        }
+        g.charge(1, 0).unwrap();
+    }
+}
