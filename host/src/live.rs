@@ -25,6 +25,8 @@ pub struct ConfigSource {
     pub path: PathBuf,
     /// `--opensearch`: applied again after each read.
     pub opensearch: Option<String>,
+    /// `--listen`: applied again after each read.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl ConfigSource {
@@ -33,6 +35,9 @@ impl ConfigSource {
         let mut config = Config::load(&self.path).map_err(|e| e.to_string())?;
         if let Some(url) = &self.opensearch {
             config.use_opensearch(url);
+        }
+        if let Some(addr) = self.listen {
+            config.server.listen = addr;
         }
         Ok(config)
     }

@@ -157,9 +157,9 @@ impl Pipeline {
                 return Err(BuildError {
                     at: at("plugin_sha256"),
                     message: format!(
-                        "digest mismatch: the config pins sha256 {pin}, {} has sha256 {}",
-                        route.plugin,
-                        plugin.digest()
+                        "digest mismatch: the config pins sha256 {pin}, the file has sha256 {} ({})",
+                        plugin.digest(),
+                        route.plugin
                     ),
                 });
             }

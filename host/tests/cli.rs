@@ -245,3 +245,123 @@ fn replay_re_drives_directory_dead_letters() {
         "{stdout}"
     );
 }
+
+/// A plain HTTP/1.1 GET over std: (status, body).
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+fn metric(addr: &str, name: &str) -> u64 {
+    http_get(addr, "/metrics")
+        .and_then(|(_, body)| {
+            body.lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !f() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `weir serve`: ready on `/readyz`, reloads on SIGHUP and on a config
+/// change (refusing a bad one and serving on), exits 0 on SIGTERM.
+#[cfg(unix)]
+#[test]
+fn serve_reloads_on_sighup_and_file_change_and_stops_on_sigterm() {
+    let dir = temp("serve");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let example = std::fs::read_to_string(repo().join("examples/weir.toml"))
+        .unwrap()
+        .replace(
+            "path = \"weir-data\"",
+            &format!("path = {:?}", dir.join("data")),
+        );
+    let config = dir.join("weir.toml");
+    std::fs::write(&config, &example).unwrap();
+    let child = weir()
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &addr])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    wait_until("/readyz", || {
+        http_get(&addr, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    assert_eq!(http_get(&addr, "/healthz").unwrap().0, 200);
+    assert_eq!(metric(&addr, "weir_plugins_loaded"), 5);
+
+    let kill = |sig: &str| {
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    kill("-HUP");
+    wait_until("the SIGHUP reload", || {
+        metric(&addr, "weir_config_reloads_total") == 1
+    });
+
+    // A bad edit is refused and counted; the old config serves on.
+    std::fs::write(&config, example.replace("builtin:waf", "builtin:nope")).unwrap();
+    wait_until("the refused reload", || {
+        metric(&addr, "weir_config_reload_failures_total") == 1
+    });
+    assert_eq!(metric(&addr, "weir_plugins_loaded"), 5);
+    // A good edit (one route fewer) takes effect without a restart.
+    let fewer = example.replace(
+        "[[routes]]\npath = \"/firehose/route53-resolver\"",
+        "[[ignored]]\npath = \"/firehose/route53-resolver\"",
+    );
+    let fewer = fewer.split("[[ignored]]").next().unwrap().to_string();
+    std::fs::write(&config, fewer).unwrap();
+    wait_until("the file-change reload", || {
+        metric(&addr, "weir_config_reloads_total") == 2
+    });
+    assert_eq!(metric(&addr, "weir_plugins_loaded"), 4);
+
+    kill("-TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for needle in [
+        "config reload refused",
+        "unknown built-in plugin `nope`",
+        "config reloaded",
+        "shutting down",
+        "\"level\":\"INFO\"",
+    ] {
+        assert!(stderr.contains(needle), "{needle} in\n{stderr}");
+    }
+}

@@ -71,21 +71,63 @@ sink = "local"
 "#,
         out = out.display().to_string()
     );
-    for mode in ["trap", "loop", "hog", "short", "bad-body", "chatty", "echo"] {
+    for (route, mode, extra) in [
+        ("trap", "trap", ""),
+        ("loop", "loop", ""),
+        ("hog", "hog", ""),
+        ("short", "short", ""),
+        ("bad-body", "bad-body", ""),
+        ("chatty", "chatty", ""),
+        ("huge", "huge", "max_output_mib = 1"),
+        ("other-index", "other-index", "allow_plugin_index = true"),
+        // Fuel stops a loop deterministically, long before the wall clock.
+        ("fuel", "loop", "fuel = 50000000\ntimeout_ms = 60000"),
+        ("echo", "echo", ""),
+    ] {
         text.push_str(&format!(
             r#"
 [[routes]]
-path = "/hostile/{mode}"
+path = "/hostile/{route}"
 tenant = "demo"
 plugin = {HOSTILE_PLUGIN:?}
-index = "hostile-{mode}"
+plugin_sha256 = "{digest}"
+index = "hostile-{route}"
 sink = "local"
 plugin_config = {{ mode = "{mode}" }}
-"#
+{extra}
+"#,
+            digest = hostile_digest()
         ));
     }
     text
 }
+
+/// SHA-256 (hex) of the hostile test plugin, as a config pins it.
+pub fn hostile_digest() -> String {
+    use sha2::Digest;
+    weir::plugin::hex(&sha2::Sha256::digest(
+        std::fs::read(HOSTILE_PLUGIN).unwrap(),
+    ))
+}
+
+/// Test components that must be refused at load: (what, path, the error it must name).
+pub const REFUSED_PLUGINS: &[(&str, &str, &str)] = &[
+    (
+        "wrong WIT version",
+        env!("WEIR_TEST_PLUGIN_WRONG_VERSION"),
+        "targets weir:plugin@0.2.0, but this host runs weir:plugin@0.1.x",
+    ),
+    (
+        "wrong world",
+        env!("WEIR_TEST_PLUGIN_WRONG_WORLD"),
+        "wrong world: a plugin must export weir:plugin/transform@0.1.x",
+    ),
+    (
+        "filesystem and sockets",
+        env!("WEIR_TEST_PLUGIN_CAPABILITY"),
+        "imports what the host does not give plugins: wasi:filesystem/types@",
+    ),
+];
 
 /// A pipeline over [`config_text`] with plain HTTP, writing to a fresh directory.
 pub fn pipeline(name: &str) -> (Arc<Pipeline>, PathBuf) {

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use weir::config::Config;
+use weir::pipeline::Pipeline;
 use weir::server::handle;
 use weir_tests::*;
 
@@ -128,4 +130,114 @@ async fn the_host_serves_after_every_hostile_plugin() {
     let docs = bulk_entries(&out, "demo-hostile-echo");
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0].1, serde_json::json!({"n": 5}));
+}
+
+#[tokio::test]
+async fn huge_output_is_dead_lettered_at_the_output_cap() {
+    let (p, out) = pipeline("huge");
+    let (status, json) = post_hostile(&p, "huge", "huge-1").await;
+    assert_eq!(status, 200, "{json}");
+    assert_dead_lettered(&out, "huge", "over its output cap of 1048576 bytes");
+}
+
+#[tokio::test]
+async fn fuel_stops_a_loop() {
+    let (p, out) = pipeline("fuel");
+    let (status, json) = post_hostile(&p, "fuel", "fuel-1").await;
+    assert_eq!(status, 200, "{json}");
+    assert_dead_lettered(&out, "fuel", "ran out of fuel (50000000 units)");
+}
+
+/// The plugin asks for `other-hostile`, which is inside tenant `other`'s
+/// index space (`other-`): the host keeps it inside `demo-`.
+#[tokio::test]
+async fn a_plugin_cannot_write_into_another_tenants_index() {
+    let (p, out) = pipeline("other-index");
+    let (status, json) = post_hostile(&p, "other-index", "oi-1").await;
+    assert_eq!(status, 200, "{json}");
+    assert!(
+        bulk_entries(&out, "other-hostile").is_empty(),
+        "nothing in tenant other's index"
+    );
+    let docs = bulk_entries(&out, "demo-other-hostile");
+    assert_eq!(docs.len(), 2, "both documents inside demo's own space");
+    assert_eq!(docs[0].0["index"]["_index"], "demo-other-hostile");
+}
+
+/// Each component that breaks the contract is refused at load with an
+/// error naming the problem; the same config is refused by a reload while
+/// the running config keeps answering 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_plugins_are_refused_at_load_and_on_reload() {
+    let (p, out) = pipeline("refused");
+    let good = Config::parse(&config_text(
+        &out,
+        "listen = \"127.0.0.1:0\"\nplain_http = true",
+    ))
+    .unwrap();
+    let live = weir::live::Live::new(p);
+    let mut cases: Vec<(String, String, String)> = REFUSED_PLUGINS
+        .iter()
+        .map(|(what, path, err)| (what.to_string(), path.to_string(), err.to_string()))
+        .collect();
+    cases.push((
+        "wrong digest".into(),
+        HOSTILE_PLUGIN.into(),
+        format!(
+            "digest mismatch: the config pins sha256 {}, the file has sha256 {}",
+            "0".repeat(64),
+            hostile_digest()
+        ),
+    ));
+    for (n, (what, path, expected)) in cases.iter().enumerate() {
+        let mut config = good.clone();
+        let route = config.routes.iter_mut().find(|r| r.name == "echo").unwrap();
+        route.plugin = weir::config::PluginRef::File(path.into());
+        route.plugin_sha256 = (what == "wrong digest").then(|| "0".repeat(64));
+        let err = Pipeline::build(&config).unwrap_err().to_string();
+        assert!(err.contains(expected), "{what}: {err}");
+        assert!(err.starts_with("routes["), "{what}: names the route: {err}");
+
+        let refused = live.reload(config).await.unwrap_err();
+        assert!(refused.contains(expected), "{what}: {refused}");
+        let body = request_body(&format!("after-{n}"), &[b"still here"]);
+        let (status, _, json) = read_response(
+            weir::server::handle_live(&live, firehose_request("/hostile/echo", Some(KEY), body))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{what}: the old config keeps serving: {json}");
+    }
+    assert_eq!(bulk_entries(&out, "demo-hostile-echo").len(), cases.len());
+}
+
+/// A good tenant keeps getting 200s while every hostile plugin runs beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_tenant_is_served_while_hostile_plugins_run() {
+    let (p, out) = pipeline("neighbour");
+    let hostile: Vec<_> = ["trap", "loop", "hog", "short", "huge", "fuel", "chatty"]
+        .into_iter()
+        .map(|mode| {
+            let p = p.clone();
+            tokio::spawn(async move { post_hostile(&p, mode, &format!("{mode}-n")).await })
+        })
+        .collect();
+    let mut good = 0;
+    while hostile.iter().any(|h| !h.is_finished()) && good < 10_000 {
+        let body = request_body(
+            &format!("good-{good}"),
+            &[br#"{"timestamp":1576280412771}"#],
+        );
+        let (status, _, json) =
+            read_response(handle(&p, firehose_request("/firehose/waf", Some(KEY), body)).await)
+                .await;
+        assert_eq!(status, 200, "{json}");
+        good += 1;
+    }
+    for h in hostile {
+        let (status, json) = h.await.unwrap();
+        assert_eq!(status, 200, "{json}");
+    }
+    assert!(good >= 1);
+    assert_eq!(bulk_entries(&out, "demo-waf").len(), good);
 }

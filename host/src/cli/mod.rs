@@ -172,6 +172,7 @@ fn serve(
             weir::live::ConfigSource {
                 path: path.clone(),
                 opensearch: opensearch.clone(),
+                listen,
             },
         ));
         live.spawn_watchers(CONFIG_POLL_INTERVAL);

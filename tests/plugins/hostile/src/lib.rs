@@ -8,8 +8,9 @@
 //! - `bad-body`: returns a document whose body is not a JSON object.
 //! - `chatty`: writes far more to stdout, stderr and the host log than the caps allow, then behaves.
 //! - `huge`: returns 4 MiB of documents per record (for the output cap).
-//! - `other-index`: asks for index `other-hostile` (tenant `other`'s space)
-//!   for every document, to show the host keeps it in its own tenant's space.
+//! - `other-index`: asks for index `other-hostile` (tenant `other`'s space),
+//!   or the config's `index`, for every document, to show the host keeps it
+//!   in its own tenant's space.
 //! - `echo`: behaves: one document `{"n": <record length>}` per record.
 
 #![allow(clippy::panic)]
@@ -97,15 +98,21 @@ impl Guest for Hostile {
                     .map(|_| Outcome::Ok(vec![Document::new(format!("{{\"pad\":\"{pad}\"}}"))]))
                     .collect()
             }
-            "other-index" => records
-                .iter()
-                .map(|r| {
-                    Outcome::Ok(vec![
-                        Document::new(format!("{{\"n\":{}}}", r.len()))
-                            .with_index("other-hostile".to_string()),
-                    ])
-                })
-                .collect(),
+            "other-index" => {
+                let index = weir_plugin_sdk::config_object(&ctx.config)
+                    .ok()
+                    .and_then(|c| c.get("index").and_then(|i| i.as_str()).map(str::to_string))
+                    .unwrap_or_else(|| "other-hostile".to_string());
+                records
+                    .iter()
+                    .map(|r| {
+                        Outcome::Ok(vec![
+                            Document::new(format!("{{\"n\":{}}}", r.len()))
+                                .with_index(index.clone()),
+                        ])
+                    })
+                    .collect()
+            }
             _ => echo(&records),
         }
     }
