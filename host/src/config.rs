@@ -97,6 +97,7 @@ struct RawPluginLimits {
     fuel: Option<u64>,
     max_output_mib: Option<u64>,
     cache_dir: Option<PathBuf>,
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +178,7 @@ struct RawRoute {
     kind: Option<String>,
     object_store: Option<String>,
     plugin_sha256: Option<String>,
+    plugin_store: Option<String>,
     memory_mib: Option<u64>,
     timeout_ms: Option<u64>,
     fuel: Option<u64>,
@@ -383,6 +385,14 @@ pub enum PluginRef {
     Builtin(String),
     /// A component file (`.wasm`).
     File(PathBuf),
+    /// A component in S3 (`s3://bucket/key`), fetched with the route's
+    /// `plugin_store` into the cache, pinned by digest.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
 }
 
 impl fmt::Display for PluginRef {
@@ -390,13 +400,23 @@ impl fmt::Display for PluginRef {
         match self {
             PluginRef::Builtin(name) => write!(f, "builtin:{name}"),
             PluginRef::File(path) => write!(f, "{}", path.display()),
+            PluginRef::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
         }
     }
 }
 
 impl PluginRef {
-    /// Parse `builtin:<name>` or a path.
+    /// Parse `builtin:<name>`, `s3://bucket/key` or a path.
     pub fn parse(s: &str) -> Result<PluginRef, String> {
+        if let Some(rest) = s.strip_prefix("s3://") {
+            return match rest.split_once('/') {
+                Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(PluginRef::S3 {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                }),
+                _ => Err(format!("{s:?} is not s3://<bucket>/<key>")),
+            };
+        }
         if let Some(name) = s.strip_prefix("builtin:") {
             if crate::plugin::builtin(name).is_none() {
                 return Err(format!(
@@ -447,6 +467,8 @@ pub struct RouteConfig {
     pub object_store: Option<String>,
     /// The plugin's pinned SHA-256 (hex, lowercase); a different file is refused.
     pub plugin_sha256: Option<String>,
+    /// For a plugin in S3: the s3 sink whose endpoint, region and credentials fetch it.
+    pub plugin_store: Option<String>,
     /// Limits of each plugin call on this route.
     pub limits: crate::plugin::BatchLimits,
     /// The tenant's index prefix, applied to indices a plugin asks for.
@@ -613,7 +635,7 @@ pub fn default_date_fields(plugin: &PluginRef) -> Vec<String> {
             ],
             _ => &[],
         },
-        PluginRef::File(_) => &[],
+        PluginRef::File(_) | PluginRef::S3 { .. } => &[],
     };
     fields.iter().map(|f| f.to_string()).collect()
 }
@@ -758,6 +780,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             plugins.max_output_bytes = (m * 1024 * 1024) as usize;
         }
     }
+    let raw_plugin_dir = raw.plugins.dir.clone();
     plugins.cache_dir = match raw.plugins.cache_dir {
         Some(d) if d.as_os_str().is_empty() => None,
         Some(d) => Some(d),
@@ -1098,11 +1121,44 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 None
             }
         };
-        if r.plugin_sha256.is_some() && !matches!(plugin, Some(PluginRef::File(_))) {
+        if r.plugin_sha256.is_some() && matches!(plugin, Some(PluginRef::Builtin(_))) {
             problems.push(format!(
-                "{at}.plugin_sha256: only for plugins loaded from a file (built-ins are part of the binary)"
+                "{at}.plugin_sha256: only for plugins loaded from a file or S3 (built-ins are part of the binary)"
             ));
         }
+        match (&plugin, &r.plugin_store) {
+            (Some(PluginRef::S3 { .. }), None) => problems.push(format!(
+                "{at}.plugin_store: a plugin in S3 needs the s3 sink to fetch it with"
+            )),
+            (Some(PluginRef::S3 { .. }), Some(store)) if !s3_sinks.contains(store) => {
+                problems.push(format!(
+                    "{at}.plugin_store: {store:?} is not an s3 sink (defined: {})",
+                    s3_sinks.join(", ")
+                ));
+            }
+            (Some(PluginRef::S3 { .. }), Some(_)) => {
+                if r.plugin_sha256.is_none() {
+                    problems.push(format!(
+                        "{at}.plugin_sha256: a plugin fetched from S3 must be pinned by its SHA-256"
+                    ));
+                }
+                if plugins.cache_dir.is_none() {
+                    problems.push(format!(
+                        "{at}.plugin: a plugin fetched from S3 is kept in plugins.cache_dir, which is off"
+                    ));
+                }
+            }
+            (_, Some(_)) => problems.push(format!(
+                "{at}.plugin_store: only for plugins in S3 (`plugin = \"s3://bucket/key\"`)"
+            )),
+            (_, None) => {}
+        }
+        let plugin = match (plugin, &raw_plugin_dir) {
+            (Some(PluginRef::File(p)), Some(dir)) if p.is_relative() => {
+                Some(PluginRef::File(dir.join(p)))
+            }
+            (p, _) => p,
+        };
         if let Some(d) = &r.plugin_sha256
             && (d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
         {
@@ -1235,6 +1291,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     .unwrap_or(crate::sink::backup::DEFAULT_BACKUP_MAX_AGE),
                 object_store: r.object_store,
                 plugin_sha256: r.plugin_sha256.map(|d| d.to_ascii_lowercase()),
+                plugin_store: r.plugin_store,
                 limits: batch_limits,
                 index_prefix: prefix,
             });
@@ -1435,6 +1492,49 @@ mod tests {
             Config::parse(&empty).is_err(),
             "an empty prefix overlaps every other"
         );
+    }
+
+    #[test]
+    fn plugins_from_a_directory_or_s3() {
+        let text = GOOD
+            .replace(
+                "[sinks.local]",
+                "[plugins]\ndir = \"/srv/weir/plugins\"\n\n[sinks.local]",
+            )
+            .replace("builtin:waf", "acme-waf.wasm");
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(
+            c.routes[0].plugin,
+            PluginRef::File(PathBuf::from("/srv/weir/plugins/acme-waf.wasm"))
+        );
+        let digest = "ab".repeat(32);
+        let s3 = GOOD
+            .replace(
+                "[sinks.local]",
+                "[sinks.store]\ntype = \"s3\"\nbucket = \"b\"\nregion = \"us-east-1\"\n\n[sinks.local]",
+            )
+            .replace("builtin:waf", "s3://plugins/acme/waf.wasm");
+        let e = Config::parse(&s3).unwrap_err().problems.join("\n");
+        assert!(e.contains("routes[0].plugin_store"), "{e}");
+        let pinned = s3.replace(
+            "sink = \"local\"",
+            &format!("sink = \"local\"\nplugin_store = \"store\"\nplugin_sha256 = \"{digest}\""),
+        );
+        let c = Config::parse(&pinned).unwrap();
+        assert_eq!(
+            c.routes[0].plugin,
+            PluginRef::S3 {
+                bucket: "plugins".into(),
+                key: "acme/waf.wasm".into()
+            }
+        );
+        let unpinned = s3.replace(
+            "sink = \"local\"",
+            "sink = \"local\"\nplugin_store = \"store\"",
+        );
+        let e = Config::parse(&unpinned).unwrap_err().problems.join("\n");
+        assert!(e.contains("must be pinned"), "{e}");
+        assert!(PluginRef::parse("s3://bucket").is_err());
     }
 
     #[test]

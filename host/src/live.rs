@@ -156,7 +156,14 @@ impl Live {
         let Some(source) = &self.source else {
             return Err("no config file to reload from".into());
         };
-        let config = match source.load() {
+        let loaded = match source.load() {
+            Ok(c) => crate::pipeline::fetch_plugins(&c)
+                .await
+                .map(|()| c)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let config = match loaded {
             Ok(c) => c,
             Err(e) => {
                 let metrics = self.current().metrics().clone();

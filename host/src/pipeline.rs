@@ -50,6 +50,8 @@ pub struct Route {
     pub gate: Arc<TenantGate>,
     /// The route's counters.
     pub counters: Arc<RouteCounters>,
+    /// Cool-down after batches that ran out of time.
+    pub breaker: crate::quota::PluginBreaker,
 }
 
 /// Why the pipeline could not be built (config is valid, but a side effect failed).
@@ -246,6 +248,7 @@ impl Pipeline {
                     object_store,
                     gate,
                     counters: metrics.route(route.tenant.as_str(), &route.name),
+                    breaker: crate::quota::PluginBreaker::default(),
                 }),
             );
         }
@@ -461,6 +464,10 @@ impl Pipeline {
             })
             .await
             .map_err(|e| RequestError::DeliveryFailed(format!("plugin task failed: {e}")))?;
+            route.breaker.record(matches!(
+                result,
+                Err(PluginError::Timeout { .. } | PluginError::OutOfFuel { .. })
+            ));
             match result {
                 Ok((out, s)) => {
                     route.counters.plugin_call(s.instantiate + s.call, false);
@@ -494,7 +501,7 @@ impl Pipeline {
 
 /// Load a plugin's bytes and compile it.
 pub fn load_plugin(runtime: &Runtime, plugin: &PluginRef) -> Result<Plugin, String> {
-    let bytes = plugin_bytes(plugin)?;
+    let bytes = plugin_bytes(plugin, None, runtime.limits().cache_dir.as_deref())?;
     runtime
         .load(&plugin.to_string(), &bytes)
         .map_err(|e| e.to_string())
@@ -507,7 +514,11 @@ pub fn load_plugin_reusing(
     route: &RouteConfig,
     previous: Option<&Arc<Plugin>>,
 ) -> Result<Arc<Plugin>, String> {
-    let bytes = plugin_bytes(&route.plugin)?;
+    let bytes = plugin_bytes(
+        &route.plugin,
+        route.plugin_sha256.as_deref(),
+        runtime.limits().cache_dir.as_deref(),
+    )?;
     if let Some(p) = previous
         && p.digest() == plugin::hex(&Sha256::digest(&bytes))
     {
@@ -523,9 +534,99 @@ pub fn load_plugin_reusing(
         .map_err(|e| e.to_string())
 }
 
-/// The component bytes of a plugin reference.
-pub fn plugin_bytes(plugin: &PluginRef) -> Result<Cow<'static, [u8]>, String> {
+/// Where a plugin fetched from S3 is kept: `<cache_dir>/objects/<sha256>.wasm`.
+pub fn fetched_plugin_path(cache_dir: &std::path::Path, sha256: &str) -> std::path::PathBuf {
+    cache_dir.join("objects").join(format!("{sha256}.wasm"))
+}
+
+/// Fetch every plugin the config loads from S3 into the cache (by digest),
+/// unless it is there already. A fetched object whose SHA-256 is not the
+/// pinned one is refused and not kept. Call before [`Pipeline::build`];
+/// the build then reads the cached copy, so a restart does not need S3.
+pub async fn fetch_plugins(config: &Config) -> Result<(), BuildError> {
+    for (i, route) in config.routes.iter().enumerate() {
+        let PluginRef::S3 { bucket, key } = &route.plugin else {
+            continue;
+        };
+        let at = format!("routes[{i}].plugin");
+        let (Some(pin), Some(cache), Some(store)) = (
+            route.plugin_sha256.as_deref(),
+            config.plugins.cache_dir.as_deref(),
+            route.plugin_store.as_ref(),
+        ) else {
+            return Err(BuildError {
+                at,
+                message: "a plugin in S3 needs plugin_sha256, plugin_store and plugins.cache_dir"
+                    .into(),
+            });
+        };
+        let path = fetched_plugin_path(cache, pin);
+        if std::fs::read(&path).is_ok_and(|b| plugin::hex(&Sha256::digest(&b)) == pin) {
+            continue;
+        }
+        let Some(SinkConfig::S3(s3)) = config.sinks.get(store) else {
+            return Err(BuildError {
+                at: format!("routes[{i}].plugin_store"),
+                message: format!("{store:?} is not an s3 sink"),
+            });
+        };
+        let sink = crate::sink::s3::S3Sink::new(s3.clone());
+        let object = sink
+            .get_capped(bucket, key, MAX_PLUGIN_BYTES)
+            .await
+            .map_err(|e| BuildError {
+                at: at.clone(),
+                message: e.to_string(),
+            })?;
+        let digest = plugin::hex(&Sha256::digest(&object.bytes));
+        if digest != pin {
+            return Err(BuildError {
+                at: format!("routes[{i}].plugin_sha256"),
+                message: format!(
+                    "digest mismatch: the config pins sha256 {pin}, the file has sha256 {digest} ({})",
+                    route.plugin
+                ),
+            });
+        }
+        let write = || -> std::io::Result<()> {
+            let dir = cache.join("objects");
+            std::fs::create_dir_all(&dir)?;
+            let tmp = dir.join(format!("{pin}.tmp{}", std::process::id()));
+            std::fs::write(&tmp, &object.bytes)?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| BuildError {
+            at: at.clone(),
+            message: format!("cannot keep the fetched plugin in {}: {e}", path.display()),
+        })?;
+        tracing::info!(plugin = %route.plugin, sha256 = pin, "plugin fetched from S3");
+    }
+    Ok(())
+}
+
+/// The largest plugin component accepted (file or S3).
+pub const MAX_PLUGIN_BYTES: usize = 256 * 1024 * 1024;
+
+/// The component bytes of a plugin reference. A plugin in S3 is read from
+/// the cache [`fetch_plugins`] filled, by its pinned digest.
+pub fn plugin_bytes(
+    plugin: &PluginRef,
+    pin: Option<&str>,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Cow<'static, [u8]>, String> {
     Ok(match plugin {
+        PluginRef::S3 { .. } => {
+            let (Some(pin), Some(cache)) = (pin, cache_dir) else {
+                return Err(format!(
+                    "{plugin}: a plugin in S3 needs plugin_sha256 and plugins.cache_dir"
+                ));
+            };
+            let path = fetched_plugin_path(cache, pin);
+            Cow::Owned(
+                std::fs::read(&path)
+                    .map_err(|e| format!("{plugin} was not fetched ({}: {e})", path.display()))?,
+            )
+        }
         PluginRef::Builtin(n) => {
             Cow::Borrowed(plugin::builtin(n).ok_or_else(|| format!("unknown built-in plugin {n}"))?)
         }
@@ -865,6 +966,7 @@ mod tests {
             backup_max_age: std::time::Duration::ZERO,
             object_store: None,
             plugin_sha256: None,
+            plugin_store: None,
             limits: crate::plugin::BatchLimits::from_plugin_limits(
                 &crate::config::PluginLimits::default(),
             ),

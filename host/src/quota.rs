@@ -172,3 +172,77 @@ mod tests {
         g.charge(1, 0).unwrap();
     }
 }
+
+/// After a batch of a route runs out of time (or fuel), the route refuses
+/// requests with 429 for a cool-down that doubles with each further such
+/// batch (1 s, 2 s, 4 s … up to a minute) and resets on the first batch
+/// that finishes. A plugin that loops then costs one deadline per cool-down
+/// instead of a core: its neighbours keep the CPU, and Firehose keeps the
+/// refused requests and retries them (backing them up to S3 if its retry
+/// duration runs out). A hot swap builds a new route, with a clean slate.
+#[derive(Debug, Default)]
+pub struct PluginBreaker {
+    state: Mutex<(u32, Option<Instant>)>,
+}
+
+/// The first cool-down after an expensive failure.
+pub const BREAKER_BASE: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest cool-down.
+pub const BREAKER_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl PluginBreaker {
+    /// Refuse while cooling down.
+    pub fn check(&self, route: &str) -> Result<(), RequestError> {
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match state.1 {
+            Some(until) if until > Instant::now() => Err(RequestError::OverQuota(format!(
+                "route {route}: its plugin ran out of time on {} batch(es) in a row; \
+                 refusing for {} ms more so it cannot starve other routes",
+                state.0,
+                until.saturating_duration_since(Instant::now()).as_millis()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Record how a batch ended: `expensive` for a timeout or fuel exhaustion.
+    pub fn record(&self, expensive: bool) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if expensive {
+            state.0 = state.0.saturating_add(1);
+            let factor = 1u32 << (state.0 - 1).min(6);
+            state.1 = Some(Instant::now() + (BREAKER_BASE * factor).min(BREAKER_MAX));
+        } else {
+            *state = (0, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod breaker_tests {
+    use super::*;
+
+    #[test]
+    fn cools_down_doubling_and_resets() {
+        let b = PluginBreaker::default();
+        b.check("r").unwrap();
+        b.record(true);
+        let e = b.check("r").unwrap_err();
+        assert_eq!(e.status().as_u16(), 429);
+        assert!(e.to_string().contains("ran out of time on 1 batch"), "{e}");
+        b.record(true);
+        let until = b.state.lock().unwrap().1.unwrap();
+        assert!(
+            until > Instant::now() + std::time::Duration::from_millis(1500),
+            "doubled"
+        );
+        b.record(false);
+        b.check("r").unwrap();
+    }
+}

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::firehose::{FirehoseRequest, RequestError};
 use crate::pipeline::{Delivery, Pipeline, Route};
-use crate::sink::s3::S3Sink;
+use crate::sink::s3::{FetchError, S3Sink};
 
 /// Largest notification body read.
 pub const MAX_NOTIFICATION_BYTES: usize = 1024 * 1024;
@@ -117,44 +117,17 @@ pub async fn deliver(
     store: &S3Sink,
     objects: Vec<ObjectRef>,
 ) -> Result<Delivery, RequestError> {
-    let client = store.client().await;
     let mut total = Delivery::default();
     for obj in objects {
-        let url = format!("s3://{}/{}", obj.bucket, obj.key);
-        let resp = client
-            .get_object()
-            .bucket(&obj.bucket)
-            .key(&obj.key)
-            .send()
+        let (data, etag, modified_ms) = match store
+            .get_capped(&obj.bucket, &obj.key, MAX_OBJECT_BYTES)
             .await
-            .map_err(|e| {
-                RequestError::DeliveryFailed(format!(
-                    "fetching {url}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                ))
-            })?;
-        let size = resp.content_length().unwrap_or(0).max(0) as usize;
-        let etag = resp.e_tag().unwrap_or_default().to_string();
-        let modified_ms = resp
-            .last_modified()
-            .and_then(|t| t.to_millis().ok())
-            .unwrap_or(0);
-        let data = if size > MAX_OBJECT_BYTES {
-            // Not fetched: dead-lettered by the plugin's failure path below.
-            Err(format!(
-                "{url} is {size} bytes, over the {MAX_OBJECT_BYTES}-byte object cap"
-            ))
-        } else {
-            resp.body
-                .collect()
-                .await
-                .map(|b| b.into_bytes().to_vec())
-                .map_err(|e| format!("reading {url}: {e}"))
-        };
-        let data = match data {
-            Ok(d) => d,
-            Err(e) if e.starts_with("reading") => return Err(RequestError::DeliveryFailed(e)),
-            Err(e) => e.into_bytes(),
+        {
+            Ok(f) => (f.bytes, f.etag, f.modified_ms),
+            Err(FetchError::Failed(e)) => return Err(RequestError::DeliveryFailed(e)),
+            // Not fetched: the text becomes the record, which the plugin
+            // fails, so the object is named in a dead letter.
+            Err(FetchError::TooLarge(e)) => (e.into_bytes(), String::new(), 0),
         };
         let digest = Sha256::digest(format!("{}\n{}\n{etag}", obj.bucket, obj.key).as_bytes());
         let request_id = format!("s3-{}", &crate::plugin::hex(&digest)[..32]);

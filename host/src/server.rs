@@ -337,6 +337,7 @@ where
     if !tenant::any_key_matches(&route.tenant.access_keys, &key) {
         return Err(RequestError::WrongAccessKey);
     }
+    route.breaker.check(&route.config.name)?;
     let _in_flight = route.gate.enter()?;
     let request_id =
         firehose::header_request_id(req.headers()).unwrap_or_else(|| "s3-notification".into());
@@ -386,6 +387,7 @@ where
         return Err(RequestError::WrongAccessKey);
     }
     let headers = firehose::check_headers(req.headers())?;
+    route.breaker.check(&route.config.name)?;
     let _in_flight = route.gate.enter()?;
     let limits = *pipeline.limits();
     if let Some(len) = req

@@ -117,6 +117,18 @@ async fn infinite_loop_times_out_while_a_good_route_keeps_answering() {
     );
     assert_dead_lettered(&out, "loop", "exceeded its time limit of 500 ms");
     assert_eq!(bulk_entries(&out, "demo-waf").len(), good);
+
+    // The route now cools down: its next request is refused with 429 (which
+    // Firehose retries) instead of burning another 500 ms of CPU.
+    let (status, json) = post_hostile(&p, "loop", "loop-2").await;
+    assert_eq!(status, 429, "{json}");
+    let msg = json["errorMessage"].as_str().unwrap();
+    assert!(msg.contains("ran out of time on 1 batch"), "{msg}");
+    assert_eq!(
+        dead_letters(&out, "demo", "loop").len(),
+        2,
+        "nothing of loop-2 was taken"
+    );
 }
 
 #[tokio::test]

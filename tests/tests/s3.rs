@@ -401,4 +401,78 @@ async fn dead_letters_go_to_s3_before_the_ack() {
     )
     .await;
     assert_eq!(status, 401);
+
+    // 6. A third-party plugin kept in S3, pinned by digest: fetched once
+    // into the cache, then loaded from there (a restart needs no S3).
+    let plugin_key = format!("{prefix}/plugins/hostile.wasm");
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&plugin_key)
+        .body(std::fs::read(HOSTILE_PLUGIN).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let cache = temp_dir("s3-plugin-cache");
+    let plugin_config = |digest: &str| {
+        let mut text = config_text(&out, "listen = \"127.0.0.1:0\"\nplain_http = true");
+        text = text.replace(
+            "[plugins]\n",
+            &format!("[plugins]\ncache_dir = {:?}\n", cache.display().to_string()),
+        );
+        text.push_str(&format!(
+            r#"
+[sinks.store]
+type = "s3"
+bucket = "{bucket}"
+region = "us-east-1"
+endpoint = "{endpoint}"
+
+[[routes]]
+path = "/s3plugin/echo"
+tenant = "demo"
+plugin = "s3://{bucket}/{plugin_key}"
+plugin_store = "store"
+plugin_sha256 = "{digest}"
+plugin_config = {{ mode = "echo" }}
+index = "from-s3"
+sink = "local"
+"#
+        ));
+        Config::parse(&text).unwrap()
+    };
+    let wrong = plugin_config(&"0".repeat(64));
+    let err = weir::pipeline::fetch_plugins(&wrong)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("digest mismatch"), "{err}");
+    assert!(
+        !cache
+            .join("objects")
+            .join(format!("{}.wasm", "0".repeat(64)))
+            .exists()
+    );
+    let good = plugin_config(&hostile_digest());
+    weir::pipeline::fetch_plugins(&good).await.unwrap();
+    assert!(
+        cache
+            .join("objects")
+            .join(format!("{}.wasm", hostile_digest()))
+            .is_file()
+    );
+    // Gone from S3: the cached copy still loads.
+    s3.delete_object()
+        .bucket(&bucket)
+        .key(&plugin_key)
+        .send()
+        .await
+        .unwrap();
+    weir::pipeline::fetch_plugins(&good).await.unwrap();
+    let p = Pipeline::build(&good).unwrap();
+    let (status, json) =
+        post_records(&p, "/s3plugin/echo", "s3-plugin-1", &[b"hello".to_vec()]).await;
+    assert_eq!(status, 200, "{json}");
+    let docs = bulk_entries(&out, "demo-from-s3");
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].1, serde_json::json!({"n": 5}));
 }

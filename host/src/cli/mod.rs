@@ -166,6 +166,7 @@ fn serve(
         .map(weir::server::tls_acceptor)
         .transpose()?;
     runtime()?.block_on(async move {
+        weir::pipeline::fetch_plugins(&config).await?;
         let pipeline = Arc::new(Pipeline::build(&config)?);
         let live = Arc::new(weir::live::Live::with_source(
             pipeline,
@@ -235,6 +236,7 @@ fn replay(
     }
     let source = weir::replay::ReplaySource::parse(from).map_err(anyhow::Error::msg)?;
     let report = runtime()?.block_on(async move {
+        weir::pipeline::fetch_plugins(&config).await?;
         let pipeline = Pipeline::build(&config)?;
         let (sources, letters) = weir::replay::read(&config, &source)
             .await
@@ -272,6 +274,10 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Err(e) = self::runtime()?.block_on(weir::pipeline::fetch_plugins(&config)) {
+        eprintln!("{}: {e}", path.display());
+        return Ok(ExitCode::FAILURE);
+    }
     let runtime = Runtime::new(config.plugins.clone())?;
     let mut failed = false;
     let mut loaded: Vec<(PluginRef, Arc<plugin::Plugin>)> = Vec::new();

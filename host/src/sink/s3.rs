@@ -36,6 +36,28 @@ pub struct S3Sink {
     client: OnceCell<aws_sdk_s3::Client>,
 }
 
+/// An object fetched whole.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its ETag.
+    pub etag: String,
+    /// Last modified, ms since the epoch (0 if unknown).
+    pub modified_ms: i64,
+}
+
+/// Why an object was not fetched.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// Over the cap; not read.
+    #[error("{0}")]
+    TooLarge(String),
+    /// S3 could not be reached or read (retry later).
+    #[error("{0}")]
+    Failed(String),
+}
+
 impl S3Sink {
     /// A store for `config`. Nothing is contacted until the first write.
     pub fn new(config: S3Config) -> S3Sink {
@@ -48,6 +70,58 @@ impl S3Sink {
     /// Settings.
     pub fn config(&self) -> &S3Config {
         &self.config
+    }
+
+    /// Fetch a whole object of at most `cap` bytes.
+    pub async fn get_capped(
+        &self,
+        bucket: &str,
+        key: &str,
+        cap: usize,
+    ) -> Result<Fetched, FetchError> {
+        let url = format!("s3://{bucket}/{key}");
+        let resp = self
+            .client()
+            .await
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                FetchError::Failed(format!(
+                    "fetching {url}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let size = resp.content_length().unwrap_or(0).max(0) as usize;
+        let too_large = |size: usize| {
+            FetchError::TooLarge(format!(
+                "{url} is {size} bytes, over the {cap}-byte object cap"
+            ))
+        };
+        if size > cap {
+            return Err(too_large(size));
+        }
+        let etag = resp.e_tag().unwrap_or_default().to_string();
+        let modified_ms = resp
+            .last_modified()
+            .and_then(|t| t.to_millis().ok())
+            .unwrap_or(0);
+        let bytes = resp
+            .body
+            .collect()
+            .await
+            .map(|b| b.into_bytes().to_vec())
+            .map_err(|e| FetchError::Failed(format!("reading {url}: {e}")))?;
+        if bytes.len() > cap {
+            return Err(too_large(bytes.len()));
+        }
+        Ok(Fetched {
+            bytes,
+            etag,
+            modified_ms,
+        })
     }
 
     /// The client: standard AWS credential chain, ring-based rustls, and

@@ -35,6 +35,39 @@ pub fn validate_config(config: &str) -> Result<(), String> {
 
 /// Transform one record (one or more WAF logs).
 pub fn transform_record(record: &[u8]) -> Outcome {
+    fast_path(record).unwrap_or_else(|| full_path(record))
+}
+
+/// The common case without building the log: check the record is valid
+/// JSON, find the top-level `timestamp` (an integer), and splice the ISO
+/// string in its place; every other byte is kept as it came. `None` for
+/// anything unusual (a float, an escaped key, a missing or repeated
+/// `timestamp`, invalid JSON): [`full_path`] handles it, and words the error.
+fn fast_path(record: &[u8]) -> Option<Outcome> {
+    let spans = weir_plugin_sdk::json_value_spans(record).ok()?;
+    let mut docs = Vec::with_capacity(spans.len());
+    for span in spans {
+        let range = weir_plugin_sdk::top_level_member(span, "timestamp").ok()??;
+        let digits = &span[range.clone()];
+        if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let ms: i64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)?;
+        let text = std::str::from_utf8(span).ok()?;
+        let mut body = String::with_capacity(text.len() + iso.len() - digits.len() + 2);
+        body.push_str(&text[..range.start]);
+        body.push('"');
+        body.push_str(&iso);
+        body.push('"');
+        body.push_str(&text[range.end..]);
+        docs.push(Document::new(body).with_timestamp_ms(ms));
+    }
+    Some(Outcome::Ok(docs))
+}
+
+/// Every case, through a full parse of each log.
+fn full_path(record: &[u8]) -> Outcome {
     let values = match weir_plugin_sdk::json_values(record) {
         Ok(v) => v,
         Err(e) => return Outcome::Failed(e),
@@ -112,6 +145,46 @@ mod tests {
                 Some(1_576_280_412_771)
             )]
         );
+    }
+
+    #[test]
+    fn the_fast_path_and_the_full_path_agree() {
+        for record in [
+            &br#"{"timestamp":1576280412771,"a":{"timestamp":1},"b":[1,"}"]}"#[..],
+            br#"{"x":"\"timestamp\":5","timestamp":0}"#,
+            b"{\"timestamp\":1}\n{\"timestamp\":2,\"y\":null}",
+            br#"{ "timestamp" : 1576280412771 , "z" : true }"#,
+        ] {
+            let fast = fast_path(record).expect("fast path taken");
+            let full = full_path(record);
+            let norm = |o: Outcome| -> Vec<(serde_json::Value, Option<i64>)> {
+                ok_docs(o)
+                    .into_iter()
+                    .map(|d| (serde_json::from_str(&d.body).unwrap(), d.timestamp_ms))
+                    .collect()
+            };
+            assert_eq!(
+                norm(fast),
+                norm(full),
+                "{}",
+                String::from_utf8_lossy(record)
+            );
+        }
+        for unusual in [
+            &br#"{"timestamp":1000.0}"#[..],
+            br#"{"timestamp":"1"}"#,
+            br#"{"\u0074imestamp":1}"#,
+            br#"{"timestamp":1,"timestamp":2}"#,
+            br#"{"a":1}"#,
+            b"[1]",
+            b"{",
+        ] {
+            assert!(
+                fast_path(unusual).is_none(),
+                "{}",
+                String::from_utf8_lossy(unusual)
+            );
+        }
     }
 
     #[test]
