@@ -33,43 +33,6 @@ fn docs(index: &str) -> Vec<BulkDoc> {
         .collect()
 }
 
-/// A `_bulk` endpoint that indexes nothing and answers every item 201.
-async fn null_bulk_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(
-                    |req: http::Request<hyper::body::Incoming>| async move {
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let items = body.iter().filter(|&&b| b == b'\n').count() / 2;
-                        let mut out = String::with_capacity(items * 40 + 32);
-                        out.push_str("{\"took\":1,\"errors\":false,\"items\":[");
-                        for i in 0..items {
-                            if i > 0 {
-                                out.push(',');
-                            }
-                            out.push_str("{\"index\":{\"status\":201}}");
-                        }
-                        out.push_str("]}");
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                            Bytes::from(out),
-                        )))
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 fn sink(url: &str) -> OpenSearchSink {
     let SinkConfig::OpenSearch(mut cfg) = SinkConfig::opensearch_at(url, "unused") else {
         unreachable!()
@@ -104,7 +67,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let null = rt.block_on(null_bulk_server());
+    let null = rt.block_on(weir_load::null_bulk_server()).unwrap();
     let null_sink = rt.block_on(async { sink(&null) });
     g.bench_function("index_null", |b| {
         b.iter_batched(

@@ -56,6 +56,9 @@ const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
 const MAX_TABLES_PER_COMPONENT: u32 = 16;
 /// Most elements in one table (function pointers of a large plugin).
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Bytes of each pooled linear memory kept resident (zeroed in place)
+/// between batches.
+const KEEP_RESIDENT_BYTES: usize = 2 * 1024 * 1024;
 /// Extra pooled instances beyond the batch budget, for config validation calls.
 const SPARE_INSTANCES: u32 = 4;
 
@@ -382,7 +385,12 @@ impl Runtime {
             .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
             .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
             .table_elements(MAX_TABLE_ELEMENTS)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            // Reset the first pages of a returned memory with memset instead
+            // of giving them back to the kernel: the next batch then does not
+            // page-fault them in again (the kernel share of a batch was ~8%).
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES / 16);
         let mut cfg = WasmConfig::new();
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)

@@ -191,7 +191,8 @@ async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every WAF log of the fixtures: `*.in` is one log, `*.lines.in` one per line.
+/// Every WAF log of the fixtures, one line each: `*.in` is one log,
+/// `*.lines.in` one per line.
 fn fixture_records(dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -210,7 +211,11 @@ fn fixture_records(dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
                     .map(<[u8]>::to_vec),
             );
         } else {
-            out.push(bytes.trim_ascii().to_vec());
+            // Pretty-printed samples become one line, as WAF writes them.
+            let one_line = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map(|v| v.to_string().into_bytes())
+                .unwrap_or_else(|_| bytes.trim_ascii().to_vec());
+            out.push(one_line);
         }
     }
     if out.is_empty() {
