@@ -13,9 +13,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use http_body_util::{BodyExt, Full};
+
 use weir::config::SinkConfig;
 use weir::sink::opensearch::{BulkDoc, OpenSearchSink, bulk};
 
