@@ -108,7 +108,7 @@ access_keys = ["{BETA_KEY}"]
 id = "slow"
 index_prefix = "{slow}"
 access_keys = ["{SLOW_KEY}"]
-records_per_second = 10
+records_per_second = 20
 
 [[routes]]
 path = "/acme/waf"
@@ -222,10 +222,10 @@ sink = "search"
     );
     assert_eq!(os_documents(&url, &format!("{beta}waf")).await.len(), 3);
 
-    // Quota: 10 records per second. The first request (30 records) empties
-    // the bucket and leaves it 2 s in debt; the next is refused with 429 and
+    // Quota: 20 records per second. The first request (100 records) empties
+    // the bucket and leaves it 4 s in debt; the next is refused with 429 and
     // an errorMessage, before any processing.
-    let first = waf_records(30, "slow-1");
+    let first = waf_records(100, "slow-1");
     let second = waf_records(3, "slow-2");
     let (status, json) = post(&live, "/slow/waf", SLOW_KEY, "slow-1", &first).await;
     assert_eq!(status, 200, "{json}");
@@ -255,10 +255,10 @@ sink = "search"
         }
         assert_eq!(status, 429, "{json}");
         retries += 1;
-        assert!(retries < 40, "the retry never fit the quota");
+        assert!(retries < 120, "the retry never fit the quota");
     }
     let slow_docs = os_documents(&url, &format!("{slow}waf")).await;
-    assert_eq!(slow_docs.len(), 33, "both requests, once each");
+    assert_eq!(slow_docs.len(), 103, "both requests, once each");
 
     // The counters say the same, per tenant and route.
     let metrics = live.current().render_metrics();
@@ -267,7 +267,7 @@ sink = "search"
         "weir_records_in_total{tenant=\"acme\",route=\"waf\"} 6",
         "weir_documents_out_total{tenant=\"beta\",route=\"sneaky\"} 4",
         "weir_requests_failed_total{tenant=\"beta\",route=\"waf\"} 1",
-        "weir_documents_out_total{tenant=\"slow\",route=\"waf\"} 33",
+        "weir_documents_out_total{tenant=\"slow\",route=\"waf\"} 103",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
