@@ -102,6 +102,45 @@ plugin_config = {{ mode = "{mode}" }}
     text
 }
 
+/// The Python twin of the WAF plugin (`tests/plugins/python-waf`, built
+/// with componentize-py by its `build.sh`), rebuilt when missing or older
+/// than its sources or the WIT. The first build installs componentize-py
+/// into `~/.cache/weir/tools` (PyPI), once.
+pub fn python_waf_plugin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .to_path_buf();
+            let src = root.join("tests/plugins/python-waf");
+            let out = root.join("target/wasm-test-plugins/python-waf.wasm");
+            let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let newest_source = [
+                src.join("app.py"),
+                src.join("build.sh"),
+                root.join("wit/plugin.wit"),
+            ]
+            .iter()
+            .filter_map(|p| mtime(p))
+            .max();
+            if mtime(&out).is_none() || mtime(&out) < newest_source {
+                let status = std::process::Command::new(src.join("build.sh"))
+                    .arg(&out)
+                    .env("WEIR_PY_STUB_WASI", "1")
+                    .status()
+                    .unwrap_or_else(|e| panic!("cannot run {}/build.sh: {e}", src.display()));
+                assert!(
+                    status.success(),
+                    "building the Python plugin failed ({status})"
+                );
+            }
+            out
+        })
+        .clone()
+}
+
 /// SHA-256 (hex) of the hostile test plugin, as a config pins it.
 pub fn hostile_digest() -> String {
     use sha2::Digest;

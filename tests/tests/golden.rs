@@ -8,8 +8,8 @@
 //! Set `WEIR_UPDATE_GOLDEN=1` to rewrite the outputs, then review the diff.
 
 use weir::config::PluginLimits;
-use weir::plugin::{BatchContext, Outcome, Runtime, builtin, outcome_json};
-use weir_tests::{fixture_records, fixtures};
+use weir::plugin::{BatchContext, Outcome, Plugin, Runtime, builtin, outcome_json};
+use weir_tests::{fixture_records, fixtures, python_waf_plugin};
 
 /// Run every case of `fixtures/<dir>` through `builtin:<plugin>`; returns the outcomes per case.
 fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
@@ -17,6 +17,11 @@ fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
     let p = runtime
         .load(&format!("builtin:{plugin}"), builtin(plugin).unwrap())
         .unwrap();
+    run_golden_with(&p, plugin, dir)
+}
+
+/// Run every case of `fixtures/<dir>` through `p`.
+fn run_golden_with(p: &Plugin, plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
     let update = std::env::var_os("WEIR_UPDATE_GOLDEN").is_some();
     let mut cases: Vec<_> = std::fs::read_dir(fixtures().join("plugins").join(dir))
         .unwrap()
@@ -374,4 +379,24 @@ fn waf_bad_records_fail_alone() {
     assert!(matches!(&o[2], Outcome::Failed(r) if r.contains("missing `timestamp`")));
     assert!(matches!(&o[3], Outcome::Failed(r) if r.contains("epoch milliseconds")));
     assert!(matches!(&o[4], Outcome::Ok(d) if d[0].body.contains("2019-12-13T23:40:12.772Z")));
+}
+
+/// The contract is language-neutral: the WAF plugin written in Python
+/// (componentize-py, `tests/plugins/python-waf`) against the same WIT gives
+/// exactly the Rust plugin's golden outputs, through the same sandbox, and
+/// passes the host's load checks (world, version, imports).
+#[test]
+fn the_python_waf_plugin_matches_the_rust_golden_files() {
+    let path = python_waf_plugin();
+    let runtime = Runtime::new(PluginLimits {
+        cache_dir: weir::config::default_plugin_cache_dir(),
+        ..PluginLimits::default()
+    })
+    .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let p = runtime
+        .load_checked(&path.display().to_string(), &bytes, None)
+        .unwrap_or_else(|e| panic!("the Python plugin must pass the load checks: {e}"));
+    let cases = run_golden_with(&p, "waf", "waf");
+    assert!(cases.len() >= 7, "every WAF sample");
 }

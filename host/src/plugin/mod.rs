@@ -48,8 +48,9 @@ pub fn builtin_names() -> Vec<&'static str> {
 /// How often the epoch advances. Deadlines are rounded up to this.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Most core instances one component may create (a Rust `wasm32-wasip2`
-/// component has a handful: the program, the WASI adapter, shims).
-const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// component has a handful: the program, the WASI adapter, shims; a
+/// componentize-py one has 38: CPython, its extension modules, shims).
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 /// Most linear memories per component.
 const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
 /// Most tables per component.
