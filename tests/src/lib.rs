@@ -128,7 +128,6 @@ pub fn python_waf_plugin() -> PathBuf {
             if mtime(&out).is_none() || mtime(&out) < newest_source {
                 let status = std::process::Command::new(src.join("build.sh"))
                     .arg(&out)
-                    .env("WEIR_PY_STUB_WASI", "1")
                     .status()
                     .unwrap_or_else(|e| panic!("cannot run {}/build.sh: {e}", src.display()));
                 assert!(

@@ -465,8 +465,10 @@ impl Runtime {
                 "digest mismatch: the config pins sha256 {pin}, the file has sha256 {digest}"
             )));
         }
+        // The contract is checked on the binary's own import and export
+        // names, before the (possibly long) compilation.
+        check_contract_names(bytes).map_err(load_err)?;
         let (component, cached) = self.compile(name, bytes, &digest)?;
-        check_component_type(&self.engine, &component).map_err(load_err)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -550,12 +552,12 @@ fn write_cache(dir: &std::path::Path, path: &std::path::Path, c: &Component) -> 
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Check a component's type against the contract before instantiating it:
-/// it must export `weir:plugin/transform@0.1.x`, and import only
+/// Check a component against the contract by the names of its top-level
+/// imports and exports, read from the binary without compiling it: it must
+/// export `weir:plugin/transform@0.1.x`, and import only
 /// [`ALLOWED_IMPORTS`] (and `weir:plugin` interfaces of version 0.1.x).
-pub fn check_component_type(engine: &Engine, component: &Component) -> Result<(), String> {
-    let ty = component.component_type();
-    let exports: Vec<&str> = ty.exports(engine).map(|(n, _)| n).collect();
+pub fn check_contract_names(bytes: &[u8]) -> Result<(), String> {
+    let (imports, exports) = top_level_names(bytes)?;
     let transform = format!("{WIT_PACKAGE}/transform@");
     let ours = exports
         .iter()
@@ -576,15 +578,15 @@ pub fn check_component_type(engine: &Engine, component: &Component) -> Result<()
             ));
         }
     }
-    let mut refused = Vec::new();
-    for (name, _) in ty.imports(engine) {
-        let (iface, version) = name.split_once('@').unwrap_or((name, ""));
-        let allowed = ALLOWED_IMPORTS.contains(&iface)
-            && (!iface.starts_with(WIT_PACKAGE) || version.starts_with(WIT_VERSION_PREFIX));
-        if !allowed {
-            refused.push(name.to_string());
-        }
-    }
+    let refused: Vec<&str> = imports
+        .iter()
+        .map(String::as_str)
+        .filter(|name| {
+            let (iface, version) = name.split_once('@').unwrap_or((name, ""));
+            !(ALLOWED_IMPORTS.contains(&iface)
+                && (!iface.starts_with(WIT_PACKAGE) || version.starts_with(WIT_VERSION_PREFIX)))
+        })
+        .collect();
     if !refused.is_empty() {
         return Err(format!(
             "imports what the host does not give plugins: {} (a plugin gets only the \
@@ -593,6 +595,42 @@ pub fn check_component_type(engine: &Engine, component: &Component) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// The names of a component's own (top-level) imports and exports.
+fn top_level_names(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
+    use wasmparser::{Parser, Payload};
+    let not_component =
+        || "not a WebAssembly component (a core module, or not wasm at all)".to_string();
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    // Nested modules and components are parsed inline; only depth 0 is ours.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| format!("not a valid component: {e}"))?;
+        match payload {
+            Payload::Version { encoding, .. } if depth == 0 => {
+                if encoding != wasmparser::Encoding::Component {
+                    return Err(not_component());
+                }
+            }
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) if depth > 0 => depth -= 1,
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let import = import.map_err(|e| format!("not a valid component: {e}"))?;
+                    imports.push(import.name.name.to_string());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    let export = export.map_err(|e| format!("not a valid component: {e}"))?;
+                    exports.push(export.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((imports, exports))
 }
 
 /// A loaded plugin, ready to instantiate per batch. Cheap to share (`Arc`).
@@ -895,5 +933,29 @@ pub fn outcome_json(record: usize, outcome: &Outcome) -> serde_json::Value {
         Outcome::Failed(reason) => {
             serde_json::json!({"record": record, "outcome": "failed", "reason": reason})
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_is_read_from_the_binary() {
+        for name in builtin_names() {
+            check_contract_names(builtin(name).unwrap()).unwrap();
+        }
+        // A core module (the wasm header with version 1) is not a component.
+        let core = b"\0asm\x01\0\0\0";
+        assert!(
+            check_contract_names(core)
+                .unwrap_err()
+                .contains("not a WebAssembly component")
+        );
+        assert!(
+            check_contract_names(b"plainly not wasm")
+                .unwrap_err()
+                .contains("not a valid component")
+        );
     }
 }
