@@ -608,10 +608,10 @@ fn top_level_names(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| format!("not a valid component: {e}"))?;
         match payload {
-            Payload::Version { encoding, .. } if depth == 0 => {
-                if encoding != wasmparser::Encoding::Component {
-                    return Err(not_component());
-                }
+            Payload::Version { encoding, .. }
+                if depth == 0 && encoding != wasmparser::Encoding::Component =>
+            {
+                return Err(not_component());
             }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) if depth > 0 => depth -= 1,
