@@ -68,6 +68,15 @@ tenant = "demo"
 plugin = "builtin:waf"
 index = "waf"
 sink = "local"
+
+# Another tenant's WAF route, beside demo's hostile ones.
+[[routes]]
+path = "/other/waf"
+name = "waf"
+tenant = "other"
+plugin = "builtin:waf"
+index = "waf"
+sink = "local"
 "#,
         out = out.display().to_string()
     );
