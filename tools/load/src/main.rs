@@ -1026,7 +1026,7 @@ sink = "search"
     );
     let noisy = flood.await??;
     println!(
-        "  noisy tenant: {} requests answered 200 (records dead-lettered after the 200 ms deadline), {} × 429 over its quota, {} × other",
+        "  noisy tenant: {} requests answered 200 (records dead-lettered after the 200 ms deadline), {} × 429 (its route cooling down, or its quota), {} × other",
         noisy.requests, noisy.retries_429, noisy.retries_other
     );
     println!(
