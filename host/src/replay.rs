@@ -193,30 +193,21 @@ pub async fn read(
             }
             let mut all = Vec::new();
             for key in &keys {
-                let obj = client
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
+                let bytes = sink
+                    .get_capped(bucket, key, MAX_DEAD_LETTER_OBJECT_BYTES)
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "reading s3://{bucket}/{key}: {}",
-                            aws_sdk_s3::error::DisplayErrorContext(&e)
-                        )
-                    })?;
-                let bytes = obj
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))?
-                    .into_bytes();
+                    .map_err(|e| e.to_string())?
+                    .bytes;
                 all.extend(parse_dead_letters(&bytes, &format!("s3://{bucket}/{key}"))?);
             }
             Ok((keys.len(), all))
         }
     }
 }
+
+/// The largest dead-letter object read back (one request's dead letters of
+/// one kind: at most Firehose's 64 MiB of records, base64 and gzip).
+const MAX_DEAD_LETTER_OBJECT_BYTES: usize = 512 * 1024 * 1024;
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
