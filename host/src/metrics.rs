@@ -33,12 +33,34 @@ pub struct RouteCounters {
     pub plugin_failures: AtomicU64,
     /// Time in plugin calls (instantiate + call), nanoseconds.
     pub plugin_nanos: AtomicU64,
+    /// Request durations (request received → response ready), per bucket of
+    /// [`LATENCY_BUCKETS`] (not cumulative; the last is +Inf).
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// Sum of request durations, nanoseconds.
+    pub latency_nanos: AtomicU64,
 }
+
+/// Upper bounds (seconds) of the request-duration histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 19] = [
+    0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
+    0.25, 0.5, 1.0, 5.0, 30.0,
+];
 
 impl RouteCounters {
     /// Add `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Count one request that took `took`, from received to answered.
+    pub fn request_took(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        Self::add(&self.latency_buckets[i], 1);
+        Self::add(&self.latency_nanos, took.as_nanos() as u64);
     }
 
     /// Count one plugin call of `took`.
@@ -164,6 +186,30 @@ impl Metrics {
                 c.plugin_nanos.load(Ordering::Relaxed) as f64 / 1e9
             );
         }
+        let name = "weir_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Firehose requests, from received (headers read) to answered.\n# TYPE {name} histogram"
+        );
+        for ((tenant, route), c) in &routes {
+            let (tenant, route) = (escape(tenant), escape(route));
+            let mut cumulative = 0;
+            for (i, bucket) in c.latency_buckets.iter().enumerate() {
+                cumulative += bucket.load(Ordering::Relaxed);
+                let le = LATENCY_BUCKETS
+                    .get(i)
+                    .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{tenant=\"{tenant}\",route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{name}_sum{{tenant=\"{tenant}\",route=\"{route}\"}} {:.6}\n{name}_count{{tenant=\"{tenant}\",route=\"{route}\"}} {cumulative}",
+                c.latency_nanos.load(Ordering::Relaxed) as f64 / 1e9
+            );
+        }
         let name = "weir_bulk_retries_total";
         let _ = writeln!(
             out,
@@ -238,6 +284,18 @@ mod tests {
         );
         assert!(text.contains("weir_plugin_seconds_total{tenant=\"acme\",route=\"waf\"} 1.500000"));
         assert!(text.contains("weir_bulk_retries_total{sink=\"os\"} 2"));
+        c.request_took(Duration::from_micros(2500));
+        c.request_took(Duration::from_secs(60));
+        let text = m.render(&[], 1);
+        for line in [
+            "weir_request_duration_seconds_bucket{tenant=\"acme\",route=\"waf\",le=\"0.002\"} 0",
+            "weir_request_duration_seconds_bucket{tenant=\"acme\",route=\"waf\",le=\"0.003\"} 1",
+            "weir_request_duration_seconds_bucket{tenant=\"acme\",route=\"waf\",le=\"30\"} 1",
+            "weir_request_duration_seconds_bucket{tenant=\"acme\",route=\"waf\",le=\"+Inf\"} 2",
+            "weir_request_duration_seconds_count{tenant=\"acme\",route=\"waf\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
         assert!(text.contains("# TYPE weir_records_in_total counter"));
         assert!(
             Arc::ptr_eq(&c, &m.route("acme", "waf")),

@@ -259,6 +259,7 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let received = std::time::Instant::now();
     let path = req.uri().path().to_string();
     let header_id = firehose::header_request_id(req.headers());
     let route = pipeline.route(&path).cloned();
@@ -273,6 +274,7 @@ where
     match &route {
         Some(r) => {
             let c = &r.counters;
+            c.request_took(received.elapsed());
             match &result {
                 Ok(_) => RouteCounters::add(&c.requests_ok, 1),
                 Err(e) => {

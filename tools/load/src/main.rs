@@ -399,6 +399,49 @@ impl Host {
 }
 
 impl Endpoint {
+    /// Weir's `weir_request_duration_seconds` for `tenant`/`route`, per
+    /// bucket (not cumulative): (upper bound in seconds, count).
+    async fn histogram(&self, tenant: &str, route: &str) -> Vec<(f64, u64)> {
+        let Ok(mut c) = self.connect().await else {
+            return Vec::new();
+        };
+        let Ok(req) = http::Request::get("/metrics")
+            .header("host", &self.addr)
+            .body(Full::new(Bytes::new()))
+        else {
+            return Vec::new();
+        };
+        let Ok(resp) = c.send_request(req).await else {
+            return Vec::new();
+        };
+        let Ok(body) = resp.into_body().collect().await else {
+            return Vec::new();
+        };
+        let text = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+        let prefix = format!(
+            "weir_request_duration_seconds_bucket{{tenant=\"{tenant}\",route=\"{route}\",le=\""
+        );
+        let mut out = Vec::new();
+        let mut previous = 0u64;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((le, count)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or(f64::INFINITY)
+            };
+            let cumulative: u64 = count.trim().parse().unwrap_or(previous);
+            out.push((le, cumulative.saturating_sub(previous)));
+            previous = cumulative;
+        }
+        out
+    }
+
     async fn connect(
         &self,
     ) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
@@ -527,6 +570,8 @@ struct Report {
     peak_rss_kib: u64,
     rss_kib: u64,
     offered_rate: f64,
+    /// Weir's own request-duration histogram over the window: (upper bound s, count).
+    server_hist: Vec<(f64, u64)>,
 }
 
 impl Report {
@@ -542,6 +587,28 @@ impl Report {
         v.sort_unstable();
         let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
         v[i] as f64 / 1000.0
+    }
+
+    /// A percentile of Weir's own histogram, interpolated within its bucket.
+    fn server_percentile_ms(&self, p: f64) -> f64 {
+        let total: u64 = self.server_hist.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return f64::NAN;
+        }
+        let want = (total as f64 * p).ceil();
+        let (mut seen, mut lower) = (0u64, 0.0);
+        for &(le, n) in &self.server_hist {
+            if (seen + n) as f64 >= want && n > 0 {
+                if le.is_infinite() {
+                    return lower * 1000.0;
+                }
+                let frac = (want - seen as f64) / n as f64;
+                return (lower + (le - lower) * frac) * 1000.0;
+            }
+            seen += n;
+            lower = le;
+        }
+        lower * 1000.0
     }
 
     fn print(&self, title: &str, args: &Args, host: &Host) {
@@ -571,6 +638,11 @@ impl Report {
             self.percentile_ms(0.90),
             self.percentile_ms(0.99),
             self.percentile_ms(1.0)
+        );
+        println!(
+            "  in weir      p50 {:.2} ms, p99 {:.2} ms (request received → answered, from /metrics' histogram, interpolated in its buckets)",
+            self.server_percentile_ms(0.50),
+            self.server_percentile_ms(0.99)
         );
         let cpu = self.cpu.as_secs_f64();
         println!(
@@ -645,12 +717,21 @@ async fn drive(
             .await
         }));
     }
-    // CPU and memory are read at the window's edges.
+    // CPU, memory and Weir's histogram are read at the window's edges.
+    let route = path.rsplit('/').next().unwrap_or_default().to_string();
+    let tenant = if key == KEY { "load" } else { "noisy" };
     tokio::time::sleep_until(start.into()).await;
     let before = host.sample();
+    let hist_before = host.endpoint.histogram(tenant, &route).await;
     tokio::time::sleep_until(end.into()).await;
     let after = host.sample();
+    let hist_after = host.endpoint.histogram(tenant, &route).await;
     let mut r = Report {
+        server_hist: hist_after
+            .iter()
+            .zip(hist_before.iter().chain(std::iter::repeat(&(0.0, 0))))
+            .map(|(&(le, a), &(_, b))| (le, a.saturating_sub(b)))
+            .collect(),
         window,
         offered_rate: rate,
         cpu: after.cpu.saturating_sub(before.cpu),
