@@ -985,7 +985,6 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             problems.push(format!("tenants[{i}].index_prefix: {e}"));
         }
         let global = plugins.max_concurrent_batches.get();
-        let tenant_count = raw_tenant_count;
         let mut quotas = TenantQuotas {
             max_requests_in_flight: DEFAULT_TENANT_MAX_REQUESTS_IN_FLIGHT,
             records_per_second: t.records_per_second,
@@ -993,7 +992,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             max_batch_records: firehose::FIREHOSE_MAX_RECORDS.max(limits.max_records),
             // Alone, a tenant may use the whole pool; with neighbours, half
             // of it, so one tenant's slow plugin cannot take every slot.
-            max_concurrent_batches: if tenant_count > 1 {
+            max_concurrent_batches: if raw_tenant_count > 1 {
                 (global / 2).max(1)
             } else {
                 global

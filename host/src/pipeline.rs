@@ -153,18 +153,13 @@ impl Pipeline {
                     p
                 }
             };
-            if let Some(pin) = &route.plugin_sha256
-                && pin != plugin.digest()
-            {
-                return Err(BuildError {
+            // A plugin shared with another route was loaded under that route's pin.
+            plugin::check_pin(route.plugin_sha256.as_deref(), plugin.digest()).map_err(|e| {
+                BuildError {
                     at: at("plugin_sha256"),
-                    message: format!(
-                        "digest mismatch: the config pins sha256 {pin}, the file has sha256 {} ({})",
-                        plugin.digest(),
-                        route.plugin
-                    ),
-                });
-            }
+                    message: format!("{e} ({})", route.plugin),
+                }
+            })?;
             match plugin.validate_config(&route.plugin_config) {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {
@@ -422,6 +417,16 @@ impl Pipeline {
     }
 }
 
+impl Route {
+    /// Admit a request on this route: refused (429) while the route cools
+    /// down after a plugin timeout, or when the tenant has too many requests
+    /// in flight. Hold the permit until the request is answered.
+    pub fn admit(&self) -> Result<crate::quota::RequestPermit, RequestError> {
+        self.breaker.check(&self.config.name)?;
+        self.gate.enter()
+    }
+}
+
 impl Pipeline {
     /// Run the route's plugin over the request's records, in calls of at
     /// most the tenant's `max_batch_records`, each off the async executor
@@ -444,10 +449,13 @@ impl Pipeline {
         let ctx = Arc::new(ctx);
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(req.records.len());
         let mut stats = plugin::BatchStats::default();
-        let mut start = 0;
         let mut whole_error = None;
-        while start < req.records.len() || (start == 0 && req.records.is_empty()) {
-            let end = (start + chunk).min(req.records.len());
+        let len = req.records.len();
+        // An empty request still makes one (empty) call.
+        let calls = (0..len.max(1))
+            .step_by(chunk)
+            .map(|s| s..(s + chunk).min(len));
+        for std::ops::Range { start, end } in calls {
             let tenant_slot = route.gate.batch_slot().await?;
             let pool_slot = self
                 .batch_permits
@@ -484,10 +492,6 @@ impl Pipeline {
                     outcomes.extend((start..end).map(|_| Outcome::Failed(reason.clone())));
                 }
             }
-            if end == req.records.len() {
-                break;
-            }
-            start = end;
         }
         let req = Arc::try_unwrap(req).map_err(|_| {
             RequestError::DeliveryFailed("plugin task still holds the request".into())
@@ -579,15 +583,10 @@ pub async fn fetch_plugins(config: &Config) -> Result<(), BuildError> {
                 message: e.to_string(),
             })?;
         let digest = plugin::hex(&Sha256::digest(&object.bytes));
-        if digest != pin {
-            return Err(BuildError {
-                at: format!("routes[{i}].plugin_sha256"),
-                message: format!(
-                    "digest mismatch: the config pins sha256 {pin}, the file has sha256 {digest} ({})",
-                    route.plugin
-                ),
-            });
-        }
+        plugin::check_pin(Some(pin), &digest).map_err(|e| BuildError {
+            at: format!("routes[{i}].plugin_sha256"),
+            message: format!("{e} ({})", route.plugin),
+        })?;
         let write = || -> std::io::Result<()> {
             let dir = cache.join("objects");
             std::fs::create_dir_all(&dir)?;

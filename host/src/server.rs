@@ -269,7 +269,9 @@ where
         route = route.as_ref().map(|r| r.config.name.as_str()),
         request_id = header_id.as_deref().unwrap_or(""),
     );
-    let result = handle_inner(pipeline, req).instrument(span.clone()).await;
+    let result = handle_inner(pipeline, route.clone(), req)
+        .instrument(span.clone())
+        .await;
     let _entered = span.enter();
     match &route {
         Some(r) => {
@@ -339,8 +341,7 @@ where
     if !tenant::any_key_matches(&route.tenant.access_keys, &key) {
         return Err(RequestError::WrongAccessKey);
     }
-    route.breaker.check(&route.config.name)?;
-    let _in_flight = route.gate.enter()?;
+    let _admitted = route.admit()?;
     let request_id =
         firehose::header_request_id(req.headers()).unwrap_or_else(|| "s3-notification".into());
     let body = match Limited::new(req.into_body(), crate::s3intake::MAX_NOTIFICATION_BYTES)
@@ -368,6 +369,7 @@ where
 
 async fn handle_inner<B>(
     pipeline: &Pipeline,
+    route: Option<Arc<crate::pipeline::Route>>,
     req: Request<B>,
 ) -> Result<(String, crate::pipeline::Delivery), RequestError>
 where
@@ -377,10 +379,7 @@ where
     if req.method() != Method::POST {
         return Err(RequestError::MethodNotAllowed(req.method().to_string()));
     }
-    let route = pipeline
-        .route(req.uri().path())
-        .ok_or_else(|| RequestError::UnknownRoute(req.uri().path().to_string()))?
-        .clone();
+    let route = route.ok_or_else(|| RequestError::UnknownRoute(req.uri().path().to_string()))?;
     if let Some(store) = route.object_store.clone() {
         return s3_notification(pipeline, &route, &store, req).await;
     }
@@ -389,8 +388,7 @@ where
         return Err(RequestError::WrongAccessKey);
     }
     let headers = firehose::check_headers(req.headers())?;
-    route.breaker.check(&route.config.name)?;
-    let _in_flight = route.gate.enter()?;
+    let _admitted = route.admit()?;
     let limits = *pipeline.limits();
     if let Some(len) = req
         .headers()

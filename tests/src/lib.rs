@@ -210,8 +210,19 @@ pub async fn post_records(
     rid: &str,
     records: &[Vec<u8>],
 ) -> (u16, serde_json::Value) {
+    post_records_as(p, path, KEY, rid, records).await
+}
+
+/// [`post_records`] with another tenant's access key.
+pub async fn post_records_as(
+    p: &Pipeline,
+    path: &str,
+    key: &str,
+    rid: &str,
+    records: &[Vec<u8>],
+) -> (u16, serde_json::Value) {
     let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-    let req = firehose_request(path, Some(KEY), request_body(rid, &refs));
+    let req = firehose_request(path, Some(key), request_body(rid, &refs));
     let (status, _, json) = read_response(weir::server::handle(p, req).await).await;
     (status, json)
 }

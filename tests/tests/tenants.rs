@@ -9,7 +9,6 @@ use std::sync::Arc;
 use weir::config::Config;
 use weir::live::Live;
 use weir::pipeline::Pipeline;
-use weir::server::handle_live;
 use weir_tests::*;
 
 const ACME_KEY: &str = "acme-key-2025";
@@ -34,10 +33,7 @@ async fn post(
     rid: &str,
     records: &[Vec<u8>],
 ) -> (u16, serde_json::Value) {
-    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-    let req = firehose_request(path, Some(key), request_body(rid, &refs));
-    let (status, _, json) = read_response(handle_live(live, req).await).await;
-    (status, json)
+    post_records_as(&live.current(), path, key, rid, records).await
 }
 
 /// Index names of the node under `prefix`.

@@ -461,13 +461,7 @@ impl Runtime {
         };
         let started = Instant::now();
         let digest = hex(&Sha256::digest(bytes));
-        if let Some(pin) = pin
-            && !pin.eq_ignore_ascii_case(&digest)
-        {
-            return Err(load_err(format!(
-                "digest mismatch: the config pins sha256 {pin}, the file has sha256 {digest}"
-            )));
-        }
+        check_pin(pin, &digest).map_err(load_err)?;
         // The contract is checked on the binary's own import and export
         // names, before the (possibly long) compilation.
         check_contract_names(bytes).map_err(load_err)?;
@@ -534,6 +528,16 @@ impl Runtime {
             tracing::warn!(plugin = name, path = %path.display(), error = %e, "cannot write the precompiled plugin cache");
         }
         Ok((c, false))
+    }
+}
+
+/// Check a plugin's SHA-256 (`digest`, hex) against the config's pin, if any.
+pub fn check_pin(pin: Option<&str>, digest: &str) -> Result<(), String> {
+    match pin {
+        Some(pin) if !pin.eq_ignore_ascii_case(digest) => Err(format!(
+            "digest mismatch: the config pins sha256 {pin}, the file has sha256 {digest}"
+        )),
+        _ => Ok(()),
     }
 }
 
