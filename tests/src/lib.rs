@@ -384,6 +384,35 @@ pub fn s3_server() -> (String, String, String, String) {
     )
 }
 
+/// Points the standard AWS credential chain, which Weir's S3 client and its
+/// SigV4 signer read, at the test S3 server's keys, and returns the access
+/// key id. The integration tests share one process, so this happens once and
+/// only where the environment differs (`scripts/test` already exports them,
+/// so there it changes nothing).
+pub fn use_test_aws_credentials() -> String {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let (_, _, access_key, secret_key) = s3_server();
+    ONCE.call_once(|| {
+        let wanted = [
+            ("AWS_ACCESS_KEY_ID", access_key.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", secret_key.as_str()),
+        ];
+        for (name, value) in wanted {
+            if std::env::var(name).ok().as_deref() != Some(value) {
+                // SAFETY: once per process, before the first AWS client is built.
+                unsafe { std::env::set_var(name, value) };
+            }
+        }
+        for name in ["AWS_SESSION_TOKEN", "AWS_PROFILE"] {
+            if std::env::var_os(name).is_some() {
+                // SAFETY: as above.
+                unsafe { std::env::remove_var(name) };
+            }
+        }
+    });
+    access_key
+}
+
 /// An S3 client for the test server (path style, static credentials).
 pub async fn s3_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
     let creds =

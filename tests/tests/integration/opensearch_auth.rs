@@ -16,13 +16,8 @@ async fn post_one(p: &weir::pipeline::Pipeline, rid: &str) -> (u16, serde_json::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigv4_and_basic_auth_are_sent() {
-    // The only test in this binary, so changing the environment is safe.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDWEIRTEST");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "weir-test-secret");
-        std::env::remove_var("AWS_SESSION_TOKEN");
-        std::env::remove_var("AWS_PROFILE");
-    }
+    // The signer reads the standard chain: the test S3 server's keys here.
+    let access_key = use_test_aws_credentials();
     let url = opensearch_url();
     let proxy = Proxy::start(&url, Mode::Forward).await;
 
@@ -37,7 +32,7 @@ async fn sigv4_and_basic_auth_are_sent() {
     assert_eq!(status, 200, "{json}");
     let auth = proxy.last_authorization().expect("an Authorization header");
     assert!(
-        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDWEIRTEST/")
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key}/"))
             && auth.contains("/eu-west-1/es/aws4_request"),
         "{auth}"
     );

@@ -69,12 +69,8 @@ fn lines(body: &[u8]) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_go_to_s3_before_the_ack() {
     let (endpoint, bucket, access_key, secret_key) = s3_server();
-    // Weir's S3 client uses the standard credential chain; this binary has one test.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", &access_key);
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", &secret_key);
-        std::env::remove_var("AWS_SESSION_TOKEN");
-    }
+    // Weir's S3 client uses the standard credential chain.
+    use_test_aws_credentials();
     let os_url = opensearch_url();
     let s3 = s3_client(&endpoint, &access_key, &secret_key).await;
 

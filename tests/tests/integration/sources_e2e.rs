@@ -64,7 +64,7 @@ async fn each_source_lands_in_its_indices_with_date_mappings() {
         .await;
     }
     let out = temp_dir("sources");
-    let mut config = Config::parse(include_str!("../../examples/weir.toml")).unwrap();
+    let mut config = Config::parse(include_str!("../../../examples/weir.toml")).unwrap();
     for s in config.sinks.values_mut() {
         if let SinkConfig::Directory { path } = s {
             *path = out.clone();

@@ -1,0 +1,16 @@
+//! Weir's integration tests, one test binary (each binary links the whole
+//! host, wasmtime and the AWS SDK: one link instead of eleven saves minutes
+//! of CI time and gigabytes of disk). Run one part with
+//! `cargo test -p weir-tests --test integration <module>::`.
+
+mod golden;
+mod hostile;
+mod intake;
+mod opensearch;
+mod opensearch_auth;
+mod plugin_bad_input;
+mod reload;
+mod s3;
+mod sources_e2e;
+mod tenants;
+mod tls;
