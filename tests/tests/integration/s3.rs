@@ -293,7 +293,11 @@ async fn dead_letters_go_to_s3_before_the_ack() {
     // cannot be parsed → a dead letter naming bucket and key; a missing
     // object → non-200 (the sender retries).
     let index = unique_index("trail");
-    let prefix = format!("in-{index}");
+    // s3s-fs keeps an object's metadata in a file named after the base64 of
+    // its key, which must fit in 255 bytes (real S3 allows 1,024-byte keys):
+    // this CloudTrail key is long, so its prefix stays short. With the index
+    // in it, the length depended on the process id and the test count.
+    let prefix = format!("in-{}", weir::firehose::now_ms());
     let out = temp_dir("s3-intake");
     let mut cfg = config(&out, &os_url, &endpoint, &bucket, &prefix, &index);
     let mut trail = cfg
