@@ -19,6 +19,8 @@ pub mod bindings {
     });
 }
 
+pub mod json;
+
 #[doc(hidden)]
 pub mod __rt {
     pub use wit_bindgen;
@@ -617,132 +619,6 @@ pub fn json_values(record: &[u8]) -> Result<Vec<serde_json::Value>, String> {
     Ok(out)
 }
 
-/// The JSON values of `record` (one, or several separated by whitespace)
-/// as byte spans, each checked to be valid JSON but not built: the fast
-/// path for a plugin that rewrites a field or two and keeps the rest as it
-/// came. The error is the same as [`json_values`]'s.
-pub fn json_value_spans(record: &[u8]) -> Result<Vec<&[u8]>, String> {
-    let mut out = Vec::new();
-    let mut stream =
-        serde_json::Deserializer::from_slice(record).into_iter::<serde::de::IgnoredAny>();
-    let mut start = 0;
-    while let Some(value) = stream.next() {
-        value.map_err(|e| format!("invalid JSON: {e}"))?;
-        let end = stream.byte_offset();
-        out.push(record[start..end].trim_ascii());
-        start = end;
-    }
-    if out.is_empty() {
-        return Err("empty record: no JSON value".to_string());
-    }
-    Ok(out)
-}
-
-/// Where the value of the top-level member `key` of `object` is, as a byte
-/// range. `object` must be one valid JSON object (a span from
-/// [`json_value_spans`]). `Ok(None)`: no such member. `Err(())`: the fast
-/// path cannot tell (a key written with escapes, or `key` twice), so parse
-/// the object instead.
-#[allow(clippy::result_unit_err)]
-pub fn top_level_member(object: &[u8], key: &str) -> Result<Option<std::ops::Range<usize>>, ()> {
-    let b = object;
-    let ws = |i: &mut usize| {
-        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
-            *i += 1;
-        }
-    };
-    // The index after the string that starts at `i` (an opening quote),
-    // and whether it held an escape.
-    let string_end = |mut i: usize| -> (usize, bool) {
-        let mut escaped = false;
-        i += 1;
-        while i < b.len() {
-            match b[i] {
-                b'\\' => {
-                    escaped = true;
-                    i += 2;
-                }
-                b'"' => return (i + 1, escaped),
-                _ => i += 1,
-            }
-        }
-        (i, escaped)
-    };
-    let value_end = |mut i: usize| -> usize {
-        match b.get(i) {
-            Some(b'"') => string_end(i).0,
-            Some(b'{' | b'[') => {
-                let mut depth = 0usize;
-                while i < b.len() {
-                    match b[i] {
-                        b'"' => {
-                            i = string_end(i).0;
-                            continue;
-                        }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                return i + 1;
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                i
-            }
-            _ => {
-                while i < b.len()
-                    && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-                {
-                    i += 1;
-                }
-                i
-            }
-        }
-    };
-    if b.first() != Some(&b'{') {
-        return Err(());
-    }
-    let mut found = None;
-    let mut i = 1;
-    loop {
-        ws(&mut i);
-        match b.get(i) {
-            Some(b'"') => {}
-            Some(b'}') => return Ok(found),
-            _ => return Err(()),
-        }
-        let (key_end, escaped) = string_end(i);
-        let name = &b[i + 1..key_end.saturating_sub(1)];
-        i = key_end;
-        ws(&mut i);
-        if b.get(i) != Some(&b':') {
-            return Err(());
-        }
-        i += 1;
-        ws(&mut i);
-        let start = i;
-        i = value_end(i);
-        if escaped {
-            return Err(());
-        }
-        if name == key.as_bytes() {
-            if found.is_some() {
-                return Err(());
-            }
-            found = Some(start..i);
-        }
-        ws(&mut i);
-        match b.get(i) {
-            Some(b',') => i += 1,
-            Some(b'}') => return Ok(found),
-            _ => return Err(()),
-        }
-    }
-}
-
 /// Helpers for plugins' unit tests (the `testing` feature; enable it in a
 /// plugin's `[dev-dependencies]`). Not part of the plugin API: they panic.
 #[cfg(any(test, feature = "testing"))]
@@ -1142,38 +1018,5 @@ mod tests {
         assert!(config_object("{\"a\":1}").unwrap().contains_key("a"));
         assert!(config_object("[1]").unwrap_err().contains("an array"));
         assert!(config_object("{").unwrap_err().contains("not valid JSON"));
-    }
-}
-
-#[cfg(test)]
-mod span_tests {
-    use super::*;
-
-    #[test]
-    fn spans_and_members() {
-        let rec = b"{\"a\":1,\"timestamp\":123}\n {\"b\":{\"timestamp\":\"x\"},\"timestamp\": 7 }";
-        let spans = json_value_spans(rec).unwrap();
-        assert_eq!(spans.len(), 2);
-        let r = top_level_member(spans[0], "timestamp").unwrap().unwrap();
-        assert_eq!(&spans[0][r], b"123");
-        let r = top_level_member(spans[1], "timestamp").unwrap().unwrap();
-        assert_eq!(&spans[1][r], b"7", "nested members are not top-level");
-        assert_eq!(
-            top_level_member(b"{\"a\":[1,{\"t\":\"}\"}]}", "t"),
-            Ok(None)
-        );
-        assert_eq!(
-            top_level_member(b"{\"t\":1,\"t\":2}", "t"),
-            Err(()),
-            "twice"
-        );
-        assert_eq!(
-            top_level_member(b"{\"\\u0074\":1}", "t"),
-            Err(()),
-            "escaped key"
-        );
-        assert_eq!(top_level_member(b"{}", "t"), Ok(None));
-        assert!(json_value_spans(b"{\"a\":").is_err());
-        assert!(json_value_spans(b"  ").is_err());
     }
 }

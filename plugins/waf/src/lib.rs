@@ -11,6 +11,7 @@
 //! Config: none (`{}`); unknown keys are refused.
 
 use serde_json::Value;
+use weir_plugin_sdk::json::Member;
 use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
 
 /// The plugin type exported to the host.
@@ -39,22 +40,25 @@ pub fn transform_record(record: &[u8]) -> Outcome {
 }
 
 /// The common case without building the log: check the record is valid
-/// JSON, find the top-level `timestamp` (an integer), and splice the ISO
-/// string in its place; every other byte is kept as it came. `None` for
-/// anything unusual (a float, an escaped key, a missing or repeated
-/// `timestamp`, invalid JSON): [`full_path`] handles it, and words the error.
+/// JSON and find the top-level `timestamp` (an integer) in one pass
+/// ([`weir_plugin_sdk::json::scan`]), and splice the ISO string in its
+/// place; every other byte is kept as it came. `None` for anything unusual
+/// (a float, an escaped key, a missing or repeated `timestamp`, invalid
+/// JSON): [`full_path`] handles it, and words the error.
 fn fast_path(record: &[u8]) -> Option<Outcome> {
-    let spans = weir_plugin_sdk::json_value_spans(record).ok()?;
-    let mut docs = Vec::with_capacity(spans.len());
-    for span in spans {
-        let range = weir_plugin_sdk::top_level_member(span, "timestamp").ok()??;
-        let digits = &span[range.clone()];
-        if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_digit) {
+    let values = weir_plugin_sdk::json::scan(record, "timestamp")?;
+    let mut docs = Vec::with_capacity(values.len());
+    for value in values {
+        let Member::At(range) = value.member else {
+            return None;
+        };
+        let text = value.text;
+        let digits = &text[range.clone()];
+        if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let ms: i64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        let ms: i64 = digits.parse().ok()?;
         let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)?;
-        let text = std::str::from_utf8(span).ok()?;
         let mut body = String::with_capacity(text.len() + iso.len() - digits.len() + 2);
         body.push_str(&text[..range.start]);
         body.push('"');
