@@ -91,6 +91,7 @@ sink = "local"
         ("other-index", "other-index", "allow_plugin_index = true"),
         // Fuel stops a loop deterministically, long before the wall clock.
         ("fuel", "loop", "fuel = 50000000\ntimeout_ms = 60000"),
+        ("snoop", "snoop", ""),
         ("echo", "echo", ""),
     ] {
         text.push_str(&format!(

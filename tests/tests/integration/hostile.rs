@@ -144,6 +144,50 @@ async fn the_host_serves_after_every_hostile_plugin() {
     assert_eq!(docs[0].1, serde_json::json!({"n": 5}));
 }
 
+/// Pooled memories are reset between batches (only the pages a batch
+/// touched, with PAGEMAP_SCAN where the kernel has it): a batch of the same
+/// plugin, in the same pool slot, never sees what an earlier batch was
+/// given. The control shows the scan finds the secret when it is there.
+#[tokio::test]
+async fn a_batch_never_sees_an_earlier_batchs_records() {
+    let (p, out) = pipeline("snoop");
+    let post = |rid: String, records: Vec<&'static [u8]>| {
+        let p = p.clone();
+        async move {
+            let body = request_body(&rid, &records);
+            let (status, _, json) = read_response(
+                handle(&p, firehose_request("/hostile/snoop", Some(KEY), body)).await,
+            )
+            .await;
+            assert_eq!(status, 200, "{rid}: {json}");
+        }
+    };
+    for i in 0..3 {
+        post(
+            format!("secret-{i}"),
+            vec![b"weir-secret-one", b"weir-secret-two"],
+        )
+        .await;
+        post(format!("probe-{i}"), vec![b"probe"]).await;
+    }
+    post("control".into(), vec![b"weir-secret-three", b"probe"]).await;
+
+    let found: Vec<u64> = bulk_entries(&out, "demo-hostile-snoop")
+        .iter()
+        .filter_map(|(_, doc)| doc["found"].as_u64())
+        .collect();
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert_eq!(
+        &found[..3],
+        &[0, 0, 0],
+        "a probe saw an earlier batch's records"
+    );
+    assert!(
+        found[3] >= 1,
+        "the control probe must see its own batch's secret"
+    );
+}
+
 #[tokio::test]
 async fn huge_output_is_dead_lettered_at_the_output_cap() {
     let (p, out) = pipeline("huge");

@@ -11,9 +11,15 @@
 //! - `other-index`: asks for index `other-hostile` (tenant `other`'s space),
 //!   or the config's `index`, for every document, to show the host keeps it
 //!   in its own tenant's space.
+//! - `snoop`: for a record `probe`, reads its whole linear memory and counts
+//!   copies of `weir-secret-` (one document `{"found": <count>}`), to show a
+//!   batch never sees what an earlier batch was given; any other record is
+//!   echoed.
 //! - `echo`: behaves: one document `{"n": <record length>}` per record.
 
 #![allow(clippy::panic)]
+// `snoop` reads raw linear memory, as a hostile plugin would.
+#![allow(unsafe_code)]
 
 use weir_plugin_sdk::{BatchContext, Document, Guest, Level, Outcome};
 
@@ -29,6 +35,7 @@ const MODES: &[&str] = &[
     "chatty",
     "huge",
     "other-index",
+    "snoop",
     "echo",
 ];
 
@@ -50,6 +57,43 @@ fn echo(records: &[Vec<u8>]) -> Vec<Outcome> {
         .iter()
         .map(|r| Outcome::Ok(vec![Document::new(format!("{{\"n\":{}}}", r.len()))]))
         .collect()
+}
+
+/// `weir-secret-`, XOR-ed with [`KEY`], so that the needle itself is never
+/// in linear memory for the scan to find.
+#[cfg(target_arch = "wasm32")]
+const HIDDEN_NEEDLE: [u8; 12] = {
+    let plain = *b"weir-secret-";
+    let mut hidden = [0u8; 12];
+    let mut i = 0;
+    while i < 12 {
+        hidden[i] = plain[i] ^ KEY;
+        i += 1;
+    }
+    hidden
+};
+#[cfg(target_arch = "wasm32")]
+const KEY: u8 = 0x5a;
+
+/// Copies of the needle anywhere in this instance's linear memory.
+fn snoop() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let key = std::hint::black_box(KEY);
+        let end = core::arch::wasm32::memory_size(0) * 65536;
+        let mut found = 0;
+        // Skip the first page: no data lives there, and address 0 is null.
+        for addr in 1024..end.saturating_sub(HIDDEN_NEEDLE.len()) {
+            // SAFETY: every address below `memory.size` is linear memory.
+            let at = |k: usize| unsafe { std::ptr::read_volatile((addr + k) as *const u8) };
+            if (0..HIDDEN_NEEDLE.len()).all(|k| at(k) ^ key == HIDDEN_NEEDLE[k]) {
+                found += 1;
+            }
+        }
+        found
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    0
 }
 
 impl Guest for Hostile {
@@ -113,6 +157,15 @@ impl Guest for Hostile {
                     })
                     .collect()
             }
+            "snoop" => records
+                .iter()
+                .map(|r| match r.as_slice() {
+                    b"probe" => {
+                        Outcome::Ok(vec![Document::new(format!("{{\"found\":{}}}", snoop()))])
+                    }
+                    _ => Outcome::Ok(vec![Document::new(format!("{{\"n\":{}}}", r.len()))]),
+                })
+                .collect(),
             _ => echo(&records),
         }
     }
