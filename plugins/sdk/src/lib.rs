@@ -219,28 +219,51 @@ pub const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
 /// milliseconds (`2019-12-13T23:40:12.771Z`), the form OpenSearch's dynamic
 /// date detection maps as `date`. `None` outside 1970-01-01..=9999-12-31.
 pub fn epoch_ms_to_iso(ms: i64) -> Option<String> {
+    let mut out = String::with_capacity(ISO_MS_LEN);
+    push_epoch_ms_iso(&mut out, ms).then_some(out)
+}
+
+/// The length of [`epoch_ms_to_iso`]'s text.
+pub const ISO_MS_LEN: usize = 24;
+
+/// [`epoch_ms_to_iso`], appended to `out` without an allocation of its own
+/// (digits written directly: `format!` took about 5 % of the host's CPU
+/// time inside the WAF plugin at full rate). `false`, and `out` unchanged,
+/// outside 1970-01-01..=9999-12-31.
+pub fn push_epoch_ms_iso(out: &mut String, ms: i64) -> bool {
     if !(0..=MAX_EPOCH_MS).contains(&ms) {
-        return None;
+        return false;
     }
     let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
+    let millis = ms.rem_euclid(1000) as u32;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    Some(format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    ))
+    let sod = secs.rem_euclid(86_400) as u32;
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u32);
+    put(5, 2, mo);
+    put(8, 2, d);
+    put(11, 2, sod / 3600);
+    put(14, 2, sod % 3600 / 60);
+    put(17, 2, sod % 60);
+    put(20, 3, millis);
+    out.extend(b.iter().map(|&c| c as char));
+    true
 }
 
 /// Format seconds since the Unix epoch as ISO-8601 UTC (`2014-10-21T21:24:44Z`).
 /// `None` outside 1970-01-01..=9999-12-31.
 pub fn epoch_seconds_to_iso(secs: i64) -> Option<String> {
-    let ms = secs.checked_mul(1000)?;
-    let iso = epoch_ms_to_iso(ms)?;
+    let mut iso = epoch_ms_to_iso(secs.checked_mul(1000)?)?;
     // drop the ".000" of whole seconds
-    Some(format!("{}Z", &iso[..iso.len() - 5]))
+    iso.truncate(ISO_MS_LEN - 5);
+    iso.push('Z');
+    Some(iso)
 }
 
 /// Days from 1970-01-01 to the civil date `y-m-d` (proleptic Gregorian);
@@ -834,6 +857,32 @@ mod tests {
         ] {
             assert_eq!(iso_to_epoch_ms(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn epoch_ms_to_iso_writes_what_format_would() {
+        let reference = |ms: i64| {
+            let secs = ms.div_euclid(1000);
+            let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+            let sod = secs.rem_euclid(86_400);
+            format!(
+                "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                sod / 3600,
+                (sod % 3600) / 60,
+                sod % 60,
+                ms.rem_euclid(1000)
+            )
+        };
+        let mut ms = 0i64;
+        while ms <= MAX_EPOCH_MS {
+            assert_eq!(epoch_ms_to_iso(ms).unwrap(), reference(ms), "{ms}");
+            ms += 86_399_999 * 7 + 12_345;
+        }
+        let mut out = "x".to_string();
+        assert!(!push_epoch_ms_iso(&mut out, -1));
+        assert_eq!(out, "x");
+        assert!(push_epoch_ms_iso(&mut out, MAX_EPOCH_MS));
+        assert_eq!(out, "x9999-12-31T23:59:59.999Z");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! Config: none (`{}`); unknown keys are refused.
 
 use serde_json::Value;
+use weir_plugin_sdk::ISO_MS_LEN;
 use weir_plugin_sdk::json::Member;
 use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
 
@@ -58,11 +59,12 @@ fn fast_path(record: &[u8]) -> Option<Outcome> {
             return None;
         }
         let ms: i64 = digits.parse().ok()?;
-        let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)?;
-        let mut body = String::with_capacity(text.len() + iso.len() - digits.len() + 2);
+        let mut body = String::with_capacity(text.len() + ISO_MS_LEN + 2 - digits.len());
         body.push_str(&text[..range.start]);
         body.push('"');
-        body.push_str(&iso);
+        if !weir_plugin_sdk::push_epoch_ms_iso(&mut body, ms) {
+            return None;
+        }
         body.push('"');
         body.push_str(&text[range.end..]);
         docs.push(Document::new(body).with_timestamp_ms(ms));
