@@ -14,11 +14,17 @@ pub struct BulkDoc {
 }
 
 impl BulkDoc {
-    /// Bytes this document adds to a `_bulk` body (action line + body + newlines), roughly.
+    /// Bytes this document adds to a `_bulk` body (action line + body +
+    /// newlines): exact unless the index or id needs escapes. (It was two
+    /// bytes short, so every `_bulk` body was reallocated and copied once
+    /// near its end.)
     pub fn encoded_len(&self) -> usize {
-        self.index.len() + self.id.len() + self.body.len() + 32
+        ACTION_OVERHEAD + self.index.len() + self.id.len() + self.body.len()
     }
 }
+
+/// `{"index":{"_index":"","_id":""}}\n` and the body's `\n`.
+const ACTION_OVERHEAD: usize = r#"{"index":{"_index":"","_id":""}}"#.len() + 2;
 
 /// Append `{"index":{"_index":…,"_id":…}}\n<body>\n` for each document.
 /// `index` (not `create`) so that a retried request overwrites by id.
@@ -35,8 +41,15 @@ pub fn encode<'a>(docs: impl IntoIterator<Item = &'a BulkDoc>, out: &mut Vec<u8>
 }
 
 fn write_json_string(s: &str, out: &mut Vec<u8>) {
-    // Serializing a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // Nothing to escape: index names and ids almost always.
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Serializing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 /// What OpenSearch said about one item.
@@ -170,6 +183,18 @@ mod tests {
             "{\"index\":{\"_index\":\"waf\",\"_id\":\"a\\\"b\"}}\n{\"x\":1}\n\
              {\"index\":{\"_index\":\"cwl-2024.01.02\",\"_id\":\"2\"}}\n{}\n"
         );
+        let mut one = Vec::new();
+        encode(&docs[1..], &mut one);
+        assert_eq!(one.len(), docs[1].encoded_len(), "exact without escapes");
+        let mut escaped = Vec::new();
+        let doc = BulkDoc {
+            index: "i".into(),
+            id: "t\u{1}\\".into(),
+            body: "{}".into(),
+        };
+        encode([&doc], &mut escaped);
+        let text = String::from_utf8(escaped).unwrap();
+        assert!(text.contains(r#""_id":"t\u0001\\"}"#), "{text}");
     }
 
     /// A response shaped as OpenSearch 2.19 returns it, with one of each outcome.
