@@ -151,26 +151,20 @@ async fn the_host_serves_after_every_hostile_plugin() {
 #[tokio::test]
 async fn a_batch_never_sees_an_earlier_batchs_records() {
     let (p, out) = pipeline("snoop");
-    let post = |rid: String, records: Vec<&'static [u8]>| {
-        let p = p.clone();
-        async move {
-            let body = request_body(&rid, &records);
-            let (status, _, json) = read_response(
-                handle(&p, firehose_request("/hostile/snoop", Some(KEY), body)).await,
-            )
-            .await;
-            assert_eq!(status, 200, "{rid}: {json}");
-        }
+    let post = async |rid: &str, records: &[&[u8]]| {
+        let records: Vec<Vec<u8>> = records.iter().map(|r| r.to_vec()).collect();
+        let (status, json) = post_records(&p, "/hostile/snoop", rid, &records).await;
+        assert_eq!(status, 200, "{rid}: {json}");
     };
     for i in 0..3 {
         post(
-            format!("secret-{i}"),
-            vec![b"weir-secret-one", b"weir-secret-two"],
+            &format!("secret-{i}"),
+            &[b"weir-secret-one", b"weir-secret-two"],
         )
         .await;
-        post(format!("probe-{i}"), vec![b"probe"]).await;
+        post(&format!("probe-{i}"), &[b"probe"]).await;
     }
-    post("control".into(), vec![b"weir-secret-three", b"probe"]).await;
+    post("control", &[b"weir-secret-three", b"probe"]).await;
 
     let found: Vec<u64> = bulk_entries(&out, "demo-hostile-snoop")
         .iter()

@@ -82,8 +82,8 @@ fn snoop() -> usize {
         let key = std::hint::black_box(KEY);
         let end = core::arch::wasm32::memory_size(0) * 65536;
         let mut found = 0;
-        // Skip the first page: no data lives there, and address 0 is null.
-        for addr in 1024..end.saturating_sub(HIDDEN_NEEDLE.len()) {
+        // From 1 KiB up: address 0 is null, and nothing lives that low.
+        for addr in 1024..=end.saturating_sub(HIDDEN_NEEDLE.len()) {
             // SAFETY: every address below `memory.size` is linear memory.
             let at = |k: usize| unsafe { std::ptr::read_volatile((addr + k) as *const u8) };
             if (0..HIDDEN_NEEDLE.len()).all(|k| at(k) ^ key == HIDDEN_NEEDLE[k]) {
