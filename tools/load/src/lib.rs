@@ -1,5 +1,5 @@
-//! Pieces of the load generator that benches share: the null `_bulk`
-//! endpoint.
+//! Pieces of the load generator that benches and tests share: the null
+//! `_bulk` endpoint, fixture lines, and the TOML entries of a Weir config.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -59,6 +59,56 @@ pub fn bulk_answer(body: &[u8]) -> String {
     out
 }
 
+/// The non-blank lines of a `*.lines.in` fixture, one record each.
+pub fn non_blank_lines(bytes: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .map(<[u8]>::to_vec)
+}
+
+/// The TOML entries of a Weir config, each starting with a blank line, so
+/// that a config is one text they are pushed onto. Strings are quoted with
+/// Rust's `{:?}`, which TOML reads back for the paths, keys and names used.
+pub mod config_toml {
+    use std::path::Path;
+
+    /// A `[[tenants]]` entry: `id` with its `access_keys`. Further keys of
+    /// the tenant (a quota, an index prefix) may follow on the next lines.
+    pub fn tenant(id: &str, access_keys: &[&str]) -> String {
+        format!("\n[[tenants]]\nid = {id:?}\naccess_keys = {access_keys:?}\n")
+    }
+
+    /// A `[[routes]]` entry: requests to `path`, for `tenant`, run `plugin`
+    /// (`builtin:<name>` or a component's path) and go to `index` in
+    /// `sink`. Further keys of the route may follow on the next lines.
+    pub fn route(path: &str, tenant: &str, plugin: &str, index: &str, sink: &str) -> String {
+        format!(
+            "\n[[routes]]\npath = {path:?}\ntenant = {tenant:?}\nplugin = {plugin:?}\nindex = {index:?}\nsink = {sink:?}\n"
+        )
+    }
+
+    /// A `[sinks.<name>]` entry of type `directory`, writing below `path`.
+    pub fn directory_sink(name: &str, path: &Path) -> String {
+        let path = path.display().to_string();
+        format!("\n[sinks.{name}]\ntype = \"directory\"\npath = {path:?}\n")
+    }
+
+    /// A `[sinks.<name>]` entry of type `opensearch` at `url`, its dead
+    /// letters to the sink `dead_letter_sink`, flushing a `_bulk` after
+    /// `bulk_max_age_ms` (0: one per request).
+    pub fn opensearch_sink(
+        name: &str,
+        url: &str,
+        dead_letter_sink: &str,
+        bulk_max_age_ms: u64,
+    ) -> String {
+        format!(
+            "\n[sinks.{name}]\ntype = \"opensearch\"\nurls = [{url:?}]\ndead_letter_sink = {dead_letter_sink:?}\nbulk_max_age_ms = {bulk_max_age_ms}\n"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -66,5 +116,33 @@ mod tests {
         let a = super::bulk_answer(b"{\"index\":{}}\n{}\n{\"index\":{}}\n{}\n");
         let v: serde_json::Value = serde_json::from_str(&a).unwrap_or_default();
         assert_eq!(v["items"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn blank_lines_are_not_records() {
+        let lines: Vec<Vec<u8>> = super::non_blank_lines(b"a\n  \n\nb\n").collect();
+        assert_eq!(lines, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn config_entries() {
+        use super::config_toml::*;
+        // Checked line by line: a TOML literal here would repeat the
+        // tests' configs.
+        let tenant = tenant("load", &["k1", "k2"]);
+        assert!(tenant.starts_with("\n[[tenants]]\nid = \"load\"\n"));
+        assert!(tenant.ends_with("access_keys = [\"k1\", \"k2\"]\n"));
+        let route = route("/a", "load", "builtin:waf", "waf", "search");
+        let lines = ["", "[[routes]]", "path = \"/a\"", "tenant = \"load\""];
+        assert!(route.starts_with(&(lines.join("\n") + "\n")));
+        assert!(route.ends_with("plugin = \"builtin:waf\"\nindex = \"waf\"\nsink = \"search\"\n"));
+        let dir = directory_sink("dead", std::path::Path::new("/tmp/d"));
+        assert_eq!(
+            dir,
+            "\n[sinks.dead]\ntype = \"directory\"\npath = \"/tmp/d\"\n"
+        );
+        let os = opensearch_sink("search", "http://h:9200", "dead", 5);
+        assert!(os.contains("urls = [\"http://h:9200\"]\ndead_letter_sink = \"dead\"\n"));
+        assert!(os.ends_with("bulk_max_age_ms = 5\n"));
     }
 }
