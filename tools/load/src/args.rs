@@ -1,0 +1,110 @@
+//! The command line, and the paths it defaults to.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+
+/// Access key of tenant `load`, the tenant every scenario measures.
+pub(crate) const KEY: &str = "load-access-key";
+/// Access key of tenant `noisy`, the flooding neighbour.
+pub(crate) const NOISY_KEY: &str = "noisy-access-key";
+
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Scenario {
+    /// Flat out, then at half the rate reached with per-request flushing.
+    Sweep,
+    /// One run at `--rate` (0: flat out).
+    Throughput,
+    /// A quiet tenant alone, then beside a tenant flooding a looping plugin.
+    NoisyNeighbour,
+    /// RSS with one plugin loaded and with `--plugins` more.
+    IdlePlugins,
+    /// Start to ready with a cold and with a warm plugin cache.
+    Startup,
+    /// Sweep, startup, idle-plugins and noisy-neighbour.
+    All,
+}
+
+/// `weir-load`'s command line.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub(crate) struct Args {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "all")]
+    pub(crate) scenario: Scenario,
+    /// The `weir` binary (default: `weir` beside this program).
+    #[arg(long)]
+    pub(crate) weir: Option<PathBuf>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) connections: usize,
+    /// Seconds measured per run (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) duration: f64,
+    /// Seconds of warm-up per run, not measured.
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) warmup: f64,
+    /// Requests per second over all connections; 0: as fast as answered.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) rate: f64,
+    /// Records per Firehose request.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) records: usize,
+    /// `null` (the built-in null `_bulk` endpoint) or an OpenSearch URL.
+    #[arg(long, default_value = "null")]
+    pub(crate) target: String,
+    /// HTTPS to Weir (a self-signed certificate made for the run).
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// The OpenSearch sink's `bulk_max_age_ms` (0: a `_bulk` per request).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) bulk_max_age_ms: u64,
+    /// A plugin that loops, for `noisy-neighbour` (default: the hostile test plugin).
+    #[arg(long)]
+    pub(crate) noisy_plugin: Option<PathBuf>,
+    /// A plugin component to load many distinct copies of, for `idle-plugins`
+    /// (default: the hostile test plugin).
+    #[arg(long)]
+    pub(crate) idle_plugin: Option<PathBuf>,
+    /// Extra plugins loaded for `idle-plugins`.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) plugins: usize,
+    /// WAF log fixtures to build records from.
+    #[arg(long)]
+    pub(crate) fixtures: Option<PathBuf>,
+    /// Keep the run's directory (configs, logs) instead of deleting it.
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
+
+impl Args {
+    /// The `weir` binary to start: `--weir`, or `weir` beside this program.
+    pub(crate) fn weir_binary(&self) -> anyhow::Result<PathBuf> {
+        let weir = match &self.weir {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .map(|d| d.join("weir"))
+                .context("no directory for the weir binary")?,
+        };
+        if !weir.is_file() {
+            bail!(
+                "{} not found; build it (`cargo build --release -p weir`) or pass --weir",
+                weir.display()
+            );
+        }
+        Ok(weir)
+    }
+}
+
+/// The workspace's root, where the fixtures and test plugins are.
+pub(crate) fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The hostile test plugin, as `cargo test -p weir-tests --no-run` builds it.
+pub(crate) fn hostile_plugin() -> PathBuf {
+    workspace().join("target/wasm-test-plugins/wasm32-wasip2/plugin/weir_test_plugin_hostile.wasm")
+}
