@@ -34,12 +34,7 @@ fn batch(plugin: &str) -> Vec<Vec<u8>> {
     for f in files {
         let bytes = std::fs::read(&f).expect("fixture");
         if f.to_string_lossy().ends_with(".lines.in") {
-            records.extend(
-                bytes
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-                    .map(<[u8]>::to_vec),
-            );
+            records.extend(weir_load::non_blank_lines(&bytes));
         } else {
             records.push(bytes);
         }
