@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use weir::config::Config;
 use weir::pipeline::Pipeline;
+use weir_load::config_toml::{directory_sink, route, tenant};
 
 /// The hostile test plugin (built by `build.rs`).
 pub const HOSTILE_PLUGIN: &str = env!("WEIR_TEST_PLUGIN_HOSTILE");
@@ -40,6 +41,13 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// `/hostile/<mode>` (tenant `demo`, index `hostile-<mode>`).
 /// `server` is the `[server]` table body.
 pub fn config_text(out: &Path, server: &str) -> String {
+    let entries = [
+        directory_sink("local", out),
+        tenant("demo", &[KEY]),
+        tenant("other", &[OTHER_KEY]),
+        route("/firehose/waf", "demo", "builtin:waf", "waf", "local"),
+    ]
+    .concat();
     let mut text = format!(
         r#"
 [server]
@@ -49,26 +57,7 @@ pub fn config_text(out: &Path, server: &str) -> String {
 memory_mib = 64
 timeout_ms = 500
 max_concurrent_batches = 8
-
-[sinks.local]
-type = "directory"
-path = {out:?}
-
-[[tenants]]
-id = "demo"
-access_keys = ["{KEY}"]
-
-[[tenants]]
-id = "other"
-access_keys = ["{OTHER_KEY}"]
-
-[[routes]]
-path = "/firehose/waf"
-tenant = "demo"
-plugin = "builtin:waf"
-index = "waf"
-sink = "local"
-
+{entries}
 # Another tenant's WAF route, beside demo's hostile ones.
 [[routes]]
 path = "/other/waf"
@@ -77,8 +66,7 @@ tenant = "other"
 plugin = "builtin:waf"
 index = "waf"
 sink = "local"
-"#,
-        out = out.display().to_string()
+"#
     );
     for (route, mode, extra) in [
         ("trap", "trap", ""),

@@ -24,32 +24,23 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// A one-route config: `/swap` runs the plugin at `plugin` (pinned).
 fn swap_config(out: &Path, plugin: &Path, plugin_config: &str) -> String {
+    use weir_load::config_toml::{directory_sink, route, tenant};
     let digest = sha256_hex(&std::fs::read(plugin).unwrap());
+    let plugin = plugin.display().to_string();
+    let entries = [
+        directory_sink("local", out),
+        tenant("demo", &[KEY]),
+        route("/swap", "demo", &plugin, "swap", "local"),
+    ]
+    .concat();
     format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
 plain_http = true
-
-[sinks.local]
-type = "directory"
-path = {out:?}
-
-[[tenants]]
-id = "demo"
-access_keys = ["{KEY}"]
-
-[[routes]]
-path = "/swap"
-tenant = "demo"
-plugin = {plugin:?}
-plugin_sha256 = "{digest}"
-index = "swap"
-sink = "local"
+{entries}plugin_sha256 = "{digest}"
 {plugin_config}
-"#,
-        out = out.display().to_string(),
-        plugin = plugin.display().to_string(),
+"#
     )
 }
 

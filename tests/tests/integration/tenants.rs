@@ -70,6 +70,8 @@ async fn tenants_are_isolated_and_quotas_answer_429_until_the_retry_fits() {
         use sha2::Digest;
         weir::plugin::hex(&sha2::Sha256::digest(ACME_DIGEST_KEY.as_bytes()))
     };
+    let sinks = weir_load::config_toml::directory_sink("local", &out)
+        + &weir_load::config_toml::opensearch_sink("search", &url, "local", 0);
     let text = format!(
         r#"
 [server]
@@ -78,17 +80,7 @@ plain_http = true
 
 [plugins]
 max_concurrent_batches = 4
-
-[sinks.local]
-type = "directory"
-path = {out:?}
-
-[sinks.search]
-type = "opensearch"
-urls = ["{url}"]
-dead_letter_sink = "local"
-bulk_max_age_ms = 0
-
+{sinks}
 [[tenants]]
 id = "acme"
 index_prefix = "{acme}"
@@ -136,8 +128,7 @@ tenant = "slow"
 plugin = "builtin:waf"
 index = "waf"
 sink = "search"
-"#,
-        out = out.display().to_string()
+"#
     );
     let config = Config::parse(&text).unwrap();
     let live = Live::new(Arc::new(Pipeline::build(&config).unwrap()));
