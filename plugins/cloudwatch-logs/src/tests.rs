@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::json;
-use weir_plugin_sdk::testing::{batch_context, body, failed, gzip, ok_docs};
+use weir_plugin_sdk::testing::{body, failed, gzip, ok_docs};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -546,23 +546,26 @@ fn config_is_checked() {
         (r#"{"index_prefix":"CWL-"}"#, "index_prefix"),
         (r#"{"index_prefix":"_cwl"}"#, "not make a valid index name"),
         (r#"{"index_prefix":"a:b"}"#, "not make a valid index name"),
-        (r#"{"index_prefix":1}"#, "must be a string"),
+        (r#"{"index_prefix":1}"#, "`index_prefix`: invalid type"),
         (r#"{"prefix":"x"}"#, "unknown option `prefix`"),
         ("[]", "must be a JSON object"),
     ] {
-        let reason = validate_config(config).unwrap_err();
+        let reason =
+            weir_plugin_sdk::testing::validate_config::<CloudWatchLogs>(config).unwrap_err();
         assert!(reason.contains(want), "{config}: {reason}");
     }
 }
 
 #[test]
-fn a_bad_config_fails_every_record_of_the_batch() {
-    let ctx = batch_context("cwl", r#"{"nope":1}"#);
-    let out = <CloudWatchLogs as Guest>::transform(ctx, vec![b"x".to_vec(), b"y".to_vec()]);
-    assert_eq!(out.len(), 2);
-    for o in out {
-        assert!(failed(o).starts_with("invalid plugin config"));
-    }
+fn info() {
+    let info = CloudWatchLogs::INFO;
+    assert_eq!(info.name, "cloudwatch-logs");
+    assert_eq!(info.date_fields, ["@timestamp", "eventTime"]);
+    let schema: Value = serde_json::from_str(info.config_schema.unwrap()).unwrap();
+    assert_eq!(
+        schema["properties"]["index_prefix"]["default"],
+        DEFAULT_INDEX_PREFIX
+    );
 }
 
 #[test]

@@ -17,27 +17,24 @@
 
 use serde::Deserialize;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::{BatchContext, Document, Guest, Loose, Outcome, json_kind_at, trim_json_ws};
+use weir_plugin_sdk::config::NoOptions;
+use weir_plugin_sdk::{Document, Info, Loose, Outcome, Plugin, json_kind_at, trim_json_ws};
 
 /// The plugin type exported to the host.
 pub struct Route53Resolver;
 
-impl Guest for Route53Resolver {
-    fn validate_config(config: String) -> Result<(), String> {
-        validate_config(&config)
-    }
+impl Plugin for Route53Resolver {
+    type Config = NoOptions;
+    const INFO: Info = weir_plugin_sdk::info!("route53-resolver")
+        .date_fields(&["query_timestamp"])
+        .default_index("route53-resolver-%Y.%m.%d");
 
-    fn transform(_ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        records.iter().map(|r| transform_record(r)).collect()
+    fn transform_record(_: &NoOptions, record: &[u8]) -> Outcome {
+        transform_record(record)
     }
 }
 
 weir_plugin_sdk::export!(Route53Resolver);
-
-/// The Route 53 Resolver plugin takes no options.
-pub fn validate_config(config: &str) -> Result<(), String> {
-    weir_plugin_sdk::check_no_options(config, "route53-resolver")
-}
 
 /// Transform one record (one or more query logs, plain or gzip).
 pub fn transform_record(record: &[u8]) -> Outcome {
@@ -234,9 +231,15 @@ mod tests {
 
     #[test]
     fn config_takes_no_options() {
-        assert!(validate_config("{}").is_ok());
-        assert!(validate_config("").is_ok());
-        assert!(validate_config(r#"{"x":1}"#).unwrap_err().contains("`x`"));
-        assert!(validate_config("[]").is_err());
+        let validate = weir_plugin_sdk::testing::validate_config::<Route53Resolver>;
+        assert!(validate("{}").is_ok());
+        assert!(validate("").is_ok());
+        assert!(
+            validate(r#"{"x":1}"#)
+                .unwrap_err()
+                .contains("unknown option `x`")
+        );
+        assert!(validate("[]").is_err());
+        assert_eq!(Route53Resolver::INFO.date_fields, ["query_timestamp"]);
     }
 }

@@ -86,7 +86,8 @@ fn try_one<T: DeserializeOwned>(one: Map<String, Value>) -> Result<T, serde_json
     serde_json::from_value(Value::Object(one))
 }
 
-/// A reason about `key`, worded to name it.
+/// A reason about `key`, worded to name it (unless it already does, as
+/// `` `key` `` or `` `key.sub` ``).
 fn name_key(key: &str, reason: &str) -> String {
     let quoted = format!("`{key}`");
     if let Some(rest) = reason.strip_prefix(&format!("unknown field {quoted}")) {
@@ -95,7 +96,7 @@ fn name_key(key: &str, reason: &str) -> String {
             None => format!("unknown option {quoted}{rest}"),
         };
     }
-    if reason.contains(&quoted) {
+    if reason.contains(&quoted) || reason.contains(&format!("`{key}.")) {
         reason.to_string()
     } else {
         format!("{quoted}: {reason}")

@@ -11,29 +11,25 @@
 //! Config: none (`{}`); unknown keys are refused.
 
 use serde_json::Value;
-use weir_plugin_sdk::ISO_MS_LEN;
+use weir_plugin_sdk::config::NoOptions;
 use weir_plugin_sdk::json::Member;
-use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
+use weir_plugin_sdk::{Document, ISO_MS_LEN, Info, Outcome, Plugin};
 
 /// The plugin type exported to the host.
 pub struct Waf;
 
-impl Guest for Waf {
-    fn validate_config(config: String) -> Result<(), String> {
-        validate_config(&config)
-    }
+impl Plugin for Waf {
+    type Config = NoOptions;
+    const INFO: Info = weir_plugin_sdk::info!("waf")
+        .date_fields(&["timestamp"])
+        .default_index("waf");
 
-    fn transform(_ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        records.iter().map(|r| transform_record(r)).collect()
+    fn transform_record(_: &NoOptions, record: &[u8]) -> Outcome {
+        transform_record(record)
     }
 }
 
 weir_plugin_sdk::export!(Waf);
-
-/// The WAF plugin takes no options.
-pub fn validate_config(config: &str) -> Result<(), String> {
-    weir_plugin_sdk::check_no_options(config, "waf")
-}
 
 /// Transform one record (one or more WAF logs).
 pub fn transform_record(record: &[u8]) -> Outcome {
@@ -217,9 +213,13 @@ mod tests {
     }
 
     #[test]
-    fn config_takes_no_options() {
-        assert!(validate_config("{}").is_ok());
-        assert!(validate_config("").is_ok());
-        assert!(validate_config(r#"{"x":1}"#).unwrap_err().contains("`x`"));
+    fn config_takes_no_options_and_info() {
+        let validate = weir_plugin_sdk::testing::validate_config::<Waf>;
+        assert!(validate("{}").is_ok());
+        assert!(validate("").is_ok());
+        assert!(validate(r#"{"x":1}"#).unwrap_err().contains("`x`"));
+        assert_eq!(Waf::INFO.name, "waf");
+        assert_eq!(Waf::INFO.date_fields, ["timestamp"]);
+        assert_eq!(Waf::INFO.config_schema, None);
     }
 }

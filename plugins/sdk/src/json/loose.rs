@@ -90,4 +90,3 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
         Ok(Loose::Other("an object"))
     }
 }
-

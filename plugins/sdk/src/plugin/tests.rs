@@ -44,9 +44,7 @@ fn the_export_parses_the_config_once_or_fails_every_record() {
     let out = testing::transform::<Echo>(r#"{"sufix":"!"}"#, &[b"a", b"b"]);
     assert_eq!(out.len(), 2);
     for o in out {
-        assert!(
-            testing::failed(o).starts_with("invalid plugin config: unknown option `sufix`"),
-        );
+        assert!(testing::failed(o).starts_with("invalid plugin config: unknown option `sufix`"),);
     }
     assert!(testing::validate_config::<Echo>("").is_ok());
     assert!(testing::validate_config::<Echo>("[]").is_err());

@@ -34,9 +34,7 @@ fn transform_each_maps_or_fails_every_record() {
     let records = vec![b"a".to_vec(), b"bc".to_vec()];
     let len = |r: &[u8], add: &usize| Outcome::Failed((r.len() + add).to_string());
     let out = transform_each(Ok(10), &records, len);
-    assert!(
-        matches!(&out[..], [Outcome::Failed(a), Outcome::Failed(b)] if a == "11" && b == "12")
-    );
+    assert!(matches!(&out[..], [Outcome::Failed(a), Outcome::Failed(b)] if a == "11" && b == "12"));
     let out = transform_each(Err("bad".to_string()), &records, len);
     assert_eq!(out.len(), 2);
     for o in out {

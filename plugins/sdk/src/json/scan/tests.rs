@@ -6,10 +6,9 @@ use super::*;
 
 /// What serde_json makes of a record: its values, or `None` if it refuses.
 fn serde_values(record: &[u8]) -> Option<Vec<serde_json::Value>> {
-    let values: Result<Vec<serde_json::Value>, _> =
-        serde_json::Deserializer::from_slice(record)
-            .into_iter()
-            .collect();
+    let values: Result<Vec<serde_json::Value>, _> = serde_json::Deserializer::from_slice(record)
+        .into_iter()
+        .collect();
     values.ok().filter(|v| !v.is_empty())
 }
 
@@ -130,8 +129,8 @@ fn every_position_of_a_special_byte_is_found() {
 /// sample as it came.
 #[test]
 fn mutations_of_the_samples_agree_with_serde_json() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/plugins/waf");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/plugins/waf");
     let mut samples = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
