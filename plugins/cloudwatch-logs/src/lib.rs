@@ -50,7 +50,15 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::{Document, Info, Loose, Outcome, Plugin, json_kind_at, trim_json_ws};
+use weir_plugin_sdk::{Document, Loose, Outcome, json_kind_at, trim_json_ws};
+
+weir_plugin_sdk::export! {
+    /// The plugin type exported to the host.
+    pub struct CloudWatchLogs;
+    config: Config,
+    info: weir_plugin_sdk::info!("cloudwatch-logs").date_fields(&["@timestamp", "eventTime"]).default_index("cwl-%Y.%m.%d").config_schema(CONFIG_SCHEMA),
+    transform_record: |config, record| transform_record(record, config),
+}
 
 /// The default start of a log event's index name.
 pub const DEFAULT_INDEX_PREFIX: &str = "cwl-";
@@ -103,34 +111,9 @@ pub fn parse_config(config: &str) -> Result<Config, String> {
     weir_plugin_sdk::config::parse(config)
 }
 
-/// The plugin type exported to the host.
-pub struct CloudWatchLogs;
-
-impl Plugin for CloudWatchLogs {
-    type Config = Config;
-    const INFO: Info = weir_plugin_sdk::info!("cloudwatch-logs")
-        .date_fields(&["@timestamp", "eventTime"])
-        .default_index("cwl-%Y.%m.%d")
-        .config_schema(CONFIG_SCHEMA);
-
-    fn transform_record(config: &Config, record: &[u8]) -> Outcome {
-        transform_record(record, config)
-    }
-}
-
-weir_plugin_sdk::export!(CloudWatchLogs);
-
 /// Transform one record (gzip or plain; see the crate docs).
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
-    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
-        Ok(t) => t,
-        Err(e) => return Outcome::Failed(e),
-    };
-    match text_documents(&text, config) {
-        Ok(Some(docs)) => Outcome::Ok(docs),
-        Ok(None) => Outcome::Dropped,
-        Err(e) => Outcome::Failed(e),
-    }
+    weir_plugin_sdk::text_outcome(record, |text| text_documents(text, config))
 }
 
 /// The documents of a record's JSON text (one object or several one after

@@ -321,7 +321,7 @@ fn awsdocs_cloudtrail_records() {
         Some("b7d4398e-b2f0-4faa-9c76-e2d316a8d67f")
     );
     assert_eq!(
-        weir_plugin_sdk::epoch_ms_to_iso(d[0].timestamp_ms.unwrap()).unwrap(),
+        weir_plugin_sdk::testing::iso_time(&d[0]),
         "2016-07-14T19:15:45.000Z"
     );
     assert_eq!(body(&d[0])["responseElements"], Value::Null);
@@ -558,7 +558,7 @@ fn config_is_checked() {
 
 #[test]
 fn info() {
-    let info = CloudWatchLogs::INFO;
+    let info = <CloudWatchLogs as weir_plugin_sdk::Plugin>::INFO;
     assert_eq!(info.name, "cloudwatch-logs");
     assert_eq!(info.date_fields, ["@timestamp", "eventTime"]);
     let schema: Value = serde_json::from_str(info.config_schema.unwrap()).unwrap();

@@ -18,34 +18,19 @@
 use serde::Deserialize;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::config::NoOptions;
-use weir_plugin_sdk::{Document, Info, Loose, Outcome, Plugin, json_kind_at, trim_json_ws};
+use weir_plugin_sdk::{Document, Loose, Outcome, json_kind_at, trim_json_ws};
 
-/// The plugin type exported to the host.
-pub struct Route53Resolver;
-
-impl Plugin for Route53Resolver {
-    type Config = NoOptions;
-    const INFO: Info = weir_plugin_sdk::info!("route53-resolver")
-        .date_fields(&["query_timestamp"])
-        .default_index("route53-resolver-%Y.%m.%d");
-
-    fn transform_record(_: &NoOptions, record: &[u8]) -> Outcome {
-        transform_record(record)
-    }
+weir_plugin_sdk::export! {
+    /// The plugin type exported to the host.
+    pub struct Route53Resolver;
+    config: NoOptions,
+    info: weir_plugin_sdk::info!("route53-resolver").date_fields(&["query_timestamp"]).default_index("route53-resolver-%Y.%m.%d"),
+    transform_record: |_, record| transform_record(record),
 }
-
-weir_plugin_sdk::export!(Route53Resolver);
 
 /// Transform one record (one or more query logs, plain or gzip).
 pub fn transform_record(record: &[u8]) -> Outcome {
-    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
-        Ok(t) => t,
-        Err(e) => return Outcome::Failed(e),
-    };
-    match query_logs(&text) {
-        Ok(docs) => Outcome::Ok(docs),
-        Err(e) => Outcome::Failed(e),
-    }
+    weir_plugin_sdk::text_outcome(record, |text| query_logs(text).map(Some))
 }
 
 /// Validate every query log of a record's text; one document each.
@@ -91,10 +76,13 @@ pub fn query_log(text: &str) -> Result<(Document, usize), String> {
 /// parsing and kept verbatim in the body.
 #[derive(Deserialize)]
 struct QueryLog<'a> {
+    /// When the query was made: an ISO-8601 string, also the document's time.
     #[serde(borrow)]
     query_timestamp: Option<Loose<'a>>,
+    /// The name queried (`example.com.`): a string.
     #[serde(borrow)]
     query_name: Option<Loose<'a>>,
+    /// The record type queried (`A`, `AAAA`, …): a string.
     #[serde(borrow)]
     query_type: Option<Loose<'a>>,
 }
@@ -134,7 +122,7 @@ mod tests {
         let d = ok_docs(transform_record(AWSDOCS));
         assert_eq!(d.len(), 1);
         assert_eq!(
-            weir_plugin_sdk::epoch_ms_to_iso(d[0].timestamp_ms.unwrap()).unwrap(),
+            weir_plugin_sdk::testing::iso_time(&d[0]),
             "2021-02-04T17:51:55.000Z"
         );
         let body: serde_json::Value = serde_json::from_str(&d[0].body).unwrap();
@@ -240,6 +228,9 @@ mod tests {
                 .contains("unknown option `x`")
         );
         assert!(validate("[]").is_err());
-        assert_eq!(Route53Resolver::INFO.date_fields, ["query_timestamp"]);
+        assert_eq!(
+            <Route53Resolver as weir_plugin_sdk::Plugin>::INFO.date_fields,
+            ["query_timestamp"]
+        );
     }
 }

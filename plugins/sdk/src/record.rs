@@ -1,11 +1,11 @@
 //! A record's text and the per-record shape of a batch: [`record_text`]
-//! (capped gunzip, then UTF-8, without copying), [`lines`], and
-//! [`transform_each`].
+//! (capped gunzip, then UTF-8, without copying), [`text_outcome`],
+//! [`lines`], and [`transform_each`].
 
 use std::borrow::Cow;
 
-use crate::Outcome;
 use crate::gzip::{gunzip_capped, is_gzip};
+use crate::{Document, Outcome};
 
 /// The most bytes a gzip record may decompress to (64 MiB, the largest body
 /// Firehose sends). Past it the record fails with a "cap" reason instead of
@@ -29,6 +29,26 @@ pub fn record_text(record: &[u8], cap: usize) -> Result<Cow<'_, str>, String> {
         std::str::from_utf8(record)
             .map(Cow::Borrowed)
             .map_err(not_utf8)
+    }
+}
+
+/// The outcome of a record whose text ([`record_text`], capped at
+/// [`MAX_DECOMPRESSED_BYTES`]) `documents` turns into documents:
+/// `Ok(Some(docs))` is `Outcome::Ok`, `Ok(None)` (the record is deliberately
+/// not indexed) `Outcome::Dropped`, and an `Err` (or a record that is not
+/// text) `Outcome::Failed` with the reason.
+pub fn text_outcome(
+    record: &[u8],
+    documents: impl FnOnce(&str) -> Result<Option<Vec<Document>>, String>,
+) -> Outcome {
+    let text = match record_text(record, MAX_DECOMPRESSED_BYTES) {
+        Ok(t) => t,
+        Err(e) => return Outcome::Failed(e),
+    };
+    match documents(&text) {
+        Ok(Some(docs)) => Outcome::Ok(docs),
+        Ok(None) => Outcome::Dropped,
+        Err(e) => Outcome::Failed(e),
     }
 }
 

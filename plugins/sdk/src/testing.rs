@@ -59,3 +59,9 @@ pub fn validate_config<P: crate::Plugin>(config: &str) -> Result<(), String> {
     use crate::bindings::exports::weir::plugin::transform::Guest;
     crate::Exported::<P>::validate_config(config.to_string())
 }
+
+/// A document's event time as ISO-8601 (`2019-12-13T23:40:12.771Z`);
+/// panics when it has none.
+pub fn iso_time(doc: &Document) -> String {
+    crate::epoch_ms_to_iso(doc.timestamp_ms.unwrap()).unwrap()
+}

@@ -47,7 +47,15 @@ use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
 use serde_json::{Map, Value};
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::{Document, Info, Level, Outcome, Plugin};
+use weir_plugin_sdk::{Document, Level, Outcome};
+
+weir_plugin_sdk::export! {
+    /// The plugin type exported to the host.
+    pub struct SecurityHub;
+    config: Config,
+    info: weir_plugin_sdk::info!("securityhub").date_fields(&["CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"]).default_index(DEFAULT_INDEX).config_schema(CONFIG_SCHEMA),
+    transform_record: |config, record| transform_record(record, config),
+}
 
 /// The start of every product's default index name.
 pub const INDEX_PREFIX: &str = "aws-securityhub-findings-";
@@ -128,38 +136,15 @@ pub fn parse_config(config: &str) -> Result<Config, String> {
     weir_plugin_sdk::config::parse(config)
 }
 
-/// The plugin type exported to the host.
-pub struct SecurityHub;
-
-impl Plugin for SecurityHub {
-    type Config = Config;
-    const INFO: Info = weir_plugin_sdk::info!("securityhub")
-        .date_fields(&[
-            "CreatedAt",
-            "UpdatedAt",
-            "FirstObservedAt",
-            "LastObservedAt",
-        ])
-        .default_index(DEFAULT_INDEX)
-        .config_schema(CONFIG_SCHEMA);
-
-    fn transform_record(config: &Config, record: &[u8]) -> Outcome {
-        transform_record(record, config)
-    }
-}
-
-weir_plugin_sdk::export!(SecurityHub);
-
 /// Transform one record: EventBridge events and/or bare findings.
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
-    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
-        Ok(t) => t,
-        Err(e) => return Outcome::Failed(e),
-    };
-    let (values, ignored) = match json_values_lenient(&text) {
-        Ok(v) => v,
-        Err(e) => return Outcome::Failed(e),
-    };
+    weir_plugin_sdk::text_outcome(record, |text| text_documents(text, config))
+}
+
+/// The documents of a record's text: EventBridge events and/or bare
+/// findings. `Ok(None)` when every value is deliberately dropped.
+pub fn text_documents(text: &str, config: &Config) -> Result<Option<Vec<Document>>, String> {
+    let (values, ignored) = json_values_lenient(text)?;
     if ignored > 0 {
         weir_plugin_sdk::log(
             Level::Warn,
@@ -175,16 +160,12 @@ pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
         match value_documents(value, config, &mut docs) {
             Ok(dropped) => all_dropped &= dropped,
             Err(e) if several => {
-                return Outcome::Failed(format!("JSON value {} of the record: {e}", i + 1));
+                return Err(format!("JSON value {} of the record: {e}", i + 1));
             }
-            Err(e) => return Outcome::Failed(e),
+            Err(e) => return Err(e),
         }
     }
-    if all_dropped {
-        Outcome::Dropped
-    } else {
-        Outcome::Ok(docs)
-    }
+    Ok(if all_dropped { None } else { Some(docs) })
 }
 
 /// Parse every JSON value of `text` (one, or several one after the other).

@@ -32,7 +32,7 @@ fn imported_event_gives_its_finding_unchanged() {
         Some("aws-securityhub-findings-securityhub")
     );
     assert_eq!(
-        weir_plugin_sdk::epoch_ms_to_iso(d[0].timestamp_ms.unwrap()).unwrap(),
+        weir_plugin_sdk::testing::iso_time(&d[0]),
         "2020-05-08T03:41:48.614Z"
     );
 }
@@ -105,7 +105,7 @@ fn health_sample_with_trailing_brackets_is_accepted() {
         Some("aws-securityhub-findings-health")
     );
     assert_eq!(
-        weir_plugin_sdk::epoch_ms_to_iso(d[0].timestamp_ms.unwrap()).unwrap(),
+        weir_plugin_sdk::testing::iso_time(&d[0]),
         "2022-01-07T16:34:04.000Z"
     );
     let (values, ignored) = json_values_lenient(std::str::from_utf8(raw).unwrap()).unwrap();
@@ -378,7 +378,7 @@ fn config_is_checked() {
 
 #[test]
 fn info() {
-    let info = SecurityHub::INFO;
+    let info = <SecurityHub as weir_plugin_sdk::Plugin>::INFO;
     assert_eq!(info.name, "securityhub");
     assert_eq!(
         info.date_fields,

@@ -39,7 +39,15 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::{Document, Info, Outcome, Plugin, trim_json_ws};
+use weir_plugin_sdk::{Document, Outcome, trim_json_ws};
+
+weir_plugin_sdk::export! {
+    /// The plugin type exported to the host.
+    pub struct VpcFlow;
+    config: Config,
+    info: weir_plugin_sdk::info!("vpc-flow").date_fields(&["start", "end"]).default_index("vpc-flow-%Y.%m.%d").config_schema(CONFIG_SCHEMA),
+    transform_record: |config, record| transform_record(record, config),
+}
 
 /// The default flow log format (version 2), used when the config gives none.
 pub const DEFAULT_FORMAT: &str = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} \
@@ -229,43 +237,21 @@ pub fn parse_config(config: &str) -> Result<Config, String> {
     weir_plugin_sdk::config::parse(config)
 }
 
-/// The plugin type exported to the host.
-pub struct VpcFlow;
-
-impl Plugin for VpcFlow {
-    type Config = Config;
-    const INFO: Info = weir_plugin_sdk::info!("vpc-flow")
-        .date_fields(&["start", "end"])
-        .default_index("vpc-flow-%Y.%m.%d")
-        .config_schema(CONFIG_SCHEMA);
-
-    fn transform_record(config: &Config, record: &[u8]) -> Outcome {
-        transform_record(record, config)
-    }
-}
-
-weir_plugin_sdk::export!(VpcFlow);
-
 /// Transform one record (see the crate docs for the forms it may take).
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
-    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
-        Ok(t) => t,
-        Err(e) => return Outcome::Failed(e),
-    };
-    let result = if trim_json_ws(&text).starts_with('{') {
-        json_record(&text, &config.format)
-    } else {
-        let mut docs = Vec::new();
-        text_lines(&text, &config.format, &mut docs).map(|()| Some(docs))
-    };
-    match result {
-        Ok(Some(docs)) if docs.is_empty() => {
-            Outcome::Failed("empty record: no flow log line".to_string())
+    weir_plugin_sdk::text_outcome(record, |text| {
+        let docs = if trim_json_ws(text).starts_with('{') {
+            json_record(text, &config.format)?
+        } else {
+            let mut docs = Vec::new();
+            text_lines(text, &config.format, &mut docs)?;
+            Some(docs)
+        };
+        match docs {
+            Some(docs) if docs.is_empty() => Err("empty record: no flow log line".to_string()),
+            docs => Ok(docs),
         }
-        Ok(Some(docs)) => Outcome::Ok(docs),
-        Ok(None) => Outcome::Dropped,
-        Err(e) => Outcome::Failed(e),
-    }
+    })
 }
 
 /// One document per flow log line of `text` (blank lines and a header line

@@ -435,7 +435,7 @@ fn config_is_checked() {
 
 #[test]
 fn info() {
-    let info = VpcFlow::INFO;
+    let info = <VpcFlow as weir_plugin_sdk::Plugin>::INFO;
     assert_eq!(
         (info.name, info.date_fields),
         ("vpc-flow", &["start", "end"][..])

@@ -13,27 +13,19 @@
 use serde_json::Value;
 use weir_plugin_sdk::config::NoOptions;
 use weir_plugin_sdk::json::Member;
-use weir_plugin_sdk::{Document, ISO_MS_LEN, Info, Outcome, Plugin};
-
-/// The plugin type exported to the host.
-pub struct Waf;
-
-impl Plugin for Waf {
-    type Config = NoOptions;
-    const INFO: Info = weir_plugin_sdk::info!("waf")
-        .date_fields(&["timestamp"])
-        .default_index("waf");
-
-    fn transform_record(_: &NoOptions, record: &[u8]) -> Outcome {
-        transform_record(record)
-    }
-}
-
-weir_plugin_sdk::export!(Waf);
+use weir_plugin_sdk::{Document, ISO_MS_LEN, Outcome};
 
 /// Transform one record (one or more WAF logs).
 pub fn transform_record(record: &[u8]) -> Outcome {
     fast_path(record).unwrap_or_else(|| full_path(record))
+}
+
+weir_plugin_sdk::export! {
+    /// The plugin type exported to the host.
+    pub struct Waf;
+    config: NoOptions,
+    info: weir_plugin_sdk::info!("waf").date_fields(&["timestamp"]).default_index("waf"),
+    transform_record: |_, record| transform_record(record),
 }
 
 /// The common case without building the log: check the record is valid
@@ -218,8 +210,11 @@ mod tests {
         assert!(validate("{}").is_ok());
         assert!(validate("").is_ok());
         assert!(validate(r#"{"x":1}"#).unwrap_err().contains("`x`"));
-        assert_eq!(Waf::INFO.name, "waf");
-        assert_eq!(Waf::INFO.date_fields, ["timestamp"]);
-        assert_eq!(Waf::INFO.config_schema, None);
+        assert_eq!(<Waf as weir_plugin_sdk::Plugin>::INFO.name, "waf");
+        assert_eq!(
+            <Waf as weir_plugin_sdk::Plugin>::INFO.date_fields,
+            ["timestamp"]
+        );
+        assert_eq!(<Waf as weir_plugin_sdk::Plugin>::INFO.config_schema, None);
     }
 }

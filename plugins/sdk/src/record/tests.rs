@@ -1,6 +1,7 @@
 use std::borrow::Cow;
 
 use super::*;
+use crate::Document;
 use crate::testing::{self, gzip};
 
 #[test]
@@ -40,4 +41,18 @@ fn transform_each_maps_or_fails_every_record() {
     for o in out {
         assert_eq!(testing::failed(o), "invalid plugin config: bad");
     }
+}
+
+#[test]
+fn text_outcome_maps_documents_drops_and_failures() {
+    let ok = text_outcome(&gzip(b"ab"), |t| {
+        Ok(Some(vec![Document::new(t.to_string())]))
+    });
+    assert_eq!(testing::ok_docs(ok)[0].body, "ab");
+    assert!(matches!(text_outcome(b"x", |_| Ok(None)), Outcome::Dropped));
+    assert_eq!(
+        testing::failed(text_outcome(b"x", |t| Err(format!("bad {t}")))),
+        "bad x"
+    );
+    assert!(testing::failed(text_outcome(b"\xff", |_| Ok(None))).contains("not UTF-8"));
 }
