@@ -92,6 +92,11 @@ impl Default for Config {
     }
 }
 
+/// Parse the plugin config (`{}` or `{"index_prefix": "…"}`).
+pub fn parse_config(config: &str) -> Result<Config, String> {
+    weir_plugin_sdk::config::parse(config)
+}
+
 /// The JSON Schema of [`Config`].
 pub const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"index_prefix":{"type":"string","default":"cwl-","description":"The start of a log event's index name, followed by its UTC date YYYY.MM.DD; it must make a valid index name."}},"additionalProperties":false}"#;
 
@@ -104,11 +109,6 @@ fn index_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         ))
     })?;
     Ok(prefix)
-}
-
-/// Parse the plugin config (`{}` or `{"index_prefix": "…"}`).
-pub fn parse_config(config: &str) -> Result<Config, String> {
-    weir_plugin_sdk::config::parse(config)
 }
 
 /// Transform one record (gzip or plain; see the crate docs).

@@ -65,3 +65,25 @@ pub fn validate_config<P: crate::Plugin>(config: &str) -> Result<(), String> {
 pub fn iso_time(doc: &Document) -> String {
     crate::epoch_ms_to_iso(doc.timestamp_ms.unwrap()).unwrap()
 }
+
+/// Check that `transform` (one record → its outcome) fails the records every
+/// JSON plugin must refuse, with the usual reasons: empty or blank
+/// (`empty record`), not UTF-8, bad gzip, a gzip bomb past
+/// [`MAX_DECOMPRESSED_BYTES`](crate::MAX_DECOMPRESSED_BYTES) (`cap`), and text
+/// that is not JSON (`invalid JSON`).
+pub fn assert_refuses_bad_records(transform: impl Fn(&[u8]) -> Outcome) {
+    let bomb = gzip(&vec![b' '; crate::MAX_DECOMPRESSED_BYTES + 1]);
+    let cases: [(&[u8], &str); 7] = [
+        (b"", "empty record"),
+        (b" \n ", "empty record"),
+        (b"\xff", "not UTF-8"),
+        (b"\x1f\x8bnot gzip", "invalid gzip"),
+        (&bomb, "cap"),
+        (b"nope", "invalid JSON"),
+        (b"{\"a\":", "invalid JSON"),
+    ];
+    for (record, reason) in cases {
+        let got = failed(transform(record));
+        assert!(got.contains(reason), "{reason:?} not in {got:?}");
+    }
+}

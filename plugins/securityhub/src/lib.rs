@@ -90,6 +90,11 @@ impl Default for Config {
     }
 }
 
+/// Parse the plugin config.
+pub fn parse_config(config: &str) -> Result<Config, String> {
+    weir_plugin_sdk::config::parse(config)
+}
+
 /// The JSON Schema of [`Config`].
 pub const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"indices":{"type":"object","description":"Product (`guardduty`) or `company/product` (case-insensitive) to index name, overriding the product's default index.","additionalProperties":{"type":"string"}},"default_index":{"type":"string","default":"aws-securityhub-findings-unknown","description":"The index of findings whose product is unknown."},"keep_history":{"type":"boolean","default":false,"description":"Document id `Id@UpdatedAt`: one document per version of a finding."}},"additionalProperties":false}"#;
 
@@ -131,16 +136,6 @@ fn default_index<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(index)
 }
 
-/// Parse the plugin config.
-pub fn parse_config(config: &str) -> Result<Config, String> {
-    weir_plugin_sdk::config::parse(config)
-}
-
-/// Transform one record: EventBridge events and/or bare findings.
-pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
-    weir_plugin_sdk::text_outcome(record, |text| text_documents(text, config))
-}
-
 /// The documents of a record's text: EventBridge events and/or bare
 /// findings. `Ok(None)` when every value is deliberately dropped.
 pub fn text_documents(text: &str, config: &Config) -> Result<Option<Vec<Document>>, String> {
@@ -166,6 +161,11 @@ pub fn text_documents(text: &str, config: &Config) -> Result<Option<Vec<Document
         }
     }
     Ok(if all_dropped { None } else { Some(docs) })
+}
+
+/// Transform one record: EventBridge events and/or bare findings.
+pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
+    weir_plugin_sdk::text_outcome(record, |text| text_documents(text, config))
 }
 
 /// Parse every JSON value of `text` (one, or several one after the other).

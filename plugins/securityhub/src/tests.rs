@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::json;
-use weir_plugin_sdk::testing::{failed, gzip, ok_docs};
+use weir_plugin_sdk::testing::{failed, gzip, iso_time, ok_docs};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -31,10 +31,7 @@ fn imported_event_gives_its_finding_unchanged() {
         d[0].index.as_deref(),
         Some("aws-securityhub-findings-securityhub")
     );
-    assert_eq!(
-        weir_plugin_sdk::testing::iso_time(&d[0]),
-        "2020-05-08T03:41:48.614Z"
-    );
+    assert_eq!(iso_time(&d[0]), "2020-05-08T03:41:48.614Z");
 }
 
 #[test]
@@ -104,10 +101,7 @@ fn health_sample_with_trailing_brackets_is_accepted() {
         d[0].index.as_deref(),
         Some("aws-securityhub-findings-health")
     );
-    assert_eq!(
-        weir_plugin_sdk::testing::iso_time(&d[0]),
-        "2022-01-07T16:34:04.000Z"
-    );
+    assert_eq!(iso_time(&d[0]), "2022-01-07T16:34:04.000Z");
     let (values, ignored) = json_values_lenient(std::str::from_utf8(raw).unwrap()).unwrap();
     assert_eq!((values.len(), ignored), (1, 3)); // "]\n}"
 }
