@@ -50,7 +50,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::{Document, Loose, Outcome, json_kind_at, trim_json_ws};
+use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
@@ -190,14 +190,11 @@ fn object_documents(
     docs: &mut Vec<Document>,
     all_dropped: &mut bool,
 ) -> Result<usize, String> {
-    if !text.starts_with('{') {
-        return Err(format!(
-            "expected a JSON object (a CloudWatch Logs payload or a CloudTrail log), got {}",
-            json_kind_at(text)
-        ));
-    }
-    let (env, used): (Envelope<'_>, usize) =
-        weir_plugin_sdk::json_value_at(text, "unexpected JSON shape")?;
+    let (env, used): (Envelope<'_>, usize) = weir_plugin_sdk::json_object_at(
+        text,
+        "expected a JSON object (a CloudWatch Logs payload or a CloudTrail log)",
+        "unexpected JSON shape",
+    )?;
     if env.message_type.is_some() || env.log_events.is_some() {
         if payload_documents(&env, config, docs)? {
             *all_dropped = false;

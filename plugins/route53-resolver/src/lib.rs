@@ -18,7 +18,7 @@
 use serde::Deserialize;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::config::NoOptions;
-use weir_plugin_sdk::{Document, Loose, Outcome, json_kind_at, trim_json_ws};
+use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
@@ -54,14 +54,11 @@ pub fn query_logs(text: &str) -> Result<Vec<Document>, String> {
 /// Validate the query log at the start of `text`; returns its document and
 /// the number of bytes it took. The body is the log's own text, unchanged.
 pub fn query_log(text: &str) -> Result<(Document, usize), String> {
-    if !text.starts_with('{') {
-        return Err(format!(
-            "a query log must be a JSON object, got {}",
-            json_kind_at(text)
-        ));
-    }
-    let (log, used): (QueryLog<'_>, usize) =
-        weir_plugin_sdk::json_value_at(text, "invalid query log")?;
+    let (log, used): (QueryLog<'_>, usize) = weir_plugin_sdk::json_object_at(
+        text,
+        "a query log must be a JSON object",
+        "invalid query log",
+    )?;
     let timestamp = required_str(&log.query_timestamp, "query_timestamp")?;
     let ms = weir_plugin_sdk::iso_to_epoch_ms(timestamp).ok_or_else(|| {
         format!("`query_timestamp` is not an ISO-8601 timestamp (1970..=9999): {timestamp:?}")

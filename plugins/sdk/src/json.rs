@@ -106,6 +106,20 @@ pub fn json_value_at<'a, T: serde::Deserialize<'a>>(
     }
 }
 
+/// [`json_value_at`] for a value that must be a JSON object: when `text`
+/// does not start with `{`, the reason is `<not_object>, got <kind>` (the
+/// kind as [`json_kind_at`] names it, or why it is not JSON).
+pub fn json_object_at<'a, T: serde::Deserialize<'a>>(
+    text: &'a str,
+    not_object: &str,
+    shape: &str,
+) -> Result<(T, usize), String> {
+    if !text.starts_with('{') {
+        return Err(format!("{not_object}, got {}", json_kind_at(text)));
+    }
+    json_value_at(text, shape)
+}
+
 /// `text` without leading JSON whitespace (space, tab, `\n`, `\r`).
 pub fn trim_json_ws(text: &str) -> &str {
     text.trim_start_matches([' ', '\t', '\n', '\r'])

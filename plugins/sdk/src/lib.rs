@@ -29,8 +29,8 @@ pub use plugin::{Exported, Info, Plugin};
 pub use gzip::{GZIP_MAGIC, GunzipError, gunzip_capped, is_gzip};
 pub use index::{check_index_name, is_index_name_char};
 pub use json::{
-    Loose, json_error, json_kind, json_kind_at, json_value_at, json_values, push_json_string,
-    trim_json_ws,
+    Loose, json_error, json_kind, json_kind_at, json_object_at, json_value_at, json_values,
+    push_json_string, trim_json_ws,
 };
 pub use record::{MAX_DECOMPRESSED_BYTES, lines, record_text, text_outcome, transform_each};
 pub use time::{

@@ -99,3 +99,12 @@ fn loose_values_keep_strings_and_numbers() {
     assert_eq!(all[1].as_str(), Some("esc"));
     assert_eq!(all[2].as_str(), None);
 }
+
+#[test]
+fn json_object_at_names_what_is_not_an_object() {
+    let (v, used): (serde::de::IgnoredAny, usize) = json_object_at("{} x", "no", "bad").unwrap();
+    let _ = v;
+    assert_eq!(used, 2);
+    let e = json_object_at::<serde::de::IgnoredAny>("[1]", "a log must be an object", "bad");
+    assert_eq!(e.unwrap_err(), "a log must be an object, got an array");
+}
