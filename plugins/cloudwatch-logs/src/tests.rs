@@ -555,15 +555,15 @@ fn config_is_checked() {
 
 #[test]
 fn info() {
-    let info = <CloudWatchLogs as weir_plugin_sdk::Plugin>::INFO;
-    assert_eq!(info.name, "cloudwatch-logs");
+    let (info, schema) = weir_plugin_sdk::testing::checked_info::<CloudWatchLogs>();
     assert_eq!(info.date_fields, ["@timestamp", "eventTime"]);
-    let schema: Value = serde_json::from_str(info.config_schema.unwrap()).unwrap();
     assert_eq!(
         schema["properties"]["index_prefix"]["default"],
         DEFAULT_INDEX_PREFIX
     );
 }
+
+weir_plugin_sdk::golden_test!(CloudWatchLogs, "cloudwatch-logs");
 
 #[test]
 fn bad_records_fail_with_a_reason() {

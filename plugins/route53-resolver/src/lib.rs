@@ -220,9 +220,9 @@ mod tests {
                 .contains("unknown option `x`")
         );
         assert!(validate("[]").is_err());
-        assert_eq!(
-            <Route53Resolver as weir_plugin_sdk::Plugin>::INFO.date_fields,
-            ["query_timestamp"]
-        );
+        let (info, _) = weir_plugin_sdk::testing::checked_info::<Route53Resolver>();
+        assert_eq!(info.date_fields, ["query_timestamp"]);
     }
+
+    weir_plugin_sdk::golden_test!(Route53Resolver, "route53-resolver");
 }

@@ -16,7 +16,7 @@ pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 /// when it starts with the gzip magic ([`is_gzip`]), else the record itself,
 /// borrowed; then checked to be UTF-8.
 ///
-/// The `Err` is the record's failure reason: the [`GunzipError`]'s message,
+/// The `Err` is the record's failure reason: the [`GunzipError`](crate::GunzipError)'s message,
 /// or `record is not UTF-8: …`. Nothing is copied: the plain text borrows
 /// the record, and the gunzipped buffer becomes the string in place.
 pub fn record_text(record: &[u8], cap: usize) -> Result<Cow<'_, str>, String> {

@@ -87,3 +87,99 @@ pub fn assert_refuses_bad_records(transform: impl Fn(&[u8]) -> Outcome) {
         assert!(got.contains(reason), "{reason:?} not in {got:?}");
     }
 }
+
+/// Run every golden case of `dir` through plugin `P` natively, as the host's
+/// golden test does through the sandbox, and panic on any difference:
+/// `<case>.in` is one record (`<case>.lines.in` one per non-empty line),
+/// `<case>.config.json` the optional config, and `<case>.out.ndjson` one line
+/// per outcome (`weir plugin run` format), compared byte for byte. See
+/// [`golden_test!`](crate::golden_test).
+pub fn assert_golden<P: crate::Plugin>(dir: &str) {
+    let mut cases: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            path.to_string_lossy().ends_with(".in").then_some(path)
+        })
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no golden cases in {dir}");
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(&case).unwrap();
+        let records: Vec<&[u8]> = match name.ends_with(".lines.in") {
+            true => crate::lines(&bytes).collect(),
+            false => vec![&bytes],
+        };
+        let stem = name.trim_end_matches(".in").trim_end_matches(".lines");
+        let sibling =
+            |ext: &str| std::fs::read_to_string(case.with_file_name(format!("{stem}{ext}")));
+        let config = sibling(".config.json").unwrap_or_else(|_| "{}".to_string());
+        let got: String = transform::<P>(&config, &records)
+            .iter()
+            .enumerate()
+            .map(|(i, o)| run_line(i, o) + "\n")
+            .collect();
+        let want = sibling(".out.ndjson").unwrap();
+        assert!(want == got, "{name}:\n--- want\n{want}--- got\n{got}");
+    }
+}
+
+/// One outcome as a line of `weir plugin run`.
+fn run_line(record: usize, outcome: &Outcome) -> String {
+    let (kind, detail) = match outcome {
+        Outcome::Ok(docs) => (
+            "ok",
+            Some(("documents", docs.iter().map(doc_json).collect())),
+        ),
+        Outcome::Dropped => ("dropped", None),
+        Outcome::Failed(reason) => ("failed", Some(("reason", reason.as_str().into()))),
+    };
+    let mut line = serde_json::json!({ "record": record, "outcome": kind });
+    if let Some((key, value)) = detail {
+        line[key] = value;
+    }
+    line.to_string()
+}
+
+/// A document as `weir plugin run` shows it (the body parsed when it is JSON).
+fn doc_json(doc: &Document) -> serde_json::Value {
+    let body = serde_json::from_str::<serde_json::Value>(&doc.body)
+        .unwrap_or_else(|_| doc.body.clone().into());
+    serde_json::json!({
+        "index": doc.index, "id": doc.id, "timestamp_ms": doc.timestamp_ms, "body": body,
+    })
+}
+
+/// A test that runs the golden cases of `tests/fixtures/plugins/<dir>` through
+/// plugin `$plugin` natively ([`assert_golden`]). For a plugin crate under
+/// `plugins/`: `weir_plugin_sdk::golden_test!(MyPlugin, "my-plugin");`
+#[macro_export]
+macro_rules! golden_test {
+    ($plugin:ty, $dir:literal) => {
+        #[test]
+        fn golden_fixtures_match_natively() {
+            $crate::testing::assert_golden::<$plugin>(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/plugins/",
+                $dir
+            ));
+        }
+    };
+}
+
+/// The plugin's [`Info`](crate::Info), checked: a name, its crate's version
+/// (semver), and, when it has a config schema, one that is a JSON object
+/// schema refusing unknown keys (returned parsed).
+pub fn checked_info<P: crate::Plugin>() -> (crate::Info, serde_json::Value) {
+    let info = P::INFO;
+    assert!(!info.name.is_empty());
+    assert_eq!(info.version.split('.').count(), 3, "{}", info.version);
+    let schema = info.config_schema.map_or(serde_json::Value::Null, |s| {
+        let schema: serde_json::Value = serde_json::from_str(s).unwrap();
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["additionalProperties"], false);
+        schema
+    });
+    (info, schema)
+}

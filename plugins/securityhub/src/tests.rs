@@ -372,18 +372,18 @@ fn config_is_checked() {
 
 #[test]
 fn info() {
-    let info = <SecurityHub as weir_plugin_sdk::Plugin>::INFO;
-    assert_eq!(info.name, "securityhub");
+    let (info, schema) = weir_plugin_sdk::testing::checked_info::<SecurityHub>();
+    let dates = [
+        "CreatedAt",
+        "UpdatedAt",
+        "FirstObservedAt",
+        "LastObservedAt",
+    ];
     assert_eq!(
-        info.date_fields,
-        [
-            "CreatedAt",
-            "UpdatedAt",
-            "FirstObservedAt",
-            "LastObservedAt"
-        ]
+        (info.date_fields, info.default_index),
+        (&dates[..], Some(DEFAULT_INDEX))
     );
-    assert_eq!(info.default_index, Some(DEFAULT_INDEX));
-    let schema: Value = serde_json::from_str(info.config_schema.unwrap()).unwrap();
     assert_eq!(schema["properties"]["keep_history"]["type"], "boolean");
 }
+
+weir_plugin_sdk::golden_test!(SecurityHub, "securityhub");

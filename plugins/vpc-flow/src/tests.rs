@@ -435,12 +435,9 @@ fn config_is_checked() {
 
 #[test]
 fn info() {
-    let info = <VpcFlow as weir_plugin_sdk::Plugin>::INFO;
-    assert_eq!(
-        (info.name, info.date_fields),
-        ("vpc-flow", &["start", "end"][..])
-    );
-    assert_eq!(info.default_index, Some("vpc-flow-%Y.%m.%d"));
-    let schema: serde_json::Value = serde_json::from_str(info.config_schema.unwrap()).unwrap();
+    let (info, schema) = weir_plugin_sdk::testing::checked_info::<VpcFlow>();
+    assert_eq!(info.date_fields, ["start", "end"]);
     assert_eq!(schema["properties"]["format"]["type"], "string");
 }
+
+weir_plugin_sdk::golden_test!(VpcFlow, "vpc-flow");

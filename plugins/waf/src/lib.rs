@@ -210,11 +210,10 @@ mod tests {
         assert!(validate("{}").is_ok());
         assert!(validate("").is_ok());
         assert!(validate(r#"{"x":1}"#).unwrap_err().contains("`x`"));
-        assert_eq!(<Waf as weir_plugin_sdk::Plugin>::INFO.name, "waf");
-        assert_eq!(
-            <Waf as weir_plugin_sdk::Plugin>::INFO.date_fields,
-            ["timestamp"]
-        );
-        assert_eq!(<Waf as weir_plugin_sdk::Plugin>::INFO.config_schema, None);
+        let (info, schema) = weir_plugin_sdk::testing::checked_info::<Waf>();
+        assert_eq!((info.name, info.date_fields), ("waf", &["timestamp"][..]));
+        assert_eq!((info.default_index, schema), (Some("waf"), Value::Null));
     }
+
+    weir_plugin_sdk::golden_test!(Waf, "waf");
 }

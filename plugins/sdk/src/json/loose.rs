@@ -22,7 +22,7 @@ pub enum Loose<'a> {
 }
 
 impl Loose<'_> {
-    /// The JSON type name of the value, for error messages (as [`json_kind`]).
+    /// The JSON type name of the value, for error messages (as [`json_kind`](super::json_kind)).
     pub fn kind(&self) -> &'static str {
         match self {
             Loose::Str(_) => "a string",
