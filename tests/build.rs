@@ -15,6 +15,10 @@ fn main() {
             "WEIR_TEST_PLUGIN_WRONG_WORLD",
         ),
         ("weir-test-plugin-capability", "WEIR_TEST_PLUGIN_CAPABILITY"),
+        (
+            "weir-test-plugin-old-version",
+            "WEIR_TEST_PLUGIN_OLD_VERSION",
+        ),
     ];
     let names: Vec<&str> = crates.iter().map(|(c, _)| *c).collect();
     let paths = weir_plugin_build::build(&names, "wasm-test-plugins", &[hostile.as_path()]);

@@ -50,7 +50,15 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::{BatchContext, Document, Guest, Loose, Outcome, json_kind_at, trim_json_ws};
+use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
+
+weir_plugin_sdk::export! {
+    /// The plugin type exported to the host.
+    pub struct CloudWatchLogs;
+    config: Config,
+    info: weir_plugin_sdk::info!("cloudwatch-logs").date_fields(&["@timestamp", "eventTime"]).default_index("cwl-%Y.%m.%d").config_schema(CONFIG_SCHEMA),
+    transform_record: |config, record| transform_record(record, config),
+}
 
 /// The default start of a log event's index name.
 pub const DEFAULT_INDEX_PREFIX: &str = "cwl-";
@@ -68,9 +76,11 @@ pub const RESERVED_FIELDS: [&str; 7] = [
 ];
 
 /// The plugin's configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The start of a log event's index name.
+    #[serde(deserialize_with = "index_prefix")]
     pub index_prefix: String,
 }
 
@@ -84,63 +94,26 @@ impl Default for Config {
 
 /// Parse the plugin config (`{}` or `{"index_prefix": "…"}`).
 pub fn parse_config(config: &str) -> Result<Config, String> {
-    let map = weir_plugin_sdk::config_object(config)?;
-    let mut out = Config::default();
-    for (key, value) in map {
-        match (key.as_str(), value) {
-            ("index_prefix", Value::String(prefix)) => {
-                weir_plugin_sdk::check_index_name(&format!("{prefix}1970.01.01")).map_err(|e| {
-                    format!("`index_prefix` {prefix:?} does not make a valid index name: {e}")
-                })?;
-                out.index_prefix = prefix;
-            }
-            ("index_prefix", other) => {
-                return Err(format!(
-                    "`index_prefix` must be a string, got {}",
-                    weir_plugin_sdk::json_kind(&other)
-                ));
-            }
-            (key, _) => {
-                return Err(format!(
-                    "unknown option `{key}`: the cloudwatch-logs plugin takes only `index_prefix`"
-                ));
-            }
-        }
-    }
-    Ok(out)
+    weir_plugin_sdk::config::parse(config)
 }
 
-/// Check the plugin config.
-pub fn validate_config(config: &str) -> Result<(), String> {
-    parse_config(config).map(|_| ())
+/// The JSON Schema of [`Config`].
+pub const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"index_prefix":{"type":"string","default":"cwl-","description":"The start of a log event's index name, followed by its UTC date YYYY.MM.DD; it must make a valid index name."}},"additionalProperties":false}"#;
+
+/// An `index_prefix` that makes a valid index name with a date after it.
+fn index_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let prefix = String::deserialize(d)?;
+    weir_plugin_sdk::check_index_name(&format!("{prefix}1970.01.01")).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`index_prefix` {prefix:?} does not make a valid index name: {e}"
+        ))
+    })?;
+    Ok(prefix)
 }
-
-/// The plugin type exported to the host.
-pub struct CloudWatchLogs;
-
-impl Guest for CloudWatchLogs {
-    fn validate_config(config: String) -> Result<(), String> {
-        validate_config(&config)
-    }
-
-    fn transform(ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        weir_plugin_sdk::transform_each(parse_config(&ctx.config), &records, transform_record)
-    }
-}
-
-weir_plugin_sdk::export!(CloudWatchLogs);
 
 /// Transform one record (gzip or plain; see the crate docs).
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
-    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
-        Ok(t) => t,
-        Err(e) => return Outcome::Failed(e),
-    };
-    match text_documents(&text, config) {
-        Ok(Some(docs)) => Outcome::Ok(docs),
-        Ok(None) => Outcome::Dropped,
-        Err(e) => Outcome::Failed(e),
-    }
+    weir_plugin_sdk::text_outcome(record, |text| text_documents(text, config))
 }
 
 /// The documents of a record's JSON text (one object or several one after
@@ -217,45 +190,14 @@ fn object_documents(
     docs: &mut Vec<Document>,
     all_dropped: &mut bool,
 ) -> Result<usize, String> {
-    if !text.starts_with('{') {
-        return Err(format!(
-            "expected a JSON object (a CloudWatch Logs payload or a CloudTrail log), got {}",
-            json_kind_at(text)
-        ));
-    }
-    let (env, used): (Envelope<'_>, usize) =
-        weir_plugin_sdk::json_value_at(text, "unexpected JSON shape")?;
+    let (env, used): (Envelope<'_>, usize) = weir_plugin_sdk::json_object_at(
+        text,
+        "expected a JSON object (a CloudWatch Logs payload or a CloudTrail log)",
+        "unexpected JSON shape",
+    )?;
     if env.message_type.is_some() || env.log_events.is_some() {
-        let meta = PayloadMeta {
-            owner: optional_str(&env.owner, "owner")?,
-            log_group: optional_str(&env.log_group, "logGroup")?,
-            log_stream: optional_str(&env.log_stream, "logStream")?,
-        };
-        match &env.message_type {
-            Some(Loose::Str(t)) if t == "CONTROL_MESSAGE" => return Ok(used),
-            Some(Loose::Str(t)) if t == "DATA_MESSAGE" => {}
-            Some(Loose::Str(t)) => {
-                return Err(format!(
-                    "unknown messageType {t:?} (expected DATA_MESSAGE or CONTROL_MESSAGE)"
-                ));
-            }
-            Some(other) => {
-                return Err(format!(
-                    "`messageType` must be a string, got {}",
-                    other.kind()
-                ));
-            }
-            None => return Err("CloudWatch Logs payload without `messageType`".to_string()),
-        }
-        let Some(events) = &env.log_events else {
-            return Err("DATA_MESSAGE without `logEvents`".to_string());
-        };
-        *all_dropped = false;
-        docs.reserve(events.len());
-        for (i, event) in events.iter().enumerate() {
-            let doc = log_event_document(event, &meta, config)
-                .map_err(|e| format!("logEvents[{i}]: {e}"))?;
-            docs.push(doc);
+        if payload_documents(&env, config, docs)? {
+            *all_dropped = false;
         }
         return Ok(used);
     }
@@ -294,6 +236,46 @@ fn object_documents(
     )
 }
 
+/// Append the documents of a CloudWatch Logs subscription payload.
+/// `Ok(false)` for a `CONTROL_MESSAGE` (dropped).
+fn payload_documents(
+    env: &Envelope<'_>,
+    config: &Config,
+    docs: &mut Vec<Document>,
+) -> Result<bool, String> {
+    let meta = PayloadMeta {
+        owner: optional_str(&env.owner, "owner")?,
+        log_group: optional_str(&env.log_group, "logGroup")?,
+        log_stream: optional_str(&env.log_stream, "logStream")?,
+    };
+    match &env.message_type {
+        Some(Loose::Str(t)) if t == "CONTROL_MESSAGE" => return Ok(false),
+        Some(Loose::Str(t)) if t == "DATA_MESSAGE" => {}
+        Some(Loose::Str(t)) => {
+            return Err(format!(
+                "unknown messageType {t:?} (expected DATA_MESSAGE or CONTROL_MESSAGE)"
+            ));
+        }
+        Some(other) => {
+            return Err(format!(
+                "`messageType` must be a string, got {}",
+                other.kind()
+            ));
+        }
+        None => return Err("CloudWatch Logs payload without `messageType`".to_string()),
+    }
+    let Some(events) = &env.log_events else {
+        return Err("DATA_MESSAGE without `logEvents`".to_string());
+    };
+    docs.reserve(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let doc =
+            log_event_document(event, &meta, config).map_err(|e| format!("logEvents[{i}]: {e}"))?;
+        docs.push(doc);
+    }
+    Ok(true)
+}
+
 /// The payload fields copied into every log event's document.
 struct PayloadMeta<'p> {
     owner: Option<&'p str>,
@@ -307,7 +289,27 @@ fn log_event_document(
     meta: &PayloadMeta<'_>,
     config: &Config,
 ) -> Result<Document, String> {
-    let ms = match &event.timestamp {
+    let ms = event_time(event)?;
+    let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
+        .ok_or_else(|| "`timestamp` is not epoch milliseconds within 1970..=9999".to_string())?;
+    let id = event_id(event)?;
+    let message = match &event.message {
+        Some(Loose::Str(s)) => s.as_ref(),
+        Some(other) => return Err(format!("`message` must be a string, got {}", other.kind())),
+        None => return Err("missing `message`".to_string()),
+    };
+    let body = event_body(event, meta, id.as_deref(), &iso, message)?;
+    let index = event_index(&config.index_prefix, &iso);
+    let mut doc = Document::new(body).with_timestamp_ms(ms).with_index(index);
+    if let Some(id) = id {
+        doc = doc.with_id(id);
+    }
+    Ok(doc)
+}
+
+/// A log event's `timestamp`, in epoch milliseconds within 1970..=9999.
+fn event_time(event: &LogEvent<'_>) -> Result<i64, String> {
+    match &event.timestamp {
         Some(t) => loose_epoch_ms(t).ok_or_else(|| match t {
             Loose::Str(s) => {
                 format!("`timestamp` must be epoch milliseconds (a number), got the string {s:?}")
@@ -318,24 +320,32 @@ fn log_event_document(
             Loose::Other(kind) => {
                 format!("`timestamp` must be epoch milliseconds (a number), got {kind}")
             }
-        })?,
-        None => return Err("missing `timestamp`".to_string()),
-    };
-    let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
-        .ok_or_else(|| "`timestamp` is not epoch milliseconds within 1970..=9999".to_string())?;
-    let id: Option<Cow<'_, str>> = match &event.id {
+        }),
+        None => Err("missing `timestamp`".to_string()),
+    }
+}
+
+/// A log event's `id` (a string, or an integer written as one); `None`
+/// when absent or empty.
+fn event_id<'e>(event: &'e LogEvent<'_>) -> Result<Option<Cow<'e, str>>, String> {
+    Ok(match &event.id {
         Some(Loose::Str(s)) if s.is_empty() => None,
         Some(Loose::Str(s)) => Some(Cow::Borrowed(s)),
         Some(Loose::I64(n)) => Some(Cow::Owned(n.to_string())),
         Some(Loose::U64(n)) => Some(Cow::Owned(n.to_string())),
         Some(other) => return Err(format!("`id` must be a string, got {}", other.kind())),
         None => None,
-    };
-    let message = match &event.message {
-        Some(Loose::Str(s)) => s.as_ref(),
-        Some(other) => return Err(format!("`message` must be a string, got {}", other.kind())),
-        None => return Err("missing `message`".to_string()),
-    };
+    })
+}
+
+/// The JSON body of a log event's document (see the crate docs).
+fn event_body(
+    event: &LogEvent<'_>,
+    meta: &PayloadMeta<'_>,
+    id: Option<&str>,
+    iso: &str,
+    message: &str,
+) -> Result<String, String> {
     let fields = message_fields(message);
     let mut body = String::with_capacity(
         128 + 2 * message.len()
@@ -343,13 +353,13 @@ fn log_event_document(
             + meta.log_stream.map_or(0, str::len),
     );
     body.push('{');
-    if let Some(id) = &id {
+    if let Some(id) = id {
         body.push_str("\"@id\":");
         weir_plugin_sdk::push_json_string(&mut body, id);
         body.push(',');
     }
     body.push_str("\"@timestamp\":\"");
-    body.push_str(&iso);
+    body.push_str(iso);
     body.push_str("\",\"@message\":");
     weir_plugin_sdk::push_json_string(&mut body, message);
     for (name, value) in [
@@ -376,12 +386,7 @@ fn log_event_document(
         body.push_str(&fields);
     }
     body.push('}');
-    let index = event_index(&config.index_prefix, &iso);
-    let mut doc = Document::new(body).with_timestamp_ms(ms).with_index(index);
-    if let Some(id) = id {
-        doc = doc.with_id(id);
-    }
-    Ok(doc)
+    Ok(body)
 }
 
 /// The index of a log event: `prefix` + `YYYY.MM.DD` of its ISO-8601 time.

@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::json;
-use weir_plugin_sdk::testing::{batch_context, body, failed, gzip, ok_docs};
+use weir_plugin_sdk::testing::{body, failed, gzip, iso_time, ok_docs};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -320,10 +320,7 @@ fn awsdocs_cloudtrail_records() {
         d[0].id.as_deref(),
         Some("b7d4398e-b2f0-4faa-9c76-e2d316a8d67f")
     );
-    assert_eq!(
-        weir_plugin_sdk::epoch_ms_to_iso(d[0].timestamp_ms.unwrap()).unwrap(),
-        "2016-07-14T19:15:45.000Z"
-    );
+    assert_eq!(iso_time(&d[0]), "2016-07-14T19:15:45.000Z");
     assert_eq!(body(&d[0])["responseElements"], Value::Null);
     // old records have no eventID: the host derives the id
     let d = ok_docs(run(fixture("awsdocs_records_ec2-CreateKeyPair")));
@@ -546,37 +543,34 @@ fn config_is_checked() {
         (r#"{"index_prefix":"CWL-"}"#, "index_prefix"),
         (r#"{"index_prefix":"_cwl"}"#, "not make a valid index name"),
         (r#"{"index_prefix":"a:b"}"#, "not make a valid index name"),
-        (r#"{"index_prefix":1}"#, "must be a string"),
+        (r#"{"index_prefix":1}"#, "`index_prefix`: invalid type"),
         (r#"{"prefix":"x"}"#, "unknown option `prefix`"),
         ("[]", "must be a JSON object"),
     ] {
-        let reason = validate_config(config).unwrap_err();
+        let reason =
+            weir_plugin_sdk::testing::validate_config::<CloudWatchLogs>(config).unwrap_err();
         assert!(reason.contains(want), "{config}: {reason}");
     }
 }
 
 #[test]
-fn a_bad_config_fails_every_record_of_the_batch() {
-    let ctx = batch_context("cwl", r#"{"nope":1}"#);
-    let out = <CloudWatchLogs as Guest>::transform(ctx, vec![b"x".to_vec(), b"y".to_vec()]);
-    assert_eq!(out.len(), 2);
-    for o in out {
-        assert!(failed(o).starts_with("invalid plugin config"));
-    }
+fn info() {
+    let (info, schema) = weir_plugin_sdk::testing::checked_info::<CloudWatchLogs>();
+    assert_eq!(info.date_fields, ["@timestamp", "eventTime"]);
+    assert_eq!(
+        schema["properties"]["index_prefix"]["default"],
+        DEFAULT_INDEX_PREFIX
+    );
 }
+
+weir_plugin_sdk::golden_test!(CloudWatchLogs, "cloudwatch-logs");
 
 #[test]
 fn bad_records_fail_with_a_reason() {
+    weir_plugin_sdk::testing::assert_refuses_bad_records(run);
     let f = |v: Value| failed(run(v.to_string().as_bytes()));
-    assert!(failed(run(b"")).contains("empty record"));
-    assert!(failed(run(b"  \n")).contains("empty record"));
-    assert!(failed(run(b"\xff")).contains("not UTF-8"));
     assert!(failed(run(b"{\"messageType\":")).contains("invalid JSON"));
     assert!(failed(run(b"[1]")).contains("got an array"));
-    assert!(failed(run(b"nope")).contains("invalid JSON"));
-    assert!(failed(run(b"\x1f\x8bnot gzip")).contains("invalid gzip"));
-    let bomb = gzip(&vec![b' '; MAX_DECOMPRESSED_BYTES + 1]);
-    assert!(failed(run(&bomb)).contains("cap"));
     assert!(f(json!({"a": 1})).contains("neither a CloudWatch Logs subscription payload"));
     assert!(f(json!({"messageType": "OTHER"})).contains("unknown messageType \"OTHER\""));
     assert!(f(json!({"messageType": 3})).contains("`messageType` must be a string, got a number"));

@@ -17,38 +17,20 @@
 
 use serde::Deserialize;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::{BatchContext, Document, Guest, Loose, Outcome, json_kind_at, trim_json_ws};
+use weir_plugin_sdk::config::NoOptions;
+use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
 
-/// The plugin type exported to the host.
-pub struct Route53Resolver;
-
-impl Guest for Route53Resolver {
-    fn validate_config(config: String) -> Result<(), String> {
-        validate_config(&config)
-    }
-
-    fn transform(_ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        records.iter().map(|r| transform_record(r)).collect()
-    }
-}
-
-weir_plugin_sdk::export!(Route53Resolver);
-
-/// The Route 53 Resolver plugin takes no options.
-pub fn validate_config(config: &str) -> Result<(), String> {
-    weir_plugin_sdk::check_no_options(config, "route53-resolver")
+weir_plugin_sdk::export! {
+    /// The plugin type exported to the host.
+    pub struct Route53Resolver;
+    config: NoOptions,
+    info: weir_plugin_sdk::info!("route53-resolver").date_fields(&["query_timestamp"]).default_index("route53-resolver-%Y.%m.%d"),
+    transform_record: |_, record| transform_record(record),
 }
 
 /// Transform one record (one or more query logs, plain or gzip).
 pub fn transform_record(record: &[u8]) -> Outcome {
-    let text = match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
-        Ok(t) => t,
-        Err(e) => return Outcome::Failed(e),
-    };
-    match query_logs(&text) {
-        Ok(docs) => Outcome::Ok(docs),
-        Err(e) => Outcome::Failed(e),
-    }
+    weir_plugin_sdk::text_outcome(record, |text| query_logs(text).map(Some))
 }
 
 /// Validate every query log of a record's text; one document each.
@@ -72,14 +54,11 @@ pub fn query_logs(text: &str) -> Result<Vec<Document>, String> {
 /// Validate the query log at the start of `text`; returns its document and
 /// the number of bytes it took. The body is the log's own text, unchanged.
 pub fn query_log(text: &str) -> Result<(Document, usize), String> {
-    if !text.starts_with('{') {
-        return Err(format!(
-            "a query log must be a JSON object, got {}",
-            json_kind_at(text)
-        ));
-    }
-    let (log, used): (QueryLog<'_>, usize) =
-        weir_plugin_sdk::json_value_at(text, "invalid query log")?;
+    let (log, used): (QueryLog<'_>, usize) = weir_plugin_sdk::json_object_at(
+        text,
+        "a query log must be a JSON object",
+        "invalid query log",
+    )?;
     let timestamp = required_str(&log.query_timestamp, "query_timestamp")?;
     let ms = weir_plugin_sdk::iso_to_epoch_ms(timestamp).ok_or_else(|| {
         format!("`query_timestamp` is not an ISO-8601 timestamp (1970..=9999): {timestamp:?}")
@@ -93,12 +72,13 @@ pub fn query_log(text: &str) -> Result<(Document, usize), String> {
 /// The fields of a query log that are checked; the rest are skipped while
 /// parsing and kept verbatim in the body.
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
 struct QueryLog<'a> {
-    #[serde(borrow)]
+    /// When the query was made: an ISO-8601 string, also the document's time.
     query_timestamp: Option<Loose<'a>>,
-    #[serde(borrow)]
+    /// The name queried (`example.com.`): a string.
     query_name: Option<Loose<'a>>,
-    #[serde(borrow)]
+    /// The record type queried (`A`, `AAAA`, …): a string.
     query_type: Option<Loose<'a>>,
 }
 
@@ -113,7 +93,7 @@ fn required_str<'b>(field: &'b Option<Loose<'_>>, name: &str) -> Result<&'b str,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_plugin_sdk::testing::{failed, gzip, ok_docs};
+    use weir_plugin_sdk::testing::{failed, gzip, iso_time, ok_docs};
 
     const AWSDOCS: &[u8] = include_bytes!(
         "../../../tests/fixtures/plugins/route53-resolver/awsdocs_resolver-query-log-example.in"
@@ -136,10 +116,7 @@ mod tests {
     fn the_pretty_printed_awsdocs_sample() {
         let d = ok_docs(transform_record(AWSDOCS));
         assert_eq!(d.len(), 1);
-        assert_eq!(
-            weir_plugin_sdk::epoch_ms_to_iso(d[0].timestamp_ms.unwrap()).unwrap(),
-            "2021-02-04T17:51:55.000Z"
-        );
+        assert_eq!(iso_time(&d[0]), "2021-02-04T17:51:55.000Z");
         let body: serde_json::Value = serde_json::from_str(&d[0].body).unwrap();
         let want: serde_json::Value = serde_json::from_slice(AWSDOCS).unwrap();
         assert_eq!(body, want);
@@ -176,14 +153,14 @@ mod tests {
     #[test]
     fn bad_logs_fail_with_a_reason() {
         let ok = r#"{"query_timestamp":"2021-12-11T22:46:23Z","query_name":"a.","query_type":"A"}"#;
-        assert!(failed(transform_record(b"")).contains("empty record"));
-        assert!(failed(transform_record(b" \n ")).contains("empty record"));
-        assert!(failed(transform_record(b"\xff")).contains("not UTF-8"));
-        assert!(failed(transform_record(b"{\"query_name\":")).contains("invalid JSON"));
-        assert!(failed(transform_record(b"[1]")).contains("an array"));
-        assert!(failed(transform_record(b"\"x\"")).contains("a string"));
-        assert!(failed(transform_record(b"12")).contains("a number"));
-        assert!(failed(transform_record(b"nope")).contains("invalid JSON"));
+        weir_plugin_sdk::testing::assert_refuses_bad_records(transform_record);
+        for (record, kind) in [
+            ("[1]", "an array"),
+            ("\"x\"", "a string"),
+            ("12", "a number"),
+        ] {
+            assert!(failed(transform_record(record.as_bytes())).contains(kind));
+        }
         assert!(
             failed(transform_record(br#"{"query_name":"a.","query_type":"A"}"#))
                 .contains("missing `query_timestamp`")
@@ -234,9 +211,18 @@ mod tests {
 
     #[test]
     fn config_takes_no_options() {
-        assert!(validate_config("{}").is_ok());
-        assert!(validate_config("").is_ok());
-        assert!(validate_config(r#"{"x":1}"#).unwrap_err().contains("`x`"));
-        assert!(validate_config("[]").is_err());
+        let validate = weir_plugin_sdk::testing::validate_config::<Route53Resolver>;
+        assert!(validate("{}").is_ok());
+        assert!(validate("").is_ok());
+        assert!(
+            validate(r#"{"x":1}"#)
+                .unwrap_err()
+                .contains("unknown option `x`")
+        );
+        assert!(validate("[]").is_err());
+        let (info, _) = weir_plugin_sdk::testing::checked_info::<Route53Resolver>();
+        assert_eq!(info.date_fields, ["query_timestamp"]);
     }
+
+    weir_plugin_sdk::golden_test!(Route53Resolver, "route53-resolver");
 }

@@ -1,494 +1,142 @@
-//! A strict single-pass JSON scanner, for plugins that rewrite a field or
-//! two of a record and keep every other byte as it came.
-//!
-//! [`scan`] checks that a record is valid JSON (one value, or several
-//! separated by whitespace) and finds one top-level member of each object,
-//! without building anything. String contents, most of a log's bytes, are
-//! skipped eight bytes at a time. It is stricter than `serde_json` where it
-//! matters (lone surrogate escapes are refused) and leaves the rare cases to
-//! a full parse (`None`): nesting deeper than 128, numbers beyond what an
-//! `f64` holds, values not separated by whitespace. A caller falls back to
-//! `serde_json` on `None`, which also words the error.
+//! JSON helpers for plugins: reasons that name what is wrong ([`json_kind`],
+//! [`json_kind_at`], [`json_error`]), values read one after the other
+//! ([`json_value_at`], [`json_values`]), fields read loosely ([`Loose`]),
+//! bodies written directly ([`push_json_string`]), and [`scan`], a strict
+//! single-pass scanner for plugins that rewrite a field or two of a record
+//! and keep every other byte as it came.
 
-use std::ops::Range;
+mod loose;
+mod scan;
 
-/// Nesting deeper than this is left to a full parse (`serde_json`'s limit).
-const MAX_DEPTH: usize = 128;
+pub use loose::Loose;
+pub use scan::{Member, Scanned, scan};
 
-/// Where the member that [`scan`] looked for is in one value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Member {
-    /// The value is not an object, or has no such member.
-    Absent,
-    /// The member's value, as a byte range of the value's text.
-    At(Range<usize>),
-    /// The scanner cannot tell: the key appears twice, or some top-level
-    /// key is written with escapes (it could spell the key).
-    Unclear,
+/// Append `s` to `out` as a JSON string literal (quoted and escaped), for
+/// plugins that write their document bodies directly instead of building a
+/// `serde_json::Value`. Escapes `"`, `\` and the control characters
+/// U+0000–U+001F, exactly as `serde_json` does.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `b` is ASCII, so `i` is on a char boundary.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
-/// One JSON value of a record, as [`scan`] found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scanned<'a> {
-    /// The value's text, without surrounding whitespace.
-    pub text: &'a str,
-    /// Where the top-level member [`scan`] was asked for is.
-    pub member: Member,
+/// The JSON type name of a value, for error messages.
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
-/// Check `record` is valid JSON (one value, or several separated by
-/// whitespace, as NDJSON) and find the top-level member `key` of each value
-/// that is an object. `None`: the record is not valid JSON, is empty, or
-/// holds something left to a full parse (see the module docs).
-pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
-    let text = std::str::from_utf8(record).ok()?;
-    let mut s = Scanner { b: record, i: 0 };
+/// What the JSON text at the start of `text` is, for "must be an object"
+/// reasons: `invalid JSON: …` when it does not parse, else its kind as
+/// [`json_kind`] names it (`an array`, `a string`, …).
+pub fn json_kind_at(text: &str) -> String {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    if let Some(Err(e)) = stream.next() {
+        return format!("invalid JSON: {e}");
+    }
+    match text.as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+    .to_string()
+}
+
+/// A `serde_json` error as a failure reason: `<shape>: …` when the JSON is
+/// well-formed but not of the expected shape (a field of the wrong type, a
+/// duplicate field), else `invalid JSON: …`.
+pub fn json_error(e: &serde_json::Error, shape: &str) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => format!("{shape}: {e}"),
+        _ => format!("invalid JSON: {e}"),
+    }
+}
+
+/// Deserialize the JSON value at the start of `text` (as [`json_values`]
+/// would its first; `T` may borrow from `text`). Returns the value and the
+/// number of bytes it took, so the caller can go on after it (NDJSON, or
+/// values one after the other). `Err` is the failure reason, worded by
+/// [`json_error`] with `shape`; an empty `text` is `empty record: no JSON value`.
+pub fn json_value_at<'a, T: serde::Deserialize<'a>>(
+    text: &'a str,
+    shape: &str,
+) -> Result<(T, usize), String> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<T>();
+    match stream.next() {
+        Some(Ok(value)) => Ok((value, stream.byte_offset())),
+        Some(Err(e)) => Err(json_error(&e, shape)),
+        None => Err("empty record: no JSON value".to_string()),
+    }
+}
+
+/// [`json_value_at`] for a value that must be a JSON object: when `text`
+/// does not start with `{`, the reason is `<not_object>, got <kind>` (the
+/// kind as [`json_kind_at`] names it, or why it is not JSON).
+pub fn json_object_at<'a, T: serde::Deserialize<'a>>(
+    text: &'a str,
+    not_object: &str,
+    shape: &str,
+) -> Result<(T, usize), String> {
+    if !text.starts_with('{') {
+        return Err(format!("{not_object}, got {}", json_kind_at(text)));
+    }
+    json_value_at(text, shape)
+}
+
+/// `text` without leading JSON whitespace (space, tab, `\n`, `\r`).
+pub fn trim_json_ws(text: &str) -> &str {
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+}
+
+/// Parse every JSON value in a record (one, or several separated by
+/// whitespace/newlines, as NDJSON). An empty record is an error.
+pub fn json_values(record: &[u8]) -> Result<Vec<serde_json::Value>, String> {
     let mut out = Vec::new();
-    loop {
-        s.ws();
-        if s.i == record.len() {
-            break;
-        }
-        if !out.is_empty() && !matches!(record[s.i - 1], b' ' | b'\t' | b'\n' | b'\r') {
-            return None;
-        }
-        let start = s.i;
-        let mut member = Member::Absent;
-        s.value(0, Some(key.as_bytes()), &mut member)?;
-        let member = match member {
-            Member::At(r) => Member::At(r.start - start..r.end - start),
-            other => other,
-        };
-        out.push(Scanned {
-            // Values start and end at ASCII bytes, so these are char boundaries.
-            text: text.get(start..s.i)?,
-            member,
-        });
+    for value in serde_json::Deserializer::from_slice(record).into_iter::<serde_json::Value>() {
+        out.push(value.map_err(|e| format!("invalid JSON: {e}"))?);
     }
-    (!out.is_empty()).then_some(out)
-}
-
-struct Scanner<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Scanner<'_> {
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
-            self.i += 1;
-        }
+    if out.is_empty() {
+        return Err("empty record: no JSON value".to_string());
     }
-
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    /// One value at `self.i`. `key`: find that member if the value is an
-    /// object (top level only).
-    fn value(&mut self, depth: usize, key: Option<&[u8]>, member: &mut Member) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.string().map(|_| ()),
-            b'{' => self.object(depth + 1, key, member),
-            b'[' => self.array(depth + 1),
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None,
-        }
-    }
-
-    fn object(&mut self, depth: usize, key: Option<&[u8]>, member: &mut Member) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.i += 1;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            if self.peek()? != b'"' {
-                return None;
-            }
-            let name_start = self.i + 1;
-            let escaped = self.string()?;
-            let name = &self.b[name_start..self.i - 1];
-            self.ws();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.i += 1;
-            self.ws();
-            let value_start = self.i;
-            self.value(depth, None, &mut Member::Absent)?;
-            if let Some(key) = key {
-                if escaped {
-                    *member = Member::Unclear;
-                } else if name == key {
-                    *member = match member {
-                        Member::Absent => Member::At(value_start..self.i),
-                        _ => Member::Unclear,
-                    };
-                }
-            }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.i += 1;
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            self.value(depth, None, &mut Member::Absent)?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        if self.b.get(self.i..self.i + word.len())? != word {
-            return None;
-        }
-        self.i += word.len();
-        Some(())
-    }
-
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, with at most
-    /// 200 integer digits and a two-digit exponent, so that it fits an
-    /// `f64` (a larger one is left to the full parse, which refuses it).
-    fn number(&mut self) -> Option<()> {
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        let int_start = self.i;
-        match self.peek()? {
-            b'0' => self.i += 1,
-            b'1'..=b'9' => self.digits(),
-            _ => return None,
-        }
-        if self.i - int_start > 200 {
-            return None;
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            let start = self.i;
-            self.digits();
-            if self.i == start {
-                return None;
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            let start = self.i;
-            self.digits();
-            if self.i == start || self.i - start > 2 {
-                return None;
-            }
-        }
-        Some(())
-    }
-
-    fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.i += 1;
-        }
-    }
-
-    /// The string whose opening quote is at `self.i`; moves past its closing
-    /// quote. `Some(true)`: it holds an escape.
-    fn string(&mut self) -> Option<bool> {
-        let b = self.b;
-        let mut i = self.i + 1;
-        let mut escaped = false;
-        loop {
-            i = skip_plain(b, i);
-            match *b.get(i)? {
-                b'"' => {
-                    self.i = i + 1;
-                    return Some(escaped);
-                }
-                b'\\' => {
-                    escaped = true;
-                    match *b.get(i + 1)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                        b'u' => {
-                            let unit = hex4(b, i + 2)?;
-                            i += 6;
-                            if (0xDC00..0xE000).contains(&unit) {
-                                return None;
-                            }
-                            if (0xD800..0xDC00).contains(&unit) {
-                                // A high surrogate must be followed by a low one.
-                                if b.get(i..i + 2)? != b"\\u" {
-                                    return None;
-                                }
-                                if !(0xDC00..0xE000).contains(&hex4(b, i + 2)?) {
-                                    return None;
-                                }
-                                i += 6;
-                            }
-                        }
-                        _ => return None,
-                    }
-                }
-                // A control character must be escaped.
-                _ => return None,
-            }
-        }
-    }
-}
-
-fn hex4(b: &[u8], at: usize) -> Option<u32> {
-    let mut unit = 0;
-    for &c in b.get(at..at + 4)? {
-        unit = unit * 16 + (c as char).to_digit(16)?;
-    }
-    Some(unit)
-}
-
-/// The index of the first byte at or after `i` that is a quote, a backslash
-/// or a control character (`b.len()` if none), eight bytes at a time.
-///
-/// For each test the lowest flagged byte of `(x - 0x01…) & !x & 0x80…` is the
-/// lowest zero byte of `x` (a borrow only flags bytes above a true one), so
-/// the lowest set bit of the three tests together is the first match.
-#[inline]
-fn skip_plain(b: &[u8], mut i: usize) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let w = u64::from_le_bytes(bytes);
-        let quote = w ^ (LO * b'"' as u64);
-        let backslash = w ^ (LO * b'\\' as u64);
-        let flagged = ((quote.wrapping_sub(LO) & !quote)
-            | (backslash.wrapping_sub(LO) & !backslash)
-            | (w.wrapping_sub(LO * 0x20) & !w))
-            & HI;
-        if flagged != 0 {
-            return i + (flagged.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            return i;
-        }
-        i += 1;
-    }
-    i
+    Ok(out)
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    /// What serde_json makes of a record: its values, or `None` if it refuses.
-    fn serde_values(record: &[u8]) -> Option<Vec<serde_json::Value>> {
-        let values: Result<Vec<serde_json::Value>, _> =
-            serde_json::Deserializer::from_slice(record)
-                .into_iter()
-                .collect();
-        values.ok().filter(|v| !v.is_empty())
-    }
-
-    /// Whatever the scanner accepts, serde_json accepts with the same
-    /// values, and the member's range holds the member's value.
-    fn agrees(record: &[u8], key: &str) -> bool {
-        let Some(scanned) = scan(record, key) else {
-            return false;
-        };
-        let values = serde_values(record)
-            .unwrap_or_else(|| panic!("scan accepted what serde_json refuses: {record:?}"));
-        assert_eq!(scanned.len(), values.len(), "{record:?}");
-        for (s, v) in scanned.iter().zip(&values) {
-            let parsed: serde_json::Value = serde_json::from_str(s.text).unwrap();
-            assert_eq!(&parsed, v);
-            let expected = v.as_object().and_then(|o| o.get(key));
-            match &s.member {
-                Member::At(r) => {
-                    let got: serde_json::Value = serde_json::from_str(&s.text[r.clone()]).unwrap();
-                    assert_eq!(Some(&got), expected, "{record:?}");
-                }
-                Member::Absent => assert_eq!(expected, None, "{record:?}"),
-                Member::Unclear => {}
-            }
-        }
-        true
-    }
-
-    #[test]
-    fn valid_json_is_accepted_and_members_found() {
-        let accepted: &[&[u8]] = &[
-            br#"{"timestamp":1576280412771,"a":"b"}"#,
-            b" {\"a\" : [1, -2.5, 3e10, 0, -0, 1E+2, 4e-07], \"timestamp\" : \"x\\\"y\"}\n",
-            br#"{"t":{"timestamp":1}}"#,
-            br#"{"a":"\u00e9\ud83d\ude00 \\ \/ \b\f\n\r\t","b":[],"c":{},"d":[true,false,null]}"#,
-            "{\"h\":\"caf\u{e9} \u{1f600} long string past eight bytes\"}".as_bytes(),
-            b"{\"a\":1}\n{\"timestamp\":2}\r\n[1]\t\"s\" 3 true",
-            b"\"a string\"",
-            b"[[[[[[[[[[]]]]]]]]]]",
-        ];
-        for record in accepted {
-            assert!(agrees(record, "timestamp"), "refused {record:?}");
-        }
-        let s = scan(br#"{"a":{"timestamp":1},"timestamp" : 12 }"#, "timestamp").unwrap();
-        assert_eq!(s[0].member, Member::At(35..37));
-    }
-
-    #[test]
-    fn unclear_members() {
-        for record in [
-            &br#"{"t":1,"t":2}"#[..],
-            br#"{"\u0074":1}"#,
-            br#"{"a\n":1,"t":2}"#,
-        ] {
-            assert_eq!(scan(record, "t").unwrap()[0].member, Member::Unclear);
-        }
-        assert_eq!(scan(b"[1]", "t").unwrap()[0].member, Member::Absent);
-    }
-
-    #[test]
-    fn invalid_or_unusual_json_is_left_to_the_full_parse() {
-        let refused: &[&[u8]] = &[
-            b"",
-            b"  \n",
-            b"{",
-            br#"{"a":}"#,
-            br#"{"a":1,}"#,
-            b"[1,]",
-            br#"{"a" 1}"#,
-            br#"{a:1}"#,
-            b"{\"a\":\"tab\there\"}",
-            br#"{"a":"\x"}"#,
-            br#"{"a":"\u12"}"#,
-            br#"{"a":"\ud800"}"#,
-            br#"{"a":"\udc00"}"#,
-            br#"{"a":"\ud800\u0041"}"#,
-            b"{\"a\":\"\xff\"}",
-            b"01",
-            b"1.",
-            b"-",
-            b".5",
-            b"1e",
-            b"1e400",
-            b"tru",
-            b"nul",
-            b"{}{}",
-            b"{} x",
-            b"\"unterminated",
-        ];
-        for record in refused {
-            assert_eq!(scan(record, "t"), None, "accepted {record:?}");
-        }
-        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
-        assert_eq!(scan(deep.as_bytes(), "t"), None);
-        let ok = format!("{}{}", "[".repeat(128), "]".repeat(128));
-        assert!(scan(ok.as_bytes(), "t").is_some());
-    }
-
-    #[test]
-    fn every_position_of_a_special_byte_is_found() {
-        // The eight-byte skip must stop at a quote, backslash or control
-        // byte wherever it falls in a word.
-        for len in 0..20 {
-            for special in [b'"', b'\\', 0x01, 0x1f] {
-                let mut s = vec![b'a'; len];
-                s.push(special);
-                s.extend_from_slice(b"tail");
-                assert_eq!(skip_plain(&s, 0), len);
-            }
-            let mut s = "\u{e9}".repeat(len).into_bytes();
-            s.push(b'"');
-            assert_eq!(skip_plain(&s, 0), 2 * len);
-        }
-    }
-
-    /// Every WAF sample, and thousands of single-byte mutations of them:
-    /// the scanner never accepts what serde_json refuses, and accepts every
-    /// sample as it came.
-    #[test]
-    fn mutations_of_the_samples_agree_with_serde_json() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/plugins/waf");
-        let mut samples = Vec::new();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "in") {
-                samples.push(std::fs::read(&path).unwrap());
-            }
-        }
-        assert!(samples.len() >= 5, "samples in {}", dir.display());
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtrufalsn/u\x01\x7fa\xc3\xa9";
-        let (mut accepted, mut refused) = (0, 0);
-        for sample in &samples {
-            if serde_values(sample).is_some() {
-                assert!(agrees(sample, "timestamp"), "a sample was refused");
-            }
-            for _ in 0..2_000 {
-                let mut m = sample.clone();
-                let at = (next() as usize) % m.len().max(1);
-                let byte = alphabet[(next() as usize) % alphabet.len()];
-                match next() % 3 {
-                    0 if !m.is_empty() => m[at] = byte,
-                    1 => m.insert(at, byte),
-                    _ if !m.is_empty() => {
-                        m.remove(at);
-                    }
-                    _ => {}
-                }
-                if agrees(&m, "timestamp") {
-                    accepted += 1;
-                } else {
-                    refused += 1;
-                }
-            }
-        }
-        // Both sides are exercised.
-        assert!(accepted > 100 && refused > 100, "{accepted} {refused}");
-    }
-}
+mod tests;

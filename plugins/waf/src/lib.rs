@@ -11,33 +11,21 @@
 //! Config: none (`{}`); unknown keys are refused.
 
 use serde_json::Value;
-use weir_plugin_sdk::ISO_MS_LEN;
+use weir_plugin_sdk::config::NoOptions;
 use weir_plugin_sdk::json::Member;
-use weir_plugin_sdk::{BatchContext, Document, Guest, Outcome};
-
-/// The plugin type exported to the host.
-pub struct Waf;
-
-impl Guest for Waf {
-    fn validate_config(config: String) -> Result<(), String> {
-        validate_config(&config)
-    }
-
-    fn transform(_ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        records.iter().map(|r| transform_record(r)).collect()
-    }
-}
-
-weir_plugin_sdk::export!(Waf);
-
-/// The WAF plugin takes no options.
-pub fn validate_config(config: &str) -> Result<(), String> {
-    weir_plugin_sdk::check_no_options(config, "waf")
-}
+use weir_plugin_sdk::{Document, ISO_MS_LEN, Outcome};
 
 /// Transform one record (one or more WAF logs).
 pub fn transform_record(record: &[u8]) -> Outcome {
     fast_path(record).unwrap_or_else(|| full_path(record))
+}
+
+weir_plugin_sdk::export! {
+    /// The plugin type exported to the host.
+    pub struct Waf;
+    config: NoOptions,
+    info: weir_plugin_sdk::info!("waf").date_fields(&["timestamp"]).default_index("waf"),
+    transform_record: |_, record| transform_record(record),
 }
 
 /// The common case without building the log: check the record is valid
@@ -217,9 +205,15 @@ mod tests {
     }
 
     #[test]
-    fn config_takes_no_options() {
-        assert!(validate_config("{}").is_ok());
-        assert!(validate_config("").is_ok());
-        assert!(validate_config(r#"{"x":1}"#).unwrap_err().contains("`x`"));
+    fn config_takes_no_options_and_info() {
+        let validate = weir_plugin_sdk::testing::validate_config::<Waf>;
+        assert!(validate("{}").is_ok());
+        assert!(validate("").is_ok());
+        assert!(validate(r#"{"x":1}"#).unwrap_err().contains("`x`"));
+        let (info, schema) = weir_plugin_sdk::testing::checked_info::<Waf>();
+        assert_eq!((info.name, info.date_fields), ("waf", &["timestamp"][..]));
+        assert_eq!((info.default_index, schema), (Some("waf"), Value::Null));
     }
+
+    weir_plugin_sdk::golden_test!(Waf, "waf");
 }

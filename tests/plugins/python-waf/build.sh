@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the Python WAF plugin (app.py) into a WebAssembly component with
-# componentize-py, against the repository's wit/ (weir:plugin@0.1.0, world
+# componentize-py, against the repository's wit/ (weir:plugin@0.1.1, world
 # `plugin`).
 #
 # Usage: build.sh <out.wasm>

@@ -21,35 +21,32 @@
 // `snoop` reads raw linear memory, as a hostile plugin would.
 #![allow(unsafe_code)]
 
-use weir_plugin_sdk::{BatchContext, Document, Guest, Level, Outcome};
+use weir_plugin_sdk::{BatchContext, Document, Info, Level, Outcome, Plugin};
 
 /// The exported plugin.
 pub struct Hostile;
 
-const MODES: &[&str] = &[
-    "trap",
-    "loop",
-    "hog",
-    "short",
-    "bad-body",
-    "chatty",
-    "huge",
-    "other-index",
-    "snoop",
-    "echo",
-];
+/// Its config: `{"mode": "…"}` (required), and `index` for `other-index`.
+#[derive(Debug, serde::Deserialize)]
+pub struct Config {
+    mode: Mode,
+    index: Option<String>,
+}
 
-fn mode(config: &str) -> Result<String, String> {
-    let cfg = weir_plugin_sdk::config_object(config)?;
-    let m = cfg
-        .get("mode")
-        .and_then(|m| m.as_str())
-        .ok_or_else(|| format!("`mode` must be one of {MODES:?}"))?;
-    if MODES.contains(&m) {
-        Ok(m.to_string())
-    } else {
-        Err(format!("unknown mode {m:?}; expected one of {MODES:?}"))
-    }
+/// The misbehaviours (see the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Mode {
+    Trap,
+    Loop,
+    Hog,
+    Short,
+    BadBody,
+    Chatty,
+    Huge,
+    OtherIndex,
+    Snoop,
+    Echo,
 }
 
 fn echo(records: &[Vec<u8>]) -> Vec<Outcome> {
@@ -96,68 +93,63 @@ fn snoop() -> usize {
     0
 }
 
-impl Guest for Hostile {
-    fn validate_config(config: String) -> Result<(), String> {
-        mode(&config).map(|_| ())
+impl Plugin for Hostile {
+    type Config = Config;
+    const INFO: Info = weir_plugin_sdk::info!("hostile");
+
+    fn transform_record(_: &Config, record: &[u8]) -> Outcome {
+        Outcome::Ok(vec![Document::new(format!("{{\"n\":{}}}", record.len()))])
     }
 
-    fn transform(ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-        let mode = match mode(&ctx.config) {
-            Ok(m) => m,
-            Err(e) => return records.iter().map(|_| Outcome::Failed(e.clone())).collect(),
-        };
-        match mode.as_str() {
-            "trap" => panic!("hostile plugin: trap mode"),
-            "loop" => {
+    fn transform(config: &Config, _ctx: &BatchContext, records: &[Vec<u8>]) -> Vec<Outcome> {
+        match config.mode {
+            Mode::Trap => panic!("hostile plugin: trap mode"),
+            Mode::Loop => {
                 let mut i = 0u64;
                 loop {
                     i = std::hint::black_box(i.wrapping_add(1));
                 }
             }
-            "hog" => {
+            Mode::Hog => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
                     hoard.push(vec![1u8; 1 << 20]);
                     std::hint::black_box(&hoard);
                 }
             }
-            "short" => echo(&records).into_iter().skip(1).collect(),
-            "bad-body" => records
+            Mode::Short => echo(records).into_iter().skip(1).collect(),
+            Mode::BadBody => records
                 .iter()
                 .map(|_| Outcome::Ok(vec![Document::new("not json".to_string())]))
                 .collect(),
-            "chatty" => {
+            Mode::Chatty => {
                 let line = "x".repeat(1000);
                 for _ in 0..1000 {
                     println!("{line}");
                     eprintln!("{line}");
                     weir_plugin_sdk::log(Level::Info, &line);
                 }
-                echo(&records)
+                echo(records)
             }
-            "huge" => {
+            Mode::Huge => {
                 let pad = "x".repeat(4 << 20);
                 records
                     .iter()
                     .map(|_| Outcome::Ok(vec![Document::new(format!("{{\"pad\":\"{pad}\"}}"))]))
                     .collect()
             }
-            "other-index" => {
-                let index = weir_plugin_sdk::config_object(&ctx.config)
-                    .ok()
-                    .and_then(|c| c.get("index").and_then(|i| i.as_str()).map(str::to_string))
-                    .unwrap_or_else(|| "other-hostile".to_string());
+            Mode::OtherIndex => {
+                let index = config.index.as_deref().unwrap_or("other-hostile");
                 records
                     .iter()
                     .map(|r| {
                         Outcome::Ok(vec![
-                            Document::new(format!("{{\"n\":{}}}", r.len()))
-                                .with_index(index.clone()),
+                            Document::new(format!("{{\"n\":{}}}", r.len())).with_index(index),
                         ])
                     })
                     .collect()
             }
-            "snoop" => records
+            Mode::Snoop => records
                 .iter()
                 .map(|r| match r.as_slice() {
                     b"probe" => {
@@ -166,7 +158,7 @@ impl Guest for Hostile {
                     _ => Outcome::Ok(vec![Document::new(format!("{{\"n\":{}}}", r.len()))]),
                 })
                 .collect(),
-            _ => echo(&records),
+            Mode::Echo => echo(records),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! A well-behaved echo plugin built against `weir:plugin@0.2.0` (a copy of
-//! the WIT with only the version changed): the host must refuse it at load.
+//! A component that exports `weir:plugin/transform@0.2.0`, a WIT version this
+//! host does not run (a minimal WIT, not a copy of the contract): the host
+//! must refuse it at load.
 
 #![allow(unsafe_code)] // wit-bindgen's generated export glue
 
@@ -7,28 +8,13 @@
 mod plugin {
     wit_bindgen::generate!({ path: "wit", world: "plugin" });
 
-    use exports::weir::plugin::transform::{BatchContext, Guest, Outcome};
-    use weir::plugin::types::Document;
+    use exports::weir::plugin::transform::Guest;
 
     struct WrongVersion;
 
     impl Guest for WrongVersion {
-        fn validate_config(_config: String) -> Result<(), String> {
-            Ok(())
-        }
-
-        fn transform(_ctx: BatchContext, records: Vec<Vec<u8>>) -> Vec<Outcome> {
-            records
-                .iter()
-                .map(|_| {
-                    Outcome::Ok(vec![Document {
-                        index: None,
-                        id: None,
-                        timestamp_ms: None,
-                        body: "{}".to_string(),
-                    }])
-                })
-                .collect()
+        fn transform(records: Vec<Vec<u8>>) -> Vec<String> {
+            records.iter().map(|_| "{}".to_string()).collect()
         }
     }
 

@@ -1,0 +1,319 @@
+//! [`scan`]: a strict single-pass JSON scanner, for plugins that rewrite a field or
+//! two of a record and keep every other byte as it came.
+//!
+//! [`scan`] checks that a record is valid JSON (one value, or several
+//! separated by whitespace) and finds one top-level member of each object,
+//! without building anything. String contents, most of a log's bytes, are
+//! skipped eight bytes at a time. It is stricter than `serde_json` where it
+//! matters (lone surrogate escapes are refused) and leaves the rare cases to
+//! a full parse (`None`): nesting deeper than 128, numbers beyond what an
+//! `f64` holds, values not separated by whitespace. A caller falls back to
+//! `serde_json` on `None`, which also words the error.
+
+use std::ops::Range;
+
+/// Nesting deeper than this is left to a full parse (`serde_json`'s limit).
+const MAX_DEPTH: usize = 128;
+
+/// Where the member that [`scan`] looked for is in one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Member {
+    /// The value is not an object, or has no such member.
+    Absent,
+    /// The member's value, as a byte range of the value's text.
+    At(Range<usize>),
+    /// The scanner cannot tell: the key appears twice, or some top-level
+    /// key is written with escapes (it could spell the key).
+    Unclear,
+}
+
+/// One JSON value of a record, as [`scan`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned<'a> {
+    /// The value's text, without surrounding whitespace.
+    pub text: &'a str,
+    /// Where the top-level member [`scan`] was asked for is.
+    pub member: Member,
+}
+
+/// Check `record` is valid JSON (one value, or several separated by
+/// whitespace, as NDJSON) and find the top-level member `key` of each value
+/// that is an object. `None`: the record is not valid JSON, is empty, or
+/// holds something left to a full parse (see the module docs).
+pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
+    let text = std::str::from_utf8(record).ok()?;
+    let mut s = Scanner { b: record, i: 0 };
+    let mut out = Vec::new();
+    loop {
+        s.ws();
+        if s.i == record.len() {
+            break;
+        }
+        if !out.is_empty() && !matches!(record[s.i - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            return None;
+        }
+        let start = s.i;
+        let mut member = Member::Absent;
+        s.value(0, Some(key.as_bytes()), &mut member)?;
+        let member = match member {
+            Member::At(r) => Member::At(r.start - start..r.end - start),
+            other => other,
+        };
+        out.push(Scanned {
+            // Values start and end at ASCII bytes, so these are char boundaries.
+            text: text.get(start..s.i)?,
+            member,
+        });
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scanner<'_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// One value at `self.i`. `key`: find that member if the value is an
+    /// object (top level only).
+    fn value(&mut self, depth: usize, key: Option<&[u8]>, member: &mut Member) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' => self.object(depth + 1, key, member),
+            b'[' => self.array(depth + 1),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn object(&mut self, depth: usize, key: Option<&[u8]>, member: &mut Member) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let name_start = self.i + 1;
+            let escaped = self.string()?;
+            let name = &self.b[name_start..self.i - 1];
+            self.ws();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.i += 1;
+            self.ws();
+            let value_start = self.i;
+            self.value(depth, None, &mut Member::Absent)?;
+            if let Some(key) = key {
+                if escaped {
+                    *member = Member::Unclear;
+                } else if name == key {
+                    *member = match member {
+                        Member::Absent => Member::At(value_start..self.i),
+                        _ => Member::Unclear,
+                    };
+                }
+            }
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.value(depth, None, &mut Member::Absent)?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + word.len())? != word {
+            return None;
+        }
+        self.i += word.len();
+        Some(())
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, with at most
+    /// 200 integer digits and a two-digit exponent, so that it fits an
+    /// `f64` (a larger one is left to the full parse, which refuses it).
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.i - int_start > 200 {
+            return None;
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let start = self.i;
+            self.digits();
+            if self.i == start {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            let start = self.i;
+            self.digits();
+            if self.i == start || self.i - start > 2 {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// The string whose opening quote is at `self.i`; moves past its closing
+    /// quote. `Some(true)`: it holds an escape.
+    fn string(&mut self) -> Option<bool> {
+        let b = self.b;
+        let mut i = self.i + 1;
+        let mut escaped = false;
+        loop {
+            i = skip_plain(b, i);
+            match *b.get(i)? {
+                b'"' => {
+                    self.i = i + 1;
+                    return Some(escaped);
+                }
+                b'\\' => {
+                    escaped = true;
+                    match *b.get(i + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                        b'u' => {
+                            let unit = hex4(b, i + 2)?;
+                            i += 6;
+                            if (0xDC00..0xE000).contains(&unit) {
+                                return None;
+                            }
+                            if (0xD800..0xDC00).contains(&unit) {
+                                // A high surrogate must be followed by a low one.
+                                if b.get(i..i + 2)? != b"\\u" {
+                                    return None;
+                                }
+                                if !(0xDC00..0xE000).contains(&hex4(b, i + 2)?) {
+                                    return None;
+                                }
+                                i += 6;
+                            }
+                        }
+                        _ => return None,
+                    }
+                }
+                // A control character must be escaped.
+                _ => return None,
+            }
+        }
+    }
+}
+
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let mut unit = 0;
+    for &c in b.get(at..at + 4)? {
+        unit = unit * 16 + (c as char).to_digit(16)?;
+    }
+    Some(unit)
+}
+
+/// The index of the first byte at or after `i` that is a quote, a backslash
+/// or a control character (`b.len()` if none), eight bytes at a time.
+///
+/// For each test the lowest flagged byte of `(x - 0x01…) & !x & 0x80…` is the
+/// lowest zero byte of `x` (a borrow only flags bytes above a true one), so
+/// the lowest set bit of the three tests together is the first match.
+#[inline]
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(bytes);
+        let quote = w ^ (LO * b'"' as u64);
+        let backslash = w ^ (LO * b'\\' as u64);
+        let flagged = ((quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (w.wrapping_sub(LO * 0x20) & !w))
+            & HI;
+        if flagged != 0 {
+            return i + (flagged.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! Tests of the scanner against `serde_json`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+/// What serde_json makes of a record: its values, or `None` if it refuses.
+fn serde_values(record: &[u8]) -> Option<Vec<serde_json::Value>> {
+    let values: Result<Vec<serde_json::Value>, _> = serde_json::Deserializer::from_slice(record)
+        .into_iter()
+        .collect();
+    values.ok().filter(|v| !v.is_empty())
+}
+
+/// Whatever the scanner accepts, serde_json accepts with the same
+/// values, and the member's range holds the member's value.
+fn agrees(record: &[u8], key: &str) -> bool {
+    let Some(scanned) = scan(record, key) else {
+        return false;
+    };
+    let values = serde_values(record)
+        .unwrap_or_else(|| panic!("scan accepted what serde_json refuses: {record:?}"));
+    assert_eq!(scanned.len(), values.len(), "{record:?}");
+    for (s, v) in scanned.iter().zip(&values) {
+        let parsed: serde_json::Value = serde_json::from_str(s.text).unwrap();
+        assert_eq!(&parsed, v);
+        let expected = v.as_object().and_then(|o| o.get(key));
+        match &s.member {
+            Member::At(r) => {
+                let got: serde_json::Value = serde_json::from_str(&s.text[r.clone()]).unwrap();
+                assert_eq!(Some(&got), expected, "{record:?}");
+            }
+            Member::Absent => assert_eq!(expected, None, "{record:?}"),
+            Member::Unclear => {}
+        }
+    }
+    true
+}
+
+#[test]
+fn valid_json_is_accepted_and_members_found() {
+    let accepted: &[&[u8]] = &[
+        br#"{"timestamp":1576280412771,"a":"b"}"#,
+        b" {\"a\" : [1, -2.5, 3e10, 0, -0, 1E+2, 4e-07], \"timestamp\" : \"x\\\"y\"}\n",
+        br#"{"t":{"timestamp":1}}"#,
+        br#"{"a":"\u00e9\ud83d\ude00 \\ \/ \b\f\n\r\t","b":[],"c":{},"d":[true,false,null]}"#,
+        "{\"h\":\"caf\u{e9} \u{1f600} long string past eight bytes\"}".as_bytes(),
+        b"{\"a\":1}\n{\"timestamp\":2}\r\n[1]\t\"s\" 3 true",
+        b"\"a string\"",
+        b"[[[[[[[[[[]]]]]]]]]]",
+    ];
+    for record in accepted {
+        assert!(agrees(record, "timestamp"), "refused {record:?}");
+    }
+    let s = scan(br#"{"a":{"timestamp":1},"timestamp" : 12 }"#, "timestamp").unwrap();
+    assert_eq!(s[0].member, Member::At(35..37));
+}
+
+#[test]
+fn unclear_members() {
+    for record in [
+        &br#"{"t":1,"t":2}"#[..],
+        br#"{"\u0074":1}"#,
+        br#"{"a\n":1,"t":2}"#,
+    ] {
+        assert_eq!(scan(record, "t").unwrap()[0].member, Member::Unclear);
+    }
+    assert_eq!(scan(b"[1]", "t").unwrap()[0].member, Member::Absent);
+}
+
+#[test]
+fn invalid_or_unusual_json_is_left_to_the_full_parse() {
+    let refused: &[&[u8]] = &[
+        b"",
+        b"  \n",
+        b"{",
+        br#"{"a":}"#,
+        br#"{"a":1,}"#,
+        b"[1,]",
+        br#"{"a" 1}"#,
+        br#"{a:1}"#,
+        b"{\"a\":\"tab\there\"}",
+        br#"{"a":"\x"}"#,
+        br#"{"a":"\u12"}"#,
+        br#"{"a":"\ud800"}"#,
+        br#"{"a":"\udc00"}"#,
+        br#"{"a":"\ud800\u0041"}"#,
+        b"{\"a\":\"\xff\"}",
+        b"01",
+        b"1.",
+        b"-",
+        b".5",
+        b"1e",
+        b"1e400",
+        b"tru",
+        b"nul",
+        b"{}{}",
+        b"{} x",
+        b"\"unterminated",
+    ];
+    for record in refused {
+        assert_eq!(scan(record, "t"), None, "accepted {record:?}");
+    }
+    let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+    assert_eq!(scan(deep.as_bytes(), "t"), None);
+    let ok = format!("{}{}", "[".repeat(128), "]".repeat(128));
+    assert!(scan(ok.as_bytes(), "t").is_some());
+}
+
+#[test]
+fn every_position_of_a_special_byte_is_found() {
+    // The eight-byte skip must stop at a quote, backslash or control
+    // byte wherever it falls in a word.
+    for len in 0..20 {
+        for special in [b'"', b'\\', 0x01, 0x1f] {
+            let mut s = vec![b'a'; len];
+            s.push(special);
+            s.extend_from_slice(b"tail");
+            assert_eq!(skip_plain(&s, 0), len);
+        }
+        let mut s = "\u{e9}".repeat(len).into_bytes();
+        s.push(b'"');
+        assert_eq!(skip_plain(&s, 0), 2 * len);
+    }
+}
+
+/// Every WAF sample, and thousands of single-byte mutations of them:
+/// the scanner never accepts what serde_json refuses, and accepts every
+/// sample as it came.
+#[test]
+fn mutations_of_the_samples_agree_with_serde_json() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/plugins/waf");
+    let mut samples = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "in") {
+            samples.push(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(samples.len() >= 5, "samples in {}", dir.display());
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"{}[]:,\"\\ \t\n0123456789-+.eEtrufalsn/u\x01\x7fa\xc3\xa9";
+    let (mut accepted, mut refused) = (0, 0);
+    for sample in &samples {
+        if serde_values(sample).is_some() {
+            assert!(agrees(sample, "timestamp"), "a sample was refused");
+        }
+        for _ in 0..2_000 {
+            let mut m = sample.clone();
+            let at = (next() as usize) % m.len().max(1);
+            let byte = alphabet[(next() as usize) % alphabet.len()];
+            match next() % 3 {
+                0 if !m.is_empty() => m[at] = byte,
+                1 => m.insert(at, byte),
+                _ if !m.is_empty() => {
+                    m.remove(at);
+                }
+                _ => {}
+            }
+            if agrees(&m, "timestamp") {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+    }
+    // Both sides are exercised.
+    assert!(accepted > 100 && refused > 100, "{accepted} {refused}");
+}
