@@ -157,4 +157,31 @@ mod tests {
         assert!(matches!(e, ContractError::Invalid(_)), "{e}");
         assert!(e.to_string().contains("not a valid component"));
     }
+    #[test]
+    fn contract_messages() {
+        let wrong_world = ContractError::WrongWorld {
+            exports: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(
+            wrong_world.to_string(),
+            "wrong world: a plugin must export weir:plugin/transform@0.1.x (world `plugin` of \
+             wit/plugin.wit); this component exports [a, b]"
+        );
+        let version = ContractError::WrongVersion {
+            version: "0.2.0".into(),
+        };
+        assert_eq!(
+            version.to_string(),
+            "targets weir:plugin@0.2.0, but this host runs weir:plugin@0.1.x; rebuild the plugin \
+             against wit/plugin.wit of this release"
+        );
+        let refused = ContractError::RefusedImports {
+            refused: vec!["wasi:filesystem/types@0.2.0".into()],
+        };
+        assert_eq!(
+            refused.to_string(),
+            "imports what the host does not give plugins: wasi:filesystem/types@0.2.0 (a plugin \
+             gets only the weir:plugin world: stdio, exit, clocks, random and its `host` import)"
+        );
+    }
 }

@@ -226,6 +226,8 @@ pub fn hex(bytes: &[u8]) -> String {
 /// One outcome as a JSON line, the form `weir plugin run` prints and the
 /// golden tests store: `{"record": i, "outcome": "ok"|"dropped"|"failed", …}`.
 /// Document bodies are embedded as JSON (not strings) when they parse.
+/// It lives in the library, not the CLI, because the golden tests (the
+/// `tests` crate) write the same form and must not keep their own copy.
 pub fn outcome_json(record: usize, outcome: &Outcome) -> serde_json::Value {
     match outcome {
         Outcome::Ok(docs) => serde_json::json!({
