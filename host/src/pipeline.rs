@@ -437,18 +437,11 @@ impl Pipeline {
         route: &Arc<Route>,
         ctx: BatchContext,
         req: FirehoseRequest,
-    ) -> Result<
-        (
-            FirehoseRequest,
-            Result<(Vec<Outcome>, plugin::BatchStats), PluginError>,
-        ),
-        RequestError,
-    > {
+    ) -> Result<(FirehoseRequest, Result<Vec<Outcome>, PluginError>), RequestError> {
         let chunk = route.tenant.quotas.max_batch_records.max(1);
         let req = Arc::new(req);
         let ctx = Arc::new(ctx);
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(req.records.len());
-        let mut stats = plugin::BatchStats::default();
         let mut whole_error = None;
         let len = req.records.len();
         // An empty request still makes one (empty) call.
@@ -479,8 +472,6 @@ impl Pipeline {
             match result {
                 Ok((out, s)) => {
                     route.counters.plugin_call(s.instantiate + s.call, false);
-                    stats.instantiate += s.instantiate;
-                    stats.call += s.call;
                     outcomes.extend(out);
                 }
                 Err(e) => {
@@ -498,7 +489,7 @@ impl Pipeline {
         })?;
         Ok(match whole_error {
             Some(e) => (req, Err(e)),
-            None => (req, Ok((outcomes, stats))),
+            None => (req, Ok(outcomes)),
         })
     }
 }
@@ -749,7 +740,7 @@ pub fn templates_for(config: &Config, sink: &str) -> Vec<TemplateSpec> {
 fn assemble(
     route: &Route,
     req: FirehoseRequest,
-    result: Result<(Vec<Outcome>, plugin::BatchStats), PluginError>,
+    result: Result<Vec<Outcome>, PluginError>,
 ) -> (SinkBatch, Delivery) {
     let mut batch = SinkBatch {
         tenant: route.tenant.id.to_string(),
@@ -768,7 +759,7 @@ fn assemble(
         ..Delivery::default()
     };
     let outcomes = match result {
-        Ok((outcomes, _stats)) => outcomes,
+        Ok(outcomes) => outcomes,
         Err(e) => {
             let reason = e.to_string();
             delivery.failed = req.records.len();

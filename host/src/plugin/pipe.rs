@@ -20,14 +20,14 @@ struct Inner {
 
 /// Keeps the first `cap` bytes written; counts the rest.
 #[derive(Clone)]
-pub struct CappedPipe {
+pub(super) struct CappedPipe {
     cap: usize,
     inner: Arc<Mutex<Inner>>,
 }
 
 impl CappedPipe {
     /// A pipe keeping at most `cap` bytes.
-    pub fn new(cap: usize) -> CappedPipe {
+    pub(super) fn new(cap: usize) -> CappedPipe {
         CappedPipe {
             cap,
             inner: Arc::new(Mutex::new(Inner::default())),
@@ -43,7 +43,7 @@ impl CappedPipe {
     }
 
     /// Take what was kept, and how many bytes were dropped.
-    pub fn take(&self) -> (Bytes, usize) {
+    pub(super) fn take(&self) -> (Bytes, usize) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let kept = std::mem::take(&mut inner.kept).freeze();
         (kept, std::mem::take(&mut inner.dropped))
