@@ -35,18 +35,6 @@ mod bindings {
 use bindings::weir::plugin::host::Level as WitLevel;
 use bindings::weir::plugin::types as wit;
 
-include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
-
-/// The component bytes of a built-in plugin.
-pub fn builtin(name: &str) -> Option<&'static [u8]> {
-    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
-}
-
-/// Names of the built-in plugins.
-pub fn builtin_names() -> Vec<&'static str> {
-    BUILTINS.iter().map(|(n, _)| *n).collect()
-}
-
 /// How often the epoch advances. Deadlines are rounded up to this.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Most core instances one component may create (a Rust `wasm32-wasip2`
@@ -101,30 +89,7 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:random/random",
 ];
 
-/// Limits of one batch (the route's, within the runtime's pool limits).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchLimits {
-    /// Linear-memory cap, bytes (at most the pool's `memory_bytes`).
-    pub memory_bytes: usize,
-    /// Wall-time limit of one call.
-    pub timeout: Duration,
-    /// Fuel (wasm instructions, roughly) one call may burn; `None`: unlimited.
-    pub fuel: Option<u64>,
-    /// Most bytes of documents (bodies, ids, indices, reasons) one call may return.
-    pub max_output_bytes: usize,
-}
-
-impl BatchLimits {
-    /// The runtime-wide defaults.
-    pub fn from_plugin_limits(l: &PluginLimits) -> BatchLimits {
-        BatchLimits {
-            memory_bytes: l.memory_bytes,
-            timeout: l.timeout,
-            fuel: l.fuel,
-            max_output_bytes: l.max_output_bytes,
-        }
-    }
-}
+pub use crate::config::BatchLimits;
 
 /// Why a batch failed as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -468,7 +433,7 @@ impl Runtime {
             detail,
         };
         let started = Instant::now();
-        let digest = hex(&Sha256::digest(bytes));
+        let digest = crate::digest::hex(&Sha256::digest(bytes));
         check_pin(pin, &digest).map_err(load_err)?;
         // The contract is checked on the binary's own import and export
         // names, before the (possibly long) compilation.
@@ -923,11 +888,6 @@ impl Plugin {
     }
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// One outcome as a JSON line, the form `weir plugin run` prints and the
 /// golden tests store: `{"record": i, "outcome": "ok"|"dropped"|"failed", …}`.
 /// Document bodies are embedded as JSON (not strings) when they parse.
@@ -957,8 +917,8 @@ mod tests {
 
     #[test]
     fn the_contract_is_read_from_the_binary() {
-        for name in builtin_names() {
-            check_contract_names(builtin(name).unwrap()).unwrap();
+        for name in crate::builtin::names() {
+            check_contract_names(crate::builtin::bytes(name).unwrap()).unwrap();
         }
         // A core module (the wasm header with version 1) is not a component.
         let core = b"\0asm\x01\0\0\0";
