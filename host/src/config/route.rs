@@ -390,3 +390,32 @@ fn plugin_config_json(at: &str, table: Option<&toml::Table>, problems: &mut Vec<
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_refs() {
+        assert_eq!(
+            PluginRef::parse("builtin:waf"),
+            Ok(PluginRef::Builtin("waf".into()))
+        );
+        assert_eq!(
+            PluginRef::parse("x/y.wasm"),
+            Ok(PluginRef::File("x/y.wasm".into()))
+        );
+        assert_eq!(PluginRef::parse(""), Err(PluginRefError::Empty));
+        assert_eq!(
+            PluginRef::parse("s3://bucket"),
+            Err(PluginRefError::NotS3Url("s3://bucket".into()))
+        );
+        let e = PluginRef::parse("builtin:nope").unwrap_err().to_string();
+        assert!(
+            e.starts_with("unknown built-in plugin `nope` (built in: "),
+            "{e}"
+        );
+        let s3 = PluginRef::parse("s3://b/k/v.wasm").unwrap();
+        assert_eq!(s3.to_string(), "s3://b/k/v.wasm");
+    }
+}

@@ -287,3 +287,35 @@ fn check_opensearch_access(at: &str, raw: &RawOpenSearch, problems: &mut Vec<Str
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_sink_names() {
+        assert!(is_http_url("https://search.example.com:9200"));
+        assert!(!is_http_url("ftp://x"));
+        assert!(!is_http_url("search.example.com"));
+        let raw: BTreeMap<String, RawSink> = toml::from_str(
+            "[dir]\ntype = \"directory\"\npath = \"d\"\n\
+             [store]\ntype = \"s3\"\nbucket = \"b\"\nregion = \"r\"\n\
+             [search]\ntype = \"opensearch\"\nurls = [\"http://h\"]\ndead_letter_sink = \"store\"\n",
+        )
+        .unwrap();
+        let names = SinkNames::of(&raw);
+        assert_eq!(names.all, ["dir", "search", "store"]);
+        assert_eq!(names.dead_letter, ["dir", "store"]);
+        assert_eq!(names.s3, ["store"]);
+        let mut problems = Vec::new();
+        let sinks = validate_sinks(raw, &names, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let SinkConfig::OpenSearch(os) = &sinks["search"] else {
+            panic!("{sinks:?}")
+        };
+        assert_eq!(
+            (os.bulk_max_documents, os.request_timeout),
+            (DEFAULT_BULK_MAX_DOCUMENTS, DEFAULT_REQUEST_TIMEOUT)
+        );
+    }
+}

@@ -173,3 +173,48 @@ fn check_prefixes_disjoint(tenants: &BTreeMap<TenantId, TenantConfig>, problems:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(id: &str) -> RawTenant {
+        RawTenant {
+            id: id.into(),
+            access_keys: vec![format!("{id}-access-key")],
+            access_key_sha256: Vec::new(),
+            index_prefix: None,
+            max_requests_in_flight: None,
+            records_per_second: None,
+            bytes_per_second: None,
+            max_batch_records: None,
+            max_concurrent_batches: Some(0),
+        }
+    }
+
+    #[test]
+    fn neighbours_share_the_pool() {
+        let (limits, plugins) = (FirehoseLimits::default(), PluginLimits::default());
+        let mut problems = Vec::new();
+        let tenants = validate_tenants(
+            vec![raw("acme"), raw("beta")],
+            &limits,
+            &plugins,
+            &mut problems,
+        );
+        assert_eq!(
+            problems,
+            [
+                "tenants[0].max_concurrent_batches: must be at least 1",
+                "tenants[1].max_concurrent_batches: must be at least 1",
+            ]
+        );
+        for t in tenants.values() {
+            assert_eq!(
+                t.quotas.max_concurrent_batches,
+                plugins.max_concurrent_batches.get() / 2
+            );
+            assert_eq!(t.index_prefix, format!("{}-", t.id));
+        }
+    }
+}
