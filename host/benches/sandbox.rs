@@ -15,7 +15,7 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir::config::PluginLimits;
-use weir::plugin::{BatchContext, Runtime, builtin};
+use weir::plugin::{BatchContext, Runtime};
 
 /// 500 records cycled from the plugin's fixtures that it turns into documents.
 fn batch(plugin: &str) -> Vec<Vec<u8>> {
@@ -83,7 +83,10 @@ fn bench(c: &mut Criterion) {
         ..BatchContext::default()
     };
     let waf = runtime
-        .load("builtin:waf", builtin("waf").expect("waf is built in"))
+        .load(
+            "builtin:waf",
+            weir::builtin::bytes("waf").expect("waf is built in"),
+        )
         .expect("waf loads");
     c.bench_function("instantiate_call_drop/empty", |b| {
         b.iter(|| black_box(waf.transform(&ctx, &[]).expect("ok")))
@@ -97,7 +100,7 @@ fn bench(c: &mut Criterion) {
         "route53-resolver",
     ] {
         let plugin = runtime
-            .load(name, builtin(name).expect("built in"))
+            .load(name, weir::builtin::bytes(name).expect("built in"))
             .expect("loads");
         let records = batch(name);
         let bytes: usize = records.iter().map(Vec::len).sum();

@@ -25,10 +25,7 @@ use serde::Deserialize;
 
 use crate::codec::{self, GunzipError};
 
-/// The largest body Firehose sends to an HTTP endpoint (its 64 MiB buffer).
-pub const FIREHOSE_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-/// The most records Firehose puts in one request.
-pub const FIREHOSE_MAX_RECORDS: usize = 10_000;
+pub use crate::config::{FIREHOSE_MAX_BODY_BYTES, FIREHOSE_MAX_RECORDS, FirehoseLimits as Limits};
 /// The only protocol version Firehose speaks.
 pub const PROTOCOL_VERSION: &str = "1.0";
 /// Longest request id accepted (Firehose sends a 36-byte GUID). Ids go into
@@ -49,24 +46,6 @@ pub mod header {
     pub const SOURCE_ARN: &str = "x-amz-firehose-source-arn";
     /// `{"commonAttributes": {...}}`.
     pub const COMMON_ATTRIBUTES: &str = "x-amz-firehose-common-attributes";
-}
-
-/// Size limits of one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest body, both as received and after gunzip.
-    pub max_body_bytes: usize,
-    /// Most records in one request.
-    pub max_records: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_body_bytes: FIREHOSE_MAX_BODY_BYTES,
-            max_records: FIREHOSE_MAX_RECORDS,
-        }
-    }
 }
 
 /// Everything that can be wrong with a request, and what Firehose is told.

@@ -36,9 +36,12 @@
 //!                      └──── 200 only when durable ◀── sink (documents + dead letters)
 //! ```
 
+pub mod builtin;
 pub mod codec;
 pub mod config;
+pub mod digest;
 pub mod firehose;
+pub mod index;
 pub mod live;
 pub mod metrics;
 pub mod pipeline;
@@ -46,6 +49,7 @@ pub mod plugin;
 pub mod quota;
 pub mod replay;
 pub mod s3intake;
+pub mod secret;
 pub mod server;
 pub mod sink;
 pub mod telemetry;

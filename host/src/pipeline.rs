@@ -515,7 +515,7 @@ pub fn load_plugin_reusing(
         runtime.limits().cache_dir.as_deref(),
     )?;
     if let Some(p) = previous
-        && p.digest() == plugin::hex(&Sha256::digest(&bytes))
+        && p.digest() == crate::digest::hex(&Sha256::digest(&bytes))
     {
         return Ok(p.clone());
     }
@@ -556,7 +556,7 @@ pub async fn fetch_plugins(config: &Config) -> Result<(), BuildError> {
             });
         };
         let path = fetched_plugin_path(cache, pin);
-        if std::fs::read(&path).is_ok_and(|b| plugin::hex(&Sha256::digest(&b)) == pin) {
+        if std::fs::read(&path).is_ok_and(|b| crate::digest::hex(&Sha256::digest(&b)) == pin) {
             continue;
         }
         let Some(SinkConfig::S3(s3)) = config.sinks.get(store) else {
@@ -573,7 +573,7 @@ pub async fn fetch_plugins(config: &Config) -> Result<(), BuildError> {
                 at: at.clone(),
                 message: e.to_string(),
             })?;
-        let digest = plugin::hex(&Sha256::digest(&object.bytes));
+        let digest = crate::digest::hex(&Sha256::digest(&object.bytes));
         plugin::check_pin(Some(pin), &digest).map_err(|e| BuildError {
             at: format!("routes[{i}].plugin_sha256"),
             message: format!("{e} ({})", route.plugin),
@@ -617,9 +617,9 @@ pub fn plugin_bytes(
                     .map_err(|e| format!("{plugin} was not fetched ({}: {e})", path.display()))?,
             )
         }
-        PluginRef::Builtin(n) => {
-            Cow::Borrowed(plugin::builtin(n).ok_or_else(|| format!("unknown built-in plugin {n}"))?)
-        }
+        PluginRef::Builtin(n) => Cow::Borrowed(
+            crate::builtin::bytes(n).ok_or_else(|| format!("unknown built-in plugin {n}"))?,
+        ),
         PluginRef::File(path) => Cow::Owned(
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
         ),
@@ -726,11 +726,13 @@ pub fn templates_for(config: &Config, sink: &str) -> Vec<TemplateSpec> {
         .routes
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.sink == sink && !r.date_fields.is_empty())
+        // The plugin's own date fields are filled in by the pipeline
+        // (`None` here); until then only routes that list them get a template.
+        .filter(|(_, r)| r.sink == sink && r.date_fields.as_ref().is_some_and(|f| !f.is_empty()))
         .map(|(i, r)| TemplateSpec {
             name: format!("weir-{}-{}", r.tenant, r.name.to_ascii_lowercase()),
             patterns: r.index_patterns.clone(),
-            date_fields: r.date_fields.clone(),
+            date_fields: r.date_fields.clone().unwrap_or_default(),
             priority: 100 + i as u32,
         })
         .collect()
@@ -882,7 +884,7 @@ pub fn prepare_document(
         None => format!("{request_id}-{record_index}-{doc_index}"),
     };
     let id = if id.len() > MAX_DOCUMENT_ID_BYTES {
-        plugin::hex(&Sha256::digest(id.as_bytes()))
+        crate::digest::hex(&Sha256::digest(id.as_bytes()))
     } else {
         id
     };
@@ -987,7 +989,7 @@ mod tests {
             plugin_config: "{}".into(),
             index: crate::config::IndexPattern::new("waf-%Y").unwrap(),
             allow_plugin_index: allow,
-            date_fields: vec!["timestamp".into()],
+            date_fields: Some(vec!["timestamp".into()]),
             index_patterns: vec!["waf-*".into()],
             sink: "local".into(),
             backup: None,

@@ -130,7 +130,7 @@ pub async fn deliver(
             Err(FetchError::TooLarge(e)) => (e.into_bytes(), String::new(), 0),
         };
         let digest = Sha256::digest(format!("{}\n{}\n{etag}", obj.bucket, obj.key).as_bytes());
-        let request_id = format!("s3-{}", &crate::plugin::hex(&digest)[..32]);
+        let request_id = format!("s3-{}", &crate::digest::hex(&digest)[..32]);
         let req = FirehoseRequest {
             request_id,
             timestamp_ms: modified_ms,

@@ -141,7 +141,7 @@ pub fn python_waf_plugin() -> PathBuf {
 /// SHA-256 (hex) of the hostile test plugin, as a config pins it.
 pub fn hostile_digest() -> String {
     use sha2::Digest;
-    weir::plugin::hex(&sha2::Sha256::digest(
+    weir::digest::hex(&sha2::Sha256::digest(
         std::fs::read(HOSTILE_PLUGIN).unwrap(),
     ))
 }

@@ -141,12 +141,12 @@ fn top_level_names(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), ContractE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::{builtin, builtin_names};
+    use crate::builtin;
 
     #[test]
     fn the_contract_is_read_from_the_binary() {
-        for name in builtin_names() {
-            check_contract_names(builtin(name).unwrap()).unwrap();
+        for name in builtin::names() {
+            check_contract_names(builtin::bytes(name).unwrap()).unwrap();
         }
         // A core module (the wasm header with version 1) is not a component.
         let core = b"\0asm\x01\0\0\0";

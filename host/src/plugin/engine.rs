@@ -14,7 +14,8 @@ use wasmtime::{
 use super::cache::{Cache, check_pin};
 use super::contract::check_contract_names;
 use super::sandbox::StoreState;
-use super::{BatchLimits, Plugin, PluginError, bindings, hex};
+use super::{BatchLimits, Plugin, PluginError, bindings};
+use crate::digest::hex;
 use crate::config::PluginLimits;
 
 /// How often the epoch advances. Deadlines are rounded up to this.

@@ -24,7 +24,6 @@ mod sandbox;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::PluginLimits;
 
 pub use cache::{PinMismatch, check_pin};
 pub use engine::Runtime;
@@ -36,42 +35,7 @@ mod bindings {
     });
 }
 
-include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
-
-/// The component bytes of a built-in plugin.
-pub fn builtin(name: &str) -> Option<&'static [u8]> {
-    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
-}
-
-/// Names of the built-in plugins.
-pub fn builtin_names() -> Vec<&'static str> {
-    BUILTINS.iter().map(|(n, _)| *n).collect()
-}
-
-/// Limits of one batch (the route's, within the runtime's pool limits).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchLimits {
-    /// Linear-memory cap, bytes (at most the pool's `memory_bytes`).
-    pub memory_bytes: usize,
-    /// Wall-time limit of one call.
-    pub timeout: Duration,
-    /// Fuel (wasm instructions, roughly) one call may burn; `None`: unlimited.
-    pub fuel: Option<u64>,
-    /// Most bytes of documents (bodies, ids, indices, reasons) one call may return.
-    pub max_output_bytes: usize,
-}
-
-impl BatchLimits {
-    /// The runtime-wide defaults.
-    pub fn from_plugin_limits(l: &PluginLimits) -> BatchLimits {
-        BatchLimits {
-            memory_bytes: l.memory_bytes,
-            timeout: l.timeout,
-            fuel: l.fuel,
-            max_output_bytes: l.max_output_bytes,
-        }
-    }
-}
+pub use crate::config::BatchLimits;
 
 /// Why a batch failed as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -216,11 +180,6 @@ impl Plugin {
     pub fn digest(&self) -> &str {
         &self.digest
     }
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One outcome as a JSON line, the form `weir plugin run` prints and the

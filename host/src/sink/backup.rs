@@ -15,10 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Sink, SinkError};
 
-/// Default: write a backup object at this many bytes of lines.
-pub const DEFAULT_BACKUP_MAX_BYTES: usize = 5 * 1024 * 1024;
-/// Default: write a backup object when its first request waited this long.
-pub const DEFAULT_BACKUP_MAX_AGE: Duration = Duration::from_secs(1);
+pub use crate::config::{DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES};
 
 struct Pending {
     lines: Vec<u8>,

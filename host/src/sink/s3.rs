@@ -14,20 +14,7 @@ use tokio::sync::OnceCell;
 
 use super::{DeadLetterKind, SinkBatch, SinkError};
 
-/// Settings of an S3 dead-letter store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Config {
-    /// Bucket.
-    pub bucket: String,
-    /// Key prefix (no leading or trailing `/`), e.g. `weir`.
-    pub prefix: String,
-    /// Region.
-    pub region: String,
-    /// Custom endpoint (an S3-compatible server); implies path-style addressing.
-    pub endpoint: Option<String>,
-    /// Force path-style addressing.
-    pub force_path_style: bool,
-}
+pub use crate::config::S3Config;
 
 /// The store. The AWS client is created on first use (loading credentials is async).
 #[derive(Debug)]

@@ -19,7 +19,7 @@ use weir_tests::*;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    weir::plugin::hex(&sha2::Sha256::digest(bytes))
+    weir::digest::hex(&sha2::Sha256::digest(bytes))
 }
 
 /// A one-route config: `/swap` runs the plugin at `plugin` (pinned).
@@ -84,7 +84,7 @@ async fn hot_swap_under_load_loses_and_duplicates_nothing() {
     let v1 = dir.join("v1.wasm");
     let v2 = dir.join("v2.wasm");
     std::fs::copy(HOSTILE_PLUGIN, &v1).unwrap();
-    std::fs::write(&v2, weir::plugin::builtin("waf").unwrap()).unwrap();
+    std::fs::write(&v2, weir::builtin::bytes("waf").unwrap()).unwrap();
     let v2_digest = sha256_hex(&std::fs::read(&v2).unwrap());
     let config_path = dir.join("weir.toml");
     write_config(

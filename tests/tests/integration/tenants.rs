@@ -68,7 +68,7 @@ async fn tenants_are_isolated_and_quotas_answer_429_until_the_retry_fits() {
     );
     let digest = {
         use sha2::Digest;
-        weir::plugin::hex(&sha2::Sha256::digest(ACME_DIGEST_KEY.as_bytes()))
+        weir::digest::hex(&sha2::Sha256::digest(ACME_DIGEST_KEY.as_bytes()))
     };
     let sinks = weir_load::config_toml::directory_sink("local", &out)
         + &weir_load::config_toml::opensearch_sink("search", &url, "local", 0);

@@ -30,58 +30,17 @@ use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 pub use bulk::{BulkDoc, ItemError, ItemStatus};
 pub use client::{Client, ClientError};
 
-use crate::config::Secret;
+pub use crate::config::{
+    DEFAULT_BULK_MAX_AGE, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_DOCUMENTS,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_MAX_ELAPSED, OpenSearchConfig,
+};
 
-/// Default: flush a bulk request at this many documents.
-pub const DEFAULT_BULK_MAX_DOCUMENTS: usize = 5_000;
-/// Default: flush a bulk request at this many bytes (OpenSearch's advice: 5–15 MiB).
-pub const DEFAULT_BULK_MAX_BYTES: usize = 5 * 1024 * 1024;
-/// Default: flush when the oldest waiting document is this old.
-pub const DEFAULT_BULK_MAX_AGE: Duration = Duration::from_secs(1);
-/// Default: bulk requests in flight at once.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 2;
-/// Default: give up retrying 429/5xx/connection failures after this long,
-/// and answer the Firehose requests non-200 instead (Firehose retries).
-pub const DEFAULT_RETRY_MAX_ELAPSED: Duration = Duration::from_secs(30);
-/// Default: one HTTP request to OpenSearch may take this long.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// First retry delay; doubles each attempt up to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// Largest retry delay.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Submissions waiting for the batcher; more wait in `write` (backpressure).
 const QUEUE_DEPTH: usize = 1024;
-
-/// OpenSearch sink settings (validated).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenSearchConfig {
-    /// Base URLs, e.g. `https://search.example.com:9200`.
-    pub urls: Vec<String>,
-    /// Basic auth user.
-    pub username: Option<String>,
-    /// Basic auth password.
-    pub password: Option<Secret>,
-    /// Extra CA certificate(s) (PEM) to trust.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Sign requests with AWS SigV4 (Amazon OpenSearch Service / Serverless).
-    pub aws_sigv4: Option<sigv4::SigV4Config>,
-    /// Gzip `_bulk` request bodies.
-    pub gzip: bool,
-    /// Flush at this many documents.
-    pub bulk_max_documents: usize,
-    /// Flush at this many bytes.
-    pub bulk_max_bytes: usize,
-    /// Flush when the oldest document waited this long (zero: flush per request).
-    pub bulk_max_age: Duration,
-    /// Bulk requests in flight.
-    pub max_in_flight: usize,
-    /// Retry budget for transient failures.
-    pub retry_max_elapsed: Duration,
-    /// Per-request timeout.
-    pub request_timeout: Duration,
-    /// Sink that receives dead letters (a directory sink).
-    pub dead_letter_sink: String,
-}
 
 /// An index template mapping a route's time fields as `date`.
 #[derive(Debug, Clone, PartialEq, Eq)]

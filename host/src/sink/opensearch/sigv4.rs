@@ -12,14 +12,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
-/// SigV4 settings of an OpenSearch sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigV4Config {
-    /// AWS region, e.g. `us-east-1`.
-    pub region: String,
-    /// `es` (OpenSearch Service) or `aoss` (Serverless).
-    pub service: String,
-}
+pub use crate::config::SigV4Config;
 
 /// A signer holding a (caching) credentials provider.
 #[derive(Debug, Clone)]

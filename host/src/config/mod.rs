@@ -1,0 +1,164 @@
+//! Configuration: parsed in one place, strictly, into validated types.
+//!
+//! [`Config::parse`] is pure: it reads TOML text (unknown keys are errors,
+//! see `raw`) and validates it section by section, collecting *every*
+//! problem with the path of the offending key (`routes[1].plugin: …`).
+//! Side effects (loading plugin files, opening sink directories, binding
+//! sockets) come after, elsewhere.
+//!
+//! This module is a leaf of plain data: it imports only other leaves
+//! ([`crate::index`], [`crate::secret`], [`crate::tenant`],
+//! [`crate::builtin`], [`crate::digest`]). The plugin runtime, sinks and the
+//! Firehose decoder import their settings from here.
+
+mod limits;
+mod raw;
+mod route;
+mod server;
+mod sink;
+mod tenant;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use limits::{
+    BatchLimits, DEFAULT_MAX_CONCURRENT_BATCHES, DEFAULT_PLUGIN_LOG_BYTES,
+    DEFAULT_PLUGIN_MAX_OUTPUT_MIB, DEFAULT_PLUGIN_MEMORY_MIB, DEFAULT_PLUGIN_TIMEOUT_MS,
+    FIREHOSE_MAX_BODY_BYTES, FIREHOSE_MAX_RECORDS, FirehoseLimits, MAX_CONCURRENT_BATCHES,
+    MAX_PLUGIN_MAX_OUTPUT_MIB, MAX_PLUGIN_MEMORY_MIB, MAX_PLUGIN_TIMEOUT_MS, MIN_MAX_BODY_BYTES,
+    MIN_MAX_RECORDS, MIN_PLUGIN_MAX_OUTPUT_MIB, MIN_PLUGIN_MEMORY_MIB, MIN_PLUGIN_TIMEOUT_MS,
+    PluginLimits, default_plugin_cache_dir,
+};
+pub use route::{
+    DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, PluginRef, PluginRefError, RouteConfig,
+};
+pub use server::{ServerConfig, TlsConfig};
+pub use sink::{
+    DEFAULT_BULK_MAX_AGE, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_DOCUMENTS,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_MAX_ELAPSED, OpenSearchConfig,
+    S3Config, SIGV4_SERVICES, SigV4Config, SinkConfig,
+};
+pub use tenant::{DEFAULT_TENANT_MAX_REQUESTS_IN_FLIGHT, TenantConfig, TenantQuotas};
+
+// Moved to leaves; re-exported so `crate::config::…` paths keep working.
+pub use crate::index::{IndexName, IndexPattern, MAX_INDEX_TIME_MS, namespaced};
+pub use crate::secret::Secret;
+
+use crate::tenant::TenantId;
+
+/// Why the configuration was refused: every problem found, each with its key path.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// One line per problem: `path: message`.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listener.
+    pub server: ServerConfig,
+    /// Firehose request limits.
+    pub limits: FirehoseLimits,
+    /// Sandbox limits applied to every plugin batch.
+    pub plugins: PluginLimits,
+    /// Named sinks.
+    pub sinks: BTreeMap<String, SinkConfig>,
+    /// Tenants by id.
+    pub tenants: BTreeMap<TenantId, TenantConfig>,
+    /// Routes, in config order.
+    pub routes: Vec<RouteConfig>,
+}
+
+impl Config {
+    /// Point every route at one OpenSearch URL (`--opensearch`), keeping
+    /// the first directory sink (or `./weir-data`) for dead letters.
+    pub fn use_opensearch(&mut self, url: &str) {
+        let dl = match self
+            .sinks
+            .iter()
+            .find(|(_, s)| matches!(s, SinkConfig::Directory { .. }))
+        {
+            Some((name, _)) => name.clone(),
+            None => {
+                self.sinks.insert(
+                    "dead-letters".into(),
+                    SinkConfig::Directory {
+                        path: PathBuf::from("weir-data"),
+                    },
+                );
+                "dead-letters".into()
+            }
+        };
+        self.sinks
+            .insert("opensearch".into(), SinkConfig::opensearch_at(url, &dl));
+        for r in &mut self.routes {
+            r.sink = "opensearch".into();
+        }
+    }
+
+    /// Parse and validate TOML text. Pure: touches no file or socket.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            problems: vec![e.to_string().trim_end().to_string()],
+        })?;
+        validate(raw)
+    }
+
+    /// Read and parse a file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![format!("{}: {e}", path.display())],
+        })?;
+        Config::parse(&text)
+    }
+
+    /// The route serving a URL path.
+    pub fn route_for_path(&self, path: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|r| r.path == path)
+    }
+}
+
+/// Validate section by section, in file order; later sections are checked
+/// against the earlier ones (routes name tenants and sinks).
+fn validate(raw: raw::RawConfig) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let server = server::validate_server(raw.server, &mut problems);
+    let limits = limits::validate_request_limits(&raw.limits, &mut problems);
+    let any_route_fuel = raw.routes.iter().any(|r| r.fuel.is_some());
+    let plugins = limits::validate_plugin_limits(&raw.plugins, any_route_fuel, &mut problems);
+    let sink_names = sink::SinkNames::of(&raw.sinks);
+    let sinks = sink::validate_sinks(raw.sinks, &sink_names, &mut problems);
+    let tenants = tenant::validate_tenants(raw.tenants, &limits, &plugins, &mut problems);
+    let cx = route::RouteContext {
+        tenants: &tenants,
+        plugins: &plugins,
+        plugin_dir: raw.plugins.dir.as_deref(),
+        sinks: &sink_names,
+    };
+    let routes = route::validate_routes(raw.routes, &cx, &mut problems);
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    Ok(Config {
+        server,
+        limits,
+        plugins,
+        sinks,
+        tenants,
+        routes,
+    })
+}

@@ -1,0 +1,57 @@
+//! `[server]`: where to listen, and TLS (or an explicit `plain_http`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::raw::RawServer;
+
+/// How the server listens.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// TLS, or `None` for plain HTTP (only when `plain_http = true`).
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS certificate chain and private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// `[server]`: a socket address, and TLS unless `plain_http = true` says
+/// a TLS-terminating load balancer sits in front.
+pub(super) fn validate_server(raw: RawServer, problems: &mut Vec<String>) -> ServerConfig {
+    let listen = match raw.listen.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(e) => {
+            problems.push(format!("server.listen: {e}: {:?}", raw.listen));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+    };
+    let tls = match (raw.tls, raw.plain_http) {
+        (Some(t), false) => Some(TlsConfig {
+            cert: t.cert,
+            key: t.key,
+        }),
+        (None, true) => None,
+        (Some(_), true) => {
+            problems
+                .push("server: both `tls` and `plain_http = true` are set; choose one".to_string());
+            None
+        }
+        (None, false) => {
+            problems.push(
+                "server: no `tls` section; set [server.tls] cert/key, or `plain_http = true` \
+                 when a TLS-terminating load balancer sits in front"
+                    .to_string(),
+            );
+            None
+        }
+    };
+    ServerConfig { listen, tls }
+}

@@ -1,0 +1,304 @@
+//! Whole-configuration tests: `Config::parse` on TOML text, checking the
+//! problems it reports by their key paths.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+const GOOD: &str = r#"
+    [server]
+    listen = "127.0.0.1:8080"
+    plain_http = true
+
+    [sinks.local]
+    type = "directory"
+    path = "weir-data"
+
+    [[tenants]]
+    id = "demo"
+    access_keys = ["demo-access-key"]
+
+    [[routes]]
+    path = "/firehose/waf"
+    tenant = "demo"
+    plugin = "builtin:waf"
+    index = "waf"
+    sink = "local"
+"#;
+
+#[test]
+fn parses_the_good_config() {
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(c.routes[0].name, "waf");
+    assert_eq!(c.routes[0].plugin_config, "{}");
+    assert!(c.server.tls.is_none());
+    assert_eq!(c.limits.max_body_bytes, FIREHOSE_MAX_BODY_BYTES);
+    assert!(c.route_for_path("/firehose/waf").is_some());
+    assert!(c.route_for_path("/firehose/other").is_none());
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = include_str!("../../../examples/weir.toml");
+    Config::parse(text).unwrap();
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let text = GOOD.replace("plain_http = true", "plain_http = true\nlisten_twice = 1");
+    let e = Config::parse(&text).unwrap_err().to_string();
+    assert!(e.contains("listen_twice"), "{e}");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let text = GOOD
+        .replace("builtin:waf", "builtin:nope")
+        .replace("index = \"waf\"", "index = \"WAF\"")
+        .replace("sink = \"local\"", "sink = \"elsewhere\"")
+        .replace("tenant = \"demo\"", "tenant = \"ghost\"");
+    let e = Config::parse(&text).unwrap_err();
+    let all = e.problems.join("\n");
+    assert!(
+        all.contains("routes[0].plugin: unknown built-in plugin `nope`"),
+        "{all}"
+    );
+    assert!(all.contains("routes[0].index:"), "{all}");
+    assert!(all.contains("routes[0].sink: unknown sink"), "{all}");
+    assert!(
+        all.contains("routes[0].tenant: unknown tenant ghost"),
+        "{all}"
+    );
+}
+
+#[test]
+fn tls_or_explicit_plain_http() {
+    let text = GOOD.replace("plain_http = true", "");
+    let e = Config::parse(&text).unwrap_err().to_string();
+    assert!(e.contains("no `tls` section"), "{e}");
+}
+
+#[test]
+fn limits_below_firehose_are_refused() {
+    let text = format!("{GOOD}\n[limits]\nmax_body_bytes = 1000\n");
+    let e = Config::parse(&text).unwrap_err().to_string();
+    assert!(e.contains("limits.max_body_bytes"), "{e}");
+}
+
+#[test]
+fn plugin_config_becomes_json() {
+    let text = format!("{GOOD}\n[routes.plugin_config]\nformat = \"x\"\nn = 3\n");
+    let c = Config::parse(&text).unwrap();
+    assert_eq!(c.routes[0].plugin_config, r#"{"format":"x","n":3}"#);
+}
+
+#[test]
+fn opensearch_sink_config() {
+    let text = format!(
+        "{GOOD}\n[sinks.search]\ntype = \"opensearch\"\nurls = [\"http://127.0.0.1:9200\"]\ndead_letter_sink = \"local\"\npassword = \"hunter2\"\nusername = \"admin\"\nbulk_max_age_ms = 0\n"
+    );
+    let c = Config::parse(&text).unwrap();
+    let SinkConfig::OpenSearch(os) = &c.sinks["search"] else {
+        panic!()
+    };
+    assert!(os.bulk_max_age.is_zero());
+    assert!(
+        !format!("{os:?}").contains("hunter2"),
+        "secrets print as ***"
+    );
+    let bad = text
+        .replace(
+            "dead_letter_sink = \"local\"",
+            "dead_letter_sink = \"search\"",
+        )
+        .replace("http://127.0.0.1:9200", "ftp://x");
+    let e = Config::parse(&bad).unwrap_err().problems.join("\n");
+    assert!(e.contains("sinks.search.dead_letter_sink"), "{e}");
+    assert!(e.contains("sinks.search.urls[0]"), "{e}");
+}
+
+#[test]
+fn date_fields_default_by_plugin() {
+    // Unset: the plugin's own date fields (from its metadata, filled in by the pipeline).
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.routes[0].date_fields, None);
+    assert_eq!(c.routes[0].index_patterns, vec!["demo-waf"]);
+    let set = GOOD.replace(
+        "sink = \"local\"",
+        "sink = \"local\"\ndate_fields = [\"at\", \"until\"]",
+    );
+    let c = Config::parse(&set).unwrap();
+    assert_eq!(
+        c.routes[0].date_fields,
+        Some(vec!["at".to_string(), "until".to_string()])
+    );
+}
+
+#[test]
+fn every_index_is_inside_the_tenant_prefix() {
+    assert_eq!(namespaced("acme-", "waf"), "acme-waf");
+    assert_eq!(namespaced("acme-", "acme-waf"), "acme-waf", "idempotent");
+    assert_eq!(namespaced("beta-", "acme-waf"), "beta-acme-waf");
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.routes[0].index.as_str(), "demo-waf");
+    assert_eq!(c.routes[0].index_prefix, "demo-");
+    let own = GOOD.replace(
+        "access_keys = [\"demo-access-key\"]",
+        "access_keys = [\"demo-access-key\"]\nindex_prefix = \"siem-\"",
+    );
+    let c = Config::parse(&own).unwrap();
+    assert_eq!(c.routes[0].index.as_str(), "siem-waf");
+}
+
+#[test]
+fn overlapping_index_prefixes_are_refused() {
+    let two =
+        format!("{GOOD}\n[[tenants]]\nid = \"demo-eu\"\naccess_keys = [\"other-access-key\"]\n");
+    // `demo-` is a prefix of `demo-eu-`: demo could write demo-eu's indices.
+    let e = Config::parse(&two).unwrap_err().problems.join("\n");
+    assert!(e.contains("overlap"), "{e}");
+    let fixed = two.replace(
+        "id = \"demo-eu\"",
+        "id = \"demo-eu\"\nindex_prefix = \"eu-\"",
+    );
+    Config::parse(&fixed).unwrap();
+    let empty = two.replace("id = \"demo-eu\"", "id = \"demo-eu\"\nindex_prefix = \"\"");
+    assert!(
+        Config::parse(&empty).is_err(),
+        "an empty prefix overlaps every other"
+    );
+}
+
+#[test]
+fn plugins_from_a_directory_or_s3() {
+    let text = GOOD
+        .replace(
+            "[sinks.local]",
+            "[plugins]\ndir = \"/srv/weir/plugins\"\n\n[sinks.local]",
+        )
+        .replace("builtin:waf", "acme-waf.wasm");
+    let c = Config::parse(&text).unwrap();
+    assert_eq!(
+        c.routes[0].plugin,
+        PluginRef::File(PathBuf::from("/srv/weir/plugins/acme-waf.wasm"))
+    );
+    let digest = "ab".repeat(32);
+    let s3 = GOOD
+        .replace(
+            "[sinks.local]",
+            "[sinks.store]\ntype = \"s3\"\nbucket = \"b\"\nregion = \"us-east-1\"\n\n[sinks.local]",
+        )
+        .replace("builtin:waf", "s3://plugins/acme/waf.wasm");
+    let e = Config::parse(&s3).unwrap_err().problems.join("\n");
+    assert!(e.contains("routes[0].plugin_store"), "{e}");
+    let pinned = s3.replace(
+        "sink = \"local\"",
+        &format!("sink = \"local\"\nplugin_store = \"store\"\nplugin_sha256 = \"{digest}\""),
+    );
+    let c = Config::parse(&pinned).unwrap();
+    assert_eq!(
+        c.routes[0].plugin,
+        PluginRef::S3 {
+            bucket: "plugins".into(),
+            key: "acme/waf.wasm".into()
+        }
+    );
+    let unpinned = s3.replace(
+        "sink = \"local\"",
+        "sink = \"local\"\nplugin_store = \"store\"",
+    );
+    let e = Config::parse(&unpinned).unwrap_err().problems.join("\n");
+    assert!(e.contains("must be pinned"), "{e}");
+    assert!(PluginRef::parse("s3://bucket").is_err());
+}
+
+#[test]
+fn access_keys_as_digests() {
+    // printf %s demo-access-key | sha256sum
+    let digest = crate::digest::sha256_hex(b"demo-access-key");
+    let text = GOOD.replace(
+        "access_keys = [\"demo-access-key\"]",
+        &format!("access_key_sha256 = [\"{digest}\"]"),
+    );
+    let c = Config::parse(&text).unwrap();
+    let keys = &c.tenants.values().next().unwrap().access_keys;
+    assert!(crate::tenant::any_key_matches(keys, b"demo-access-key"));
+    assert!(!crate::tenant::any_key_matches(keys, b"demo-access-kez"));
+    let bad = GOOD.replace(
+        "access_keys = [\"demo-access-key\"]",
+        "access_key_sha256 = [\"abc\"]",
+    );
+    let e = Config::parse(&bad).unwrap_err().problems.join("\n");
+    assert!(e.contains("tenants[0].access_key_sha256[0]"), "{e}");
+}
+
+#[test]
+fn quotas_and_route_limits() {
+    let text = GOOD
+        .replace(
+            "access_keys = [\"demo-access-key\"]",
+            "access_keys = [\"demo-access-key\"]\nrecords_per_second = 1000\nmax_batch_records = 50\nmax_requests_in_flight = 3",
+        )
+        .replace(
+            "sink = \"local\"",
+            "sink = \"local\"\nmemory_mib = 32\ntimeout_ms = 200\nfuel = 1000000\nmax_output_mib = 2",
+        );
+    let c = Config::parse(&text).unwrap();
+    let q = &c.tenants.values().next().unwrap().quotas;
+    assert_eq!(
+        (
+            q.records_per_second,
+            q.max_batch_records,
+            q.max_requests_in_flight
+        ),
+        (Some(1000), 50, 3)
+    );
+    assert_eq!(
+        q.max_concurrent_batches, DEFAULT_MAX_CONCURRENT_BATCHES,
+        "alone: the whole pool"
+    );
+    let l = &c.routes[0].limits;
+    assert_eq!(l.memory_bytes, 32 << 20);
+    assert_eq!(l.timeout, Duration::from_millis(200));
+    assert_eq!(l.fuel, Some(1_000_000));
+    assert_eq!(l.max_output_bytes, 2 << 20);
+    assert!(
+        c.plugins.consume_fuel,
+        "a route with fuel turns fuel counting on"
+    );
+    assert!(!Config::parse(GOOD).unwrap().plugins.consume_fuel);
+    let too_big = text.replace("memory_mib = 32", "memory_mib = 100000");
+    let e = Config::parse(&too_big).unwrap_err().problems.join("\n");
+    assert!(e.contains("routes[0].memory_mib"), "{e}");
+    let pinned_builtin = GOOD.replace(
+        "sink = \"local\"",
+        &format!("sink = \"local\"\nplugin_sha256 = \"{}\"", "a".repeat(64)),
+    );
+    let e = Config::parse(&pinned_builtin)
+        .unwrap_err()
+        .problems
+        .join("\n");
+    assert!(e.contains("routes[0].plugin_sha256"), "{e}");
+}
+
+#[test]
+fn unknown_keys_in_sinks_and_routes_are_errors() {
+    let sink = GOOD.replace("path = \"weir-data\"", "path = \"weir-data\"\nflush = 1");
+    let e = Config::parse(&sink).unwrap_err().to_string();
+    assert!(e.contains("flush"), "{e}");
+    let os = format!(
+        "{GOOD}\n[sinks.search]\ntype = \"opensearch\"\nurls = [\"http://127.0.0.1:9200\"]\ndead_letter_sink = \"local\"\nbulk_max_docs = 1\n"
+    );
+    let e = Config::parse(&os).unwrap_err().to_string();
+    assert!(e.contains("bulk_max_docs"), "{e}");
+    let s3 = format!(
+        "{GOOD}\n[sinks.store]\ntype = \"s3\"\nbucket = \"b\"\nregion = \"r\"\nacl = \"x\"\n"
+    );
+    let e = Config::parse(&s3).unwrap_err().to_string();
+    assert!(e.contains("acl"), "{e}");
+    let route = GOOD.replace("sink = \"local\"", "sink = \"local\"\nmemory = 3");
+    let e = Config::parse(&route).unwrap_err().to_string();
+    assert!(e.contains("memory"), "{e}");
+}
