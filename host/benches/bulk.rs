@@ -38,7 +38,12 @@ fn sink(url: &str) -> OpenSearchSink {
     };
     cfg.bulk_max_age = Duration::ZERO;
     cfg.bulk_max_documents = DOCS;
-    OpenSearchSink::open(cfg, Vec::new()).unwrap()
+    // Dead letters (none expected against the null endpoint) to a temp dir.
+    let dead_letters = weir::sink::directory::DirectorySink::open(
+        &std::env::temp_dir().join(format!("weir-bench-bulk-{}", std::process::id())),
+    )
+    .unwrap();
+    OpenSearchSink::open(cfg, Vec::new(), std::sync::Arc::new(dead_letters)).unwrap()
 }
 
 fn bench(c: &mut Criterion) {

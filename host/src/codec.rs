@@ -34,7 +34,7 @@ pub fn gunzip_capped(data: &[u8], cap: usize) -> Result<Vec<u8>, GunzipError> {
     Ok(out)
 }
 
-/// Gzip `data` (level 6). Used for tests, the demo and (later) sink bodies.
+/// Gzip `data` (level 6): S3 objects, gzip `_bulk` bodies, tests and the demo.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

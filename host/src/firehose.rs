@@ -24,6 +24,8 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use crate::codec::{self, GunzipError};
+use crate::pipeline::{Batch, DeliveryError, Origin};
+use crate::quota::QuotaError;
 
 pub use crate::config::{FIREHOSE_MAX_BODY_BYTES, FIREHOSE_MAX_RECORDS, FirehoseLimits as Limits};
 /// The only protocol version Firehose speaks.
@@ -192,10 +194,39 @@ pub struct FirehoseRequest {
     pub common_attributes: Vec<(String, String)>,
     /// The records, base64-decoded, in order.
     pub records: Vec<Vec<u8>>,
-    /// Each record's index in its original request, when this is not the
-    /// original request (a replay of dead letters): document ids and dead
-    /// letters then keep the original numbering. `None`: positional.
-    pub record_numbers: Option<Vec<usize>>,
+}
+
+impl FirehoseRequest {
+    /// The pipeline's batch for this request.
+    pub fn into_batch(self) -> Batch {
+        Batch {
+            id: self.request_id,
+            timestamp_ms: self.timestamp_ms,
+            source_arn: self.source_arn,
+            attributes: self.common_attributes,
+            records: self.records,
+            record_numbers: None,
+            origin: Origin::Firehose,
+        }
+    }
+}
+
+/// What Firehose is told when the pipeline did not deliver.
+impl From<DeliveryError> for RequestError {
+    fn from(e: DeliveryError) -> Self {
+        match e {
+            DeliveryError::OverQuota(m) => RequestError::OverQuota(m),
+            DeliveryError::ShuttingDown => RequestError::Unavailable("shutting down".into()),
+            DeliveryError::NotDurable(m) => RequestError::DeliveryFailed(m),
+        }
+    }
+}
+
+/// What Firehose is told when a request is not admitted.
+impl From<QuotaError> for RequestError {
+    fn from(e: QuotaError) -> Self {
+        DeliveryError::from(e).into()
+    }
 }
 
 /// The request id from the header, if it is usable, for error responses
@@ -398,7 +429,6 @@ pub fn decode_body(
         source_arn: headers.source_arn.clone(),
         common_attributes: headers.common_attributes.clone(),
         records,
-        record_numbers: None,
     })
 }
 

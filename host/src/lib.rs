@@ -8,32 +8,52 @@
 //!
 //! ## Core concepts
 //!
+//! - **Batch** ([`pipeline::Batch`]): records to transform and store as a
+//!   unit, with one acknowledgement. Every intake builds one: a Firehose
+//!   request ([`firehose`], [`server`]), an S3 object named by a
+//!   notification ([`s3intake`]), dead letters re-driven ([`replay`]).
 //! - **Route** ([`config::RouteConfig`], [`pipeline::Route`]): a URL path
 //!   (`/firehose/waf`) bound to a tenant, a plugin with its config, a
 //!   default index and a sink.
-//! - **Tenant** ([`tenant`]): an id and the access keys Firehose presents in
-//!   `X-Amz-Firehose-Access-Key`, held as SHA-256 digests and compared in
-//!   constant time.
-//! - **Intake** ([`server`], [`firehose`]): hyper 1 with rustls; the Firehose
-//!   protocol decoder is pure and owns the status table
-//!   ([`firehose::RequestError::status`]). 413 is only sent above
-//!   Firehose's own limits (64 MiB, 10,000 records) because Firehose never
-//!   retries it.
-//! - **Plugin** ([`plugin`]): a component targeting `weir:plugin@0.1.0`
+//! - **Tenant** ([`tenant`], [`quota`]): an id, the access keys Firehose
+//!   presents (SHA-256 digests, compared in constant time), an index
+//!   prefix, and quotas answered with 429.
+//! - **Plugin** ([`plugin`]): a component targeting `weir:plugin@0.1.x`
 //!   (`wit/plugin.wit`). One engine with a pooling allocator and epoch
-//!   interruption; a fresh store per batch with a memory cap, a deadline, a
+//!   interruption; a fresh store per call with a memory cap, a deadline, a
 //!   deny-all WASI context and capped stdout/stderr. A trap, timeout or
-//!   out-of-memory fails the batch's records, never the host.
+//!   out-of-memory fails the call's records, never the host. Plugins
+//!   describe themselves (name, version, date fields, default index,
+//!   config schema) through the contract's `metadata` export.
 //! - **Pipeline** ([`pipeline`]): runs the plugin off the async executor,
 //!   turns outcomes into documents (deterministic ids) and dead letters,
 //!   and hands them to the sink.
-//! - **Sink** ([`sink`]): where documents and dead letters become durable.
-//!   Today the local directory sink (`_bulk`-form NDJSON per index).
+//! - **Sink** ([`sink`]): where documents, dead letters and backups become
+//!   durable: OpenSearch `_bulk` (coalesced across requests, per-item
+//!   results), a local directory, S3. Every sink implements
+//!   [`sink::Sink`]; adding one is its module, its config variant and one
+//!   arm in [`sink::open`].
 //!
 //! ```text
-//! Firehose ──POST──▶ server ─▶ firehose::decode ─▶ pipeline ─▶ plugin (wasm)
-//!                      ▲                              │
-//!                      └──── 200 only when durable ◀── sink (documents + dead letters)
+//! Firehose ──POST──▶ server ─▶ firehose::decode ─▶ Batch ─▶ pipeline ─▶ plugin (wasm)
+//!                      ▲                                       │
+//!                      └──────── 200 only when durable ◀──── sink (documents, dead letters, backups)
+//! ```
+//!
+//! ## Layers
+//!
+//! A module uses modules of its own layer or below, never above (the edge
+//! speaks protocols, the core knows none of them, the data layer is plain
+//! data). The Firehose wire types stay at the edge: only `server` and the
+//! `cli` use [`firehose`]. `tests/layers.rs` checks this table against
+//! every `crate::` path in the source.
+//!
+//! ```text
+//! edge:  cli server firehose(server,cli) s3intake replay live
+//! core:  pipeline
+//! parts: plugin sink quota
+//! data:  config
+//! leaf:  builtin codec digest index metrics secret telemetry tenant
 //! ```
 
 pub mod builtin;

@@ -113,103 +113,8 @@ impl Metrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let mut out = String::new();
-        type Get = fn(&RouteCounters) -> &AtomicU64;
-        let families: [(&str, &str, Get); 10] = [
-            ("weir_requests_ok_total", "Requests answered 200.", |c| {
-                &c.requests_ok
-            }),
-            (
-                "weir_requests_failed_total",
-                "Requests answered with an error status.",
-                |c| &c.requests_failed,
-            ),
-            (
-                "weir_quota_rejections_total",
-                "Requests refused with 429 over a tenant quota.",
-                |c| &c.quota_rejections,
-            ),
-            (
-                "weir_records_in_total",
-                "Records received in admitted requests.",
-                |c| &c.records_in,
-            ),
-            (
-                "weir_bytes_in_total",
-                "Request body bytes of admitted requests.",
-                |c| &c.bytes_in,
-            ),
-            (
-                "weir_documents_out_total",
-                "Documents made durable in the sink.",
-                |c| &c.documents_out,
-            ),
-            (
-                "weir_records_dropped_total",
-                "Records the plugin dropped on purpose.",
-                |c| &c.records_dropped,
-            ),
-            ("weir_records_failed_total", "Records dead-lettered.", |c| {
-                &c.records_failed
-            }),
-            ("weir_plugin_batches_total", "Plugin calls.", |c| {
-                &c.plugin_batches
-            }),
-            (
-                "weir_plugin_failures_total",
-                "Plugin calls that failed as a whole.",
-                |c| &c.plugin_failures,
-            ),
-        ];
-        for (name, help, get) in families {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((tenant, route), c) in &routes {
-                let _ = writeln!(
-                    out,
-                    "{name}{{tenant=\"{}\",route=\"{}\"}} {}",
-                    escape(tenant),
-                    escape(route),
-                    get(c).load(Ordering::Relaxed)
-                );
-            }
-        }
-        let name = "weir_plugin_seconds_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time in plugin calls (instantiate and call).\n# TYPE {name} counter"
-        );
-        for ((tenant, route), c) in &routes {
-            let _ = writeln!(
-                out,
-                "{name}{{tenant=\"{}\",route=\"{}\"}} {:.6}",
-                escape(tenant),
-                escape(route),
-                c.plugin_nanos.load(Ordering::Relaxed) as f64 / 1e9
-            );
-        }
-        let name = "weir_request_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Firehose requests, from received (headers read) to answered.\n# TYPE {name} histogram"
-        );
-        for ((tenant, route), c) in &routes {
-            let (tenant, route) = (escape(tenant), escape(route));
-            let mut cumulative = 0;
-            for (i, bucket) in c.latency_buckets.iter().enumerate() {
-                cumulative += bucket.load(Ordering::Relaxed);
-                let le = LATENCY_BUCKETS
-                    .get(i)
-                    .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{tenant=\"{tenant}\",route=\"{route}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_sum{{tenant=\"{tenant}\",route=\"{route}\"}} {:.6}\n{name}_count{{tenant=\"{tenant}\",route=\"{route}\"}} {cumulative}",
-                c.latency_nanos.load(Ordering::Relaxed) as f64 / 1e9
-            );
-        }
+        render_route_counters(&mut out, &routes);
+        render_latency(&mut out, &routes);
         let name = "weir_bulk_retries_total";
         let _ = writeln!(
             out,
@@ -251,6 +156,118 @@ impl Metrics {
             "# HELP weir_plugins_loaded Plugins loaded in the serving config.\n# TYPE weir_plugins_loaded gauge\nweir_plugins_loaded {plugins_loaded}"
         );
         out
+    }
+}
+
+/// The counters of every route, by (tenant, route).
+type Routes = BTreeMap<(String, String), Arc<RouteCounters>>;
+
+/// A route counter family: name, help, the counter.
+type Family = (&'static str, &'static str, fn(&RouteCounters) -> &AtomicU64);
+
+/// Every per-route counter family, in the order they are rendered.
+const ROUTE_FAMILIES: [Family; 10] = [
+    ("weir_requests_ok_total", "Requests answered 200.", |c| {
+        &c.requests_ok
+    }),
+    (
+        "weir_requests_failed_total",
+        "Requests answered with an error status.",
+        |c| &c.requests_failed,
+    ),
+    (
+        "weir_quota_rejections_total",
+        "Requests refused with 429 over a tenant quota.",
+        |c| &c.quota_rejections,
+    ),
+    (
+        "weir_records_in_total",
+        "Records received in admitted requests.",
+        |c| &c.records_in,
+    ),
+    (
+        "weir_bytes_in_total",
+        "Request body bytes of admitted requests.",
+        |c| &c.bytes_in,
+    ),
+    (
+        "weir_documents_out_total",
+        "Documents made durable in the sink.",
+        |c| &c.documents_out,
+    ),
+    (
+        "weir_records_dropped_total",
+        "Records the plugin dropped on purpose.",
+        |c| &c.records_dropped,
+    ),
+    ("weir_records_failed_total", "Records dead-lettered.", |c| {
+        &c.records_failed
+    }),
+    ("weir_plugin_batches_total", "Plugin calls.", |c| {
+        &c.plugin_batches
+    }),
+    (
+        "weir_plugin_failures_total",
+        "Plugin calls that failed as a whole.",
+        |c| &c.plugin_failures,
+    ),
+];
+
+/// The per-route counters and the plugin time.
+fn render_route_counters(out: &mut String, routes: &Routes) {
+    for (name, help, get) in ROUTE_FAMILIES {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for ((tenant, route), c) in routes {
+            let _ = writeln!(
+                out,
+                "{name}{{tenant=\"{}\",route=\"{}\"}} {}",
+                escape(tenant),
+                escape(route),
+                get(c).load(Ordering::Relaxed)
+            );
+        }
+    }
+    let name = "weir_plugin_seconds_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time in plugin calls (instantiate and call).\n# TYPE {name} counter"
+    );
+    for ((tenant, route), c) in routes {
+        let _ = writeln!(
+            out,
+            "{name}{{tenant=\"{}\",route=\"{}\"}} {:.6}",
+            escape(tenant),
+            escape(route),
+            c.plugin_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        );
+    }
+}
+
+/// The request-duration histogram of every route.
+fn render_latency(out: &mut String, routes: &Routes) {
+    let name = "weir_request_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Firehose requests, from received (headers read) to answered.\n# TYPE {name} histogram"
+    );
+    for ((tenant, route), c) in routes {
+        let (tenant, route) = (escape(tenant), escape(route));
+        let mut cumulative = 0;
+        for (i, bucket) in c.latency_buckets.iter().enumerate() {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let le = LATENCY_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{tenant=\"{tenant}\",route=\"{route}\",le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_sum{{tenant=\"{tenant}\",route=\"{route}\"}} {:.6}\n{name}_count{{tenant=\"{tenant}\",route=\"{route}\"}} {cumulative}",
+            c.latency_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        );
     }
 }
 

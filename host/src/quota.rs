@@ -6,8 +6,8 @@
 //! backs it up to S3 when its retry duration runs out, as for any error).
 //! Rates use token buckets holding one second of tokens; a request may take
 //! the bucket below zero (so a batch larger than one second of quota still
-//! passes once the bucket is full), and the next requests wait for the debt
-//! to be paid back. The gates live as long as the tenant's quotas do:
+//! passes once the bucket is full), and the next requests are refused (429)
+//! until the debt is paid back. The gates live as long as the tenant's quotas do:
 //! a config reload that keeps them keeps their state.
 
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,17 @@ use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::TenantQuotas;
-use crate::firehose::RequestError;
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaError {
+    /// Over a quota or cooling down: retry later (429).
+    #[error("{0}")]
+    OverQuota(String),
+    /// The host is shutting down (503).
+    #[error("shutting down")]
+    ShuttingDown,
+}
 
 /// A token bucket refilled at `rate` per second, holding at most one second of tokens.
 #[derive(Debug)]
@@ -80,10 +90,10 @@ impl TenantGate {
 
     /// Take a request slot, or refuse: the tenant has
     /// `max_requests_in_flight` requests being processed already.
-    pub fn enter(&self) -> Result<RequestPermit, RequestError> {
+    pub fn enter(&self) -> Result<RequestPermit, QuotaError> {
         match self.in_flight.clone().try_acquire_owned() {
             Ok(p) => Ok(RequestPermit { _permit: p }),
-            Err(_) => Err(RequestError::OverQuota(format!(
+            Err(_) => Err(QuotaError::OverQuota(format!(
                 "tenant {} has {} requests in flight (max_requests_in_flight)",
                 self.tenant, self.quotas.max_requests_in_flight
             ))),
@@ -92,7 +102,7 @@ impl TenantGate {
 
     /// Charge `records` and `bytes` to the tenant's rates, or refuse
     /// without charging anything when a bucket is empty.
-    pub fn charge(&self, records: usize, bytes: usize) -> Result<(), RequestError> {
+    pub fn charge(&self, records: usize, bytes: usize) -> Result<(), QuotaError> {
         let mut rates = self
             .rates
             .lock()
@@ -104,7 +114,7 @@ impl TenantGate {
                 b.refill(now);
                 if b.tokens <= 0.0 {
                     let wait_ms = (-b.tokens / b.rate * 1000.0).ceil().max(1.0);
-                    return Err(RequestError::OverQuota(format!(
+                    return Err(QuotaError::OverQuota(format!(
                         "tenant {} is over its {what} per second quota ({}); \
                          about {wait_ms} ms until it has room",
                         self.tenant, b.rate
@@ -122,12 +132,12 @@ impl TenantGate {
     }
 
     /// Wait for a plugin-batch slot of the tenant's share of the pool.
-    pub async fn batch_slot(&self) -> Result<OwnedSemaphorePermit, RequestError> {
+    pub async fn batch_slot(&self) -> Result<OwnedSemaphorePermit, QuotaError> {
         self.batches
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| RequestError::Unavailable("shutting down".into()))
+            .map_err(|_| QuotaError::ShuttingDown)
     }
 }
 
@@ -150,7 +160,7 @@ mod tests {
         let g = TenantGate::new("t", &quotas());
         let p = g.enter().unwrap();
         let e = g.enter().unwrap_err();
-        assert_eq!(e.status().as_u16(), 429);
+        assert!(matches!(e, QuotaError::OverQuota(_)));
         assert!(e.to_string().contains("max_requests_in_flight"), "{e}");
         drop(p);
         assert!(g.enter().is_ok());
@@ -192,13 +202,13 @@ pub const BREAKER_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl PluginBreaker {
     /// Refuse while cooling down.
-    pub fn check(&self, route: &str) -> Result<(), RequestError> {
+    pub fn check(&self, route: &str) -> Result<(), QuotaError> {
         let state = self
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match state.1 {
-            Some(until) if until > Instant::now() => Err(RequestError::OverQuota(format!(
+            Some(until) if until > Instant::now() => Err(QuotaError::OverQuota(format!(
                 "route {route}: its plugin ran out of time on {} batch(es) in a row; \
                  refusing for {} ms more so it cannot starve other routes",
                 state.0,
@@ -234,7 +244,7 @@ mod breaker_tests {
         b.check("r").unwrap();
         b.record(true);
         let e = b.check("r").unwrap_err();
-        assert_eq!(e.status().as_u16(), 429);
+        assert!(matches!(e, QuotaError::OverQuota(_)));
         assert!(e.to_string().contains("ran out of time on 1 batch"), "{e}");
         b.record(true);
         let until = b.state.lock().unwrap().1.unwrap();

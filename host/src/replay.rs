@@ -12,11 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine as _;
-
 use crate::config::{Config, SinkConfig};
-use crate::firehose::FirehoseRequest;
-use crate::pipeline::{Pipeline, Route};
+use crate::pipeline::{Batch, Origin, Pipeline, Route};
+use crate::sink::DeadLetterLine;
 use crate::sink::s3::{S3Config, S3Sink};
 
 /// Where dead letters are read from.
@@ -52,63 +50,20 @@ impl ReplaySource {
     }
 }
 
-/// One dead letter as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredDeadLetter {
-    /// Tenant.
-    pub tenant: String,
-    /// Route name.
-    pub route: String,
-    /// Original request id.
-    pub request_id: String,
-    /// Original request timestamp (ms).
-    pub request_timestamp_ms: i64,
-    /// Record number in the original request.
-    pub record_index: usize,
-    /// Kind (`processing-failed`, `opensearch-rejected`).
-    pub kind: String,
-    /// The original record.
-    pub data: Vec<u8>,
-}
-
 /// Parse dead-letter NDJSON (gzip or plain). `origin` names the file/object in errors.
-pub fn parse_dead_letters(bytes: &[u8], origin: &str) -> Result<Vec<StoredDeadLetter>, String> {
+pub fn parse_dead_letters(bytes: &[u8], origin: &str) -> Result<Vec<DeadLetterLine>, String> {
     let plain = if bytes.starts_with(&[0x1f, 0x8b]) {
-        crate::codec::gunzip_capped(bytes, crate::firehose::FIREHOSE_MAX_BODY_BYTES * 4)
+        crate::codec::gunzip_capped(bytes, MAX_DEAD_LETTER_BYTES)
             .map_err(|e| format!("{origin}: {e}"))?
     } else {
         bytes.to_vec()
     };
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut out = Vec::new();
-    for (n, line) in plain.split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_slice(line)
-            .map_err(|e| format!("{origin}:{}: not a dead letter: {e}", n + 1))?;
-        let field = |k: &str| {
-            v[k].as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("{origin}:{}: no `{k}`", n + 1))
-        };
-        out.push(StoredDeadLetter {
-            tenant: field("tenant")?,
-            route: field("route")?,
-            request_id: field("request_id")?,
-            request_timestamp_ms: v["request_timestamp"].as_i64().unwrap_or(0),
-            record_index: v["record_index"]
-                .as_u64()
-                .ok_or_else(|| format!("{origin}:{}: no `record_index`", n + 1))?
-                as usize,
-            kind: field("kind")?,
-            data: b64
-                .decode(field("data")?)
-                .map_err(|e| format!("{origin}:{}: bad `data`: {e}", n + 1))?,
-        });
-    }
-    Ok(out)
+    DeadLetterLine::parse_all(&plain).map_err(|e| format!("{origin}: {e}"))
 }
+
+/// The most bytes one dead-letter file or object may inflate to (four
+/// times Firehose's 64 MiB: base64 and the line's other fields).
+pub const MAX_DEAD_LETTER_BYTES: usize = 256 * 1024 * 1024;
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,7 +90,7 @@ pub struct ReplayReport {
 pub async fn read(
     config: &Config,
     source: &ReplaySource,
-) -> Result<(usize, Vec<StoredDeadLetter>), String> {
+) -> Result<(usize, Vec<DeadLetterLine>), String> {
     match source {
         ReplaySource::Dir(dir) => {
             let mut files = Vec::new();
@@ -231,7 +186,7 @@ type RequestKey = (String, String, String);
 /// their own. `dry_run` only counts.
 pub async fn replay(
     pipeline: &Pipeline,
-    letters: Vec<StoredDeadLetter>,
+    letters: Vec<DeadLetterLine>,
     route_override: Option<&str>,
     dry_run: bool,
 ) -> Result<ReplayReport, String> {
@@ -245,7 +200,7 @@ pub async fn replay(
     for l in letters {
         let g = groups
             .entry((l.tenant, l.route, l.request_id))
-            .or_insert_with(|| (l.request_timestamp_ms, BTreeMap::new()));
+            .or_insert_with(|| (l.request_timestamp, BTreeMap::new()));
         g.1.insert(l.record_index, l.data);
     }
     for ((tenant, route_name, request_id), (timestamp_ms, records)) in groups {
@@ -265,16 +220,17 @@ pub async fn replay(
             continue;
         }
         let (numbers, data): (Vec<usize>, Vec<Vec<u8>>) = records.into_iter().unzip();
-        let req = FirehoseRequest {
-            request_id,
+        let batch = Batch {
+            id: request_id,
             timestamp_ms,
             source_arn: None,
-            common_attributes: Vec::new(),
+            attributes: Vec::new(),
             records: data,
             record_numbers: Some(numbers),
+            origin: Origin::Replay,
         };
         let d = pipeline
-            .deliver(&route, req)
+            .deliver(&route, batch)
             .await
             .map_err(|e| e.to_string())?;
         report.documents += d.documents;
@@ -325,11 +281,11 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].record_index, 3);
         assert_eq!(got[0].data, b"bad");
-        assert_eq!(got[0].request_timestamp_ms, 5);
+        assert_eq!(got[0].request_timestamp, 5);
         assert!(
             parse_dead_letters(b"{}", "t")
                 .unwrap_err()
-                .contains("no `tenant`")
+                .contains("missing field `tenant`")
         );
     }
 }

@@ -17,8 +17,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::firehose::{FirehoseRequest, RequestError};
-use crate::pipeline::{Delivery, Pipeline, Route};
+use crate::pipeline::{Batch, Delivery, DeliveryError, Origin, Pipeline, Route};
 use crate::sink::s3::{FetchError, S3Sink};
 
 /// Largest notification body read.
@@ -116,7 +115,7 @@ pub async fn deliver(
     route: &std::sync::Arc<Route>,
     store: &S3Sink,
     objects: Vec<ObjectRef>,
-) -> Result<Delivery, RequestError> {
+) -> Result<Delivery, DeliveryError> {
     let mut total = Delivery::default();
     for obj in objects {
         let (data, etag, modified_ms) = match store
@@ -124,25 +123,29 @@ pub async fn deliver(
             .await
         {
             Ok(f) => (f.bytes, f.etag, f.modified_ms),
-            Err(FetchError::Failed(e)) => return Err(RequestError::DeliveryFailed(e)),
+            Err(FetchError::Failed(e)) => return Err(DeliveryError::NotDurable(e)),
             // Not fetched: the text becomes the record, which the plugin
             // fails, so the object is named in a dead letter.
             Err(FetchError::TooLarge(e)) => (e.into_bytes(), String::new(), 0),
         };
         let digest = Sha256::digest(format!("{}\n{}\n{etag}", obj.bucket, obj.key).as_bytes());
         let request_id = format!("s3-{}", &crate::digest::hex(&digest)[..32]);
-        let req = FirehoseRequest {
-            request_id,
+        let batch = Batch {
+            id: request_id,
             timestamp_ms: modified_ms,
             source_arn: Some(format!("arn:aws:s3:::{}/{}", obj.bucket, obj.key)),
-            common_attributes: vec![
+            attributes: vec![
                 ("s3.bucket".to_string(), obj.bucket.clone()),
                 ("s3.key".to_string(), obj.key.clone()),
             ],
             records: vec![data],
             record_numbers: None,
+            origin: Origin::S3Object {
+                bucket: obj.bucket,
+                key: obj.key,
+            },
         };
-        let d = pipeline.deliver(route, req).await?;
+        let d = pipeline.deliver(route, batch).await?;
         total.records += d.records;
         total.documents += d.documents;
         total.dropped += d.dropped;

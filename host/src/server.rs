@@ -322,7 +322,7 @@ where
 async fn s3_notification<B>(
     pipeline: &Pipeline,
     route: &std::sync::Arc<crate::pipeline::Route>,
-    store: &crate::sink::Sink,
+    store: &crate::sink::s3::S3Sink,
     req: Request<B>,
 ) -> Result<(String, crate::pipeline::Delivery), RequestError>
 where
@@ -344,26 +344,10 @@ where
     let _admitted = route.admit()?;
     let request_id =
         firehose::header_request_id(req.headers()).unwrap_or_else(|| "s3-notification".into());
-    let body = match Limited::new(req.into_body(), crate::s3intake::MAX_NOTIFICATION_BYTES)
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(RequestError::BodyTooLarge {
-                limit: crate::s3intake::MAX_NOTIFICATION_BYTES,
-            });
-        }
-        Err(e) => return Err(RequestError::BodyRead(e.to_string())),
-    };
+    let body = read_body(req.into_body(), crate::s3intake::MAX_NOTIFICATION_BYTES).await?;
     let objects =
         crate::s3intake::parse_notification(&body).map_err(RequestError::MalformedBody)?;
-    let crate::sink::Sink::S3(s3) = store else {
-        return Err(RequestError::DeliveryFailed(
-            "object_store is not an s3 sink".into(),
-        ));
-    };
-    let delivery = crate::s3intake::deliver(pipeline, route, s3, objects).await?;
+    let delivery = crate::s3intake::deliver(pipeline, route, store, objects).await?;
     Ok((request_id, delivery))
 }
 
@@ -389,7 +373,7 @@ where
     }
     let headers = firehose::check_headers(req.headers())?;
     let _admitted = route.admit()?;
-    let limits = *pipeline.limits();
+    let limits = pipeline.config().limits;
     if let Some(len) = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -401,18 +385,7 @@ where
             limit: limits.max_body_bytes,
         });
     }
-    let body = match Limited::new(req.into_body(), limits.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(RequestError::BodyTooLarge {
-                limit: limits.max_body_bytes,
-            });
-        }
-        Err(e) => return Err(RequestError::BodyRead(e.to_string())),
-    };
+    let body = read_body(req.into_body(), limits.max_body_bytes).await?;
     let body_len = body.len();
     let decoded = if body.len() <= INLINE_DECODE_BYTES && !headers.gzip {
         firehose::decode_body(&headers, &body, &limits)?
@@ -426,9 +399,26 @@ where
     RouteCounters::add(&c.records_in, decoded.records.len() as u64);
     RouteCounters::add(&c.bytes_in, body_len as u64);
     let request_id = decoded.request_id.clone();
-    let delivery = pipeline.deliver(&route, decoded).await?;
+    let delivery = pipeline.deliver(&route, decoded.into_batch()).await?;
     RouteCounters::add(&c.documents_out, delivery.documents as u64);
     RouteCounters::add(&c.records_dropped, delivery.dropped as u64);
     RouteCounters::add(&c.records_failed, delivery.failed as u64);
     Ok((request_id, delivery))
+}
+
+/// The whole body, refused past `limit` bytes (the only place a request
+/// body is collected: never without a limit).
+#[allow(clippy::disallowed_methods)] // bounded by `Limited`
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, RequestError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(RequestError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(RequestError::BodyRead(e.to_string())),
+    }
 }

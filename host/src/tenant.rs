@@ -8,7 +8,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 /// A tenant id: 1–64 bytes of `[a-z0-9_-]`, starting with a letter or digit.
-/// It is used in file paths and (later) index prefixes, hence the strict set.
+/// It is used in file paths, template names and index prefixes, hence the strict set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
 

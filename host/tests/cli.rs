@@ -191,7 +191,7 @@ fn plugin_run_prints_outcomes() {
     // A Firehose request body works too.
     let out = weir()
         .args(["plugin", "run", "--plugin", "builtin:waf", "--input"])
-        .arg(repo().join("examples/firehose/waf.json"))
+        .arg(repo().join("tests/fixtures/firehose/derived_request_waf-direct-put.json"))
         .output()
         .unwrap();
     assert!(out.status.success());

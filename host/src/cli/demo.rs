@@ -28,44 +28,63 @@ fn requests() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             {"data": b64.encode(b"this record is not JSON")},
         ],
     });
-    vec![
-        (
-            "/firehose/waf",
-            "5 WAF logs",
-            include_bytes!("../../../examples/firehose/waf.json").to_vec(),
-        ),
+    let mut out: Vec<(&'static str, &'static str, Vec<u8>)> = FIXTURES
+        .iter()
+        .map(|(path, what, body)| (*path, *what, body.to_vec()))
+        .collect();
+    out.insert(
+        1,
         (
             "/firehose/waf",
             "1 good WAF log + 1 bad record",
             mixed.to_string().into_bytes(),
         ),
-        (
-            "/firehose/waf",
-            "a record with invalid base64",
-            include_bytes!("../../../examples/firehose/edge-invalid-base64.json").to_vec(),
-        ),
-        (
-            "/firehose/cloudtrail",
-            "CloudWatch Logs subscription payloads (gzip), CloudTrail inside",
-            include_bytes!("../../../examples/firehose/cwl-mixed-control-data.json").to_vec(),
-        ),
-        (
-            "/firehose/vpc-flow",
-            "VPC Flow Log lines, v2 to v10 (only v2 matches the default format)",
-            include_bytes!("../../../examples/firehose/vpcflow-direct.json").to_vec(),
-        ),
-        (
-            "/firehose/securityhub",
-            "Security Hub findings (EventBridge events)",
-            include_bytes!("../../../examples/firehose/securityhub-eventbridge.json").to_vec(),
-        ),
-        (
-            "/firehose/route53-resolver",
-            "Route 53 Resolver query logs",
-            include_bytes!("../../../examples/firehose/route53-resolver-direct.json").to_vec(),
-        ),
-    ]
+    );
+    out
 }
+
+/// The demo's Firehose requests: (route path, what it holds, body), from
+/// the test fixtures (`tests/fixtures/firehose/`, see its PROVENANCE.md).
+const FIXTURES: &[(&str, &str, &[u8])] = &[
+    (
+        "/firehose/waf",
+        "5 WAF logs",
+        include_bytes!("../../../tests/fixtures/firehose/derived_request_waf-direct-put.json"),
+    ),
+    (
+        "/firehose/waf",
+        "a record with invalid base64",
+        include_bytes!(
+            "../../../tests/fixtures/firehose/derived_request_edge-empty-plain-invalid-base64.json"
+        ),
+    ),
+    (
+        "/firehose/cloudtrail",
+        "CloudWatch Logs subscription payloads (gzip), CloudTrail inside",
+        include_bytes!(
+            "../../../tests/fixtures/firehose/derived_request_cwl-mixed-control-data.json"
+        ),
+    ),
+    (
+        "/firehose/vpc-flow",
+        "VPC Flow Log lines, v2 to v10 (only v2 matches the default format)",
+        include_bytes!("../../../tests/fixtures/firehose/derived_request_vpcflow-direct.json"),
+    ),
+    (
+        "/firehose/securityhub",
+        "Security Hub findings (EventBridge events)",
+        include_bytes!(
+            "../../../tests/fixtures/firehose/derived_request_securityhub-eventbridge.json"
+        ),
+    ),
+    (
+        "/firehose/route53-resolver",
+        "Route 53 Resolver query logs",
+        include_bytes!(
+            "../../../tests/fixtures/firehose/derived_request_route53-resolver-direct.json"
+        ),
+    ),
+];
 
 /// The demo's config: `examples/weir.toml` on a free loopback port, writing under `out`.
 fn demo_config(out: &Path) -> anyhow::Result<Config> {
@@ -79,7 +98,8 @@ fn demo_config(out: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-pub fn run(out: Option<PathBuf>, opensearch: Option<String>) -> anyhow::Result<ExitCode> {
+#[allow(clippy::disallowed_methods)] // bodies read through `limited`
+pub(crate) fn run(out: Option<PathBuf>, opensearch: Option<String>) -> anyhow::Result<ExitCode> {
     let out = match out {
         Some(p) => p,
         None => std::env::temp_dir().join(format!(
@@ -131,7 +151,11 @@ pub fn run(out: Option<PathBuf>, opensearch: Option<String>) -> anyhow::Result<E
                 .await
                 .context("sending a demo request")?;
             let status = resp.status();
-            let body = resp.into_body().collect().await?.to_bytes();
+            let body = limited(resp.into_body())
+                .collect()
+                .await
+                .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?
+                .to_bytes();
             println!(
                 "POST {path} [{what}] → {status} {}",
                 String::from_utf8_lossy(&body)
@@ -149,23 +173,24 @@ pub fn run(out: Option<PathBuf>, opensearch: Option<String>) -> anyhow::Result<E
 }
 
 /// Print the document count of each index the demo wrote to.
+#[allow(clippy::disallowed_methods)] // bodies read through `limited`
 async fn report_opensearch(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     url: &str,
 ) -> anyhow::Result<()> {
     let base = url.trim_end_matches('/');
     let refresh = http::Request::post(format!("{base}/_refresh")).body(Full::new(Bytes::new()))?;
-    let _ = client.request(refresh).await?.into_body().collect().await?;
+    let _ = limited(client.request(refresh).await?.into_body())
+        .collect()
+        .await;
     let req = http::Request::get(format!(
         "{base}/_cat/indices/waf?h=index,docs.count&format=json"
     ))
     .body(Full::new(Bytes::new()))?;
-    let body = client
-        .request(req)
-        .await?
-        .into_body()
+    let body = limited(client.request(req).await?.into_body())
         .collect()
-        .await?
+        .await
+        .map_err(|e| anyhow::anyhow!("reading _cat/indices: {e}"))?
         .to_bytes();
     let rows: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     println!("indexed in OpenSearch:");
@@ -228,4 +253,10 @@ fn report(out: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A response body read under a bound (the demo's own answers are small).
+/// Collecting it is then bounded, hence the `allow`s at its callers.
+fn limited<B>(body: B) -> http_body_util::Limited<B> {
+    http_body_util::Limited::new(body, 16 * 1024 * 1024)
 }

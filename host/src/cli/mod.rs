@@ -11,23 +11,23 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use weir::config::{Config, PluginRef};
-use weir::pipeline::Pipeline;
+use weir::pipeline::{Pipeline, RoutePluginError, RoutePlugins};
 use weir::plugin::{self, BatchContext, Runtime};
 
 /// Weir: a WebAssembly-plugin edge collector (Firehose HTTP endpoint → WASM plugin → sink).
 #[derive(Debug, Parser)]
 #[command(name = "weir", version)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log line format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable.
     Text,
     /// One JSON object per line.
@@ -109,7 +109,7 @@ enum PluginCommand {
 }
 
 /// Run a parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
             config,
@@ -278,38 +278,23 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
         eprintln!("{}: {e}", path.display());
         return Ok(ExitCode::FAILURE);
     }
-    let runtime = Runtime::new(config.plugins.clone())?;
+    let mut plugins = RoutePlugins::new(Arc::new(Runtime::new(config.plugins.clone())?));
     let mut failed = false;
-    let mut loaded: Vec<(PluginRef, Arc<plugin::Plugin>)> = Vec::new();
     for (i, route) in config.routes.iter().enumerate() {
-        let plugin = match loaded.iter().find(|(r, _)| *r == route.plugin) {
-            Some((_, p)) => p.clone(),
-            None => match weir::pipeline::load_plugin_reusing(&runtime, route, None) {
-                Ok(p) => {
-                    loaded.push((route.plugin.clone(), p.clone()));
-                    p
-                }
-                Err(e) => {
-                    eprintln!("{}: routes[{i}].plugin: {e}", path.display());
-                    failed = true;
-                    continue;
-                }
-            },
-        };
-        match plugin.validate_config(&route.plugin_config) {
-            Ok(Ok(())) => println!(
+        match plugins.for_route(route, None) {
+            Ok(plugin) => println!(
                 "ok  {} → {} (sha256 {}…) index {}",
                 route.path,
                 route.plugin,
                 &plugin.digest()[..12],
                 route.index
             ),
-            Ok(Err(e)) => {
-                eprintln!("{}: routes[{i}].plugin_config: {e}", path.display());
-                failed = true;
-            }
             Err(e) => {
-                eprintln!("{}: routes[{i}].plugin: {e}", path.display());
+                let message = match &e {
+                    RoutePluginError::Config { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                eprintln!("{}: routes[{i}].{}: {message}", path.display(), e.field());
                 failed = true;
             }
         }

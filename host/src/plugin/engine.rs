@@ -14,9 +14,11 @@ use wasmtime::{
 use super::cache::{Cache, check_pin};
 use super::contract::check_contract_names;
 use super::sandbox::StoreState;
-use super::{BatchLimits, Plugin, PluginError, bindings};
-use crate::digest::hex;
+use super::{
+    BatchLimits, MetadataIndices, Plugin, PluginError, PluginInfo, TransformIndices, bindings,
+};
 use crate::config::PluginLimits;
+use crate::digest::hex;
 
 /// How often the epoch advances. Deadlines are rounded up to this.
 pub(super) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -194,20 +196,28 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| load_err(format!("{e:#}")))?;
-        let pre = bindings::PluginPre::new(pre).map_err(|e| {
+        let transform = TransformIndices::new(&pre).map_err(|e| {
             load_err(format!(
-                "not a weir:plugin@0.1.0 component (does it export weir:plugin/transform@0.1.0?): {e:#}"
+                "not a weir:plugin@0.1.x component (does it export weir:plugin/transform@0.1.x?): {e:#}"
             ))
         })?;
-        tracing::debug!(plugin = name, %digest, cached, load_ms = started.elapsed().as_millis() as u64, "plugin loaded");
-        Ok(Plugin {
+        // `metadata` is optional: plugins built against 0.1.0 lack it.
+        let metadata = MetadataIndices::new(&pre).ok();
+        let mut plugin = Plugin {
             name: name.into(),
             digest,
             pre,
+            transform,
+            info: PluginInfo::default(),
             engine: self.engine.clone(),
             limits: BatchLimits::from_plugin_limits(&self.limits),
             consume_fuel: self.limits.consume_fuel,
             log_bytes: self.limits.log_bytes,
-        })
+        };
+        if let Some(metadata) = metadata {
+            plugin.info = plugin.read_info(&metadata)?;
+        }
+        tracing::debug!(plugin = name, digest = plugin.digest, cached, load_ms = started.elapsed().as_millis() as u64, info = ?plugin.info, "plugin loaded");
+        Ok(plugin)
     }
 }

@@ -24,7 +24,6 @@ mod sandbox;
 use std::sync::Arc;
 use std::time::Duration;
 
-
 pub use cache::{PinMismatch, check_pin};
 pub use engine::Runtime;
 
@@ -36,6 +35,27 @@ mod bindings {
 }
 
 pub use crate::config::BatchLimits;
+
+/// The typed `transform` export of a component (any `0.1.x`).
+type TransformIndices = bindings::exports::weir::plugin::transform::GuestIndices;
+/// The typed `metadata` export (since 0.1.1).
+type MetadataIndices = bindings::exports::weir::plugin::metadata::GuestIndices;
+
+/// What a plugin says about itself (`metadata.info`, WIT 0.1.1). A 0.1.0
+/// plugin says nothing: its info is its name and nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// Short name, e.g. `waf`.
+    pub name: String,
+    /// The plugin's own version (empty when it does not say).
+    pub version: String,
+    /// Date fields of its documents (mapped as `date` unless a route names its own).
+    pub date_fields: Vec<String>,
+    /// The index pattern it suggests.
+    pub default_index: Option<String>,
+    /// JSON Schema of its config (JSON text).
+    pub config_schema: Option<String>,
+}
 
 /// Why a batch failed as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,7 +174,9 @@ pub struct BatchStats {
 pub struct Plugin {
     name: Arc<str>,
     digest: String,
-    pre: bindings::PluginPre<sandbox::StoreState>,
+    pre: wasmtime::component::InstancePre<sandbox::StoreState>,
+    transform: TransformIndices,
+    info: PluginInfo,
     engine: wasmtime::Engine,
     limits: BatchLimits,
     consume_fuel: bool,
@@ -179,6 +201,11 @@ impl Plugin {
     /// SHA-256 of the component bytes, hex.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// What the plugin says about itself (empty for a 0.1.0 plugin).
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Instance, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -14,7 +14,8 @@ use super::bindings::weir::plugin::types as wit;
 use super::engine::{EPOCH_TICK, MAX_TABLE_ELEMENTS};
 use super::pipe::CappedPipe;
 use super::{
-    BatchContext, BatchLimits, BatchStats, Document, Outcome, Plugin, PluginError, bindings,
+    BatchContext, BatchLimits, BatchStats, Document, MetadataIndices, Outcome, Plugin, PluginError,
+    PluginInfo, bindings,
 };
 
 /// Store data of one batch.
@@ -243,13 +244,13 @@ impl Plugin {
         &self,
         ctx: &BatchContext,
         limits: &BatchLimits,
-        call: impl FnOnce(&mut Store<StoreState>, bindings::Plugin) -> wasmtime::Result<T>,
+        call: impl FnOnce(&mut Store<StoreState>, &Instance) -> wasmtime::Result<T>,
     ) -> Result<(T, BatchStats), PluginError> {
         let started = Instant::now();
         let mut batch = self.new_store(ctx, limits);
         let result = self.pre.instantiate(&mut batch.store).and_then(|instance| {
             let instantiated = Instant::now();
-            let value = call(&mut batch.store, instance)?;
+            let value = call(&mut batch.store, &instance)?;
             let stats = BatchStats {
                 instantiate: instantiated - started,
                 call: instantiated.elapsed(),
@@ -279,9 +280,11 @@ impl Plugin {
         limits: &BatchLimits,
     ) -> Result<(Vec<Outcome>, BatchStats), PluginError> {
         let (outcomes, stats) = self.call(ctx, limits, |store, instance| {
-            instance
-                .weir_plugin_transform()
-                .call_transform(store, &wit_context(ctx), records)
+            self.transform.load(&mut *store, instance)?.call_transform(
+                store,
+                &wit_context(ctx),
+                records,
+            )
         })?;
         self.check_outcomes(&outcomes, records.len(), limits)?;
         Ok((outcomes.into_iter().map(outcome).collect(), stats))
@@ -318,11 +321,30 @@ impl Plugin {
             ..BatchContext::default()
         };
         self.call(&ctx, &self.limits, |store, instance| {
-            instance
-                .weir_plugin_transform()
+            self.transform
+                .load(&mut *store, instance)?
                 .call_validate_config(store, config)
         })
         .map(|(verdict, _)| verdict)
+    }
+
+    /// Ask the plugin to describe itself (`metadata.info`, WIT 0.1.1), or
+    /// `None` when it does not export `metadata` (a 0.1.0 plugin).
+    pub(super) fn read_info(&self, metadata: &MetadataIndices) -> Result<PluginInfo, PluginError> {
+        let ctx = BatchContext {
+            route: "(metadata)".into(),
+            ..BatchContext::default()
+        };
+        let (info, _) = self.call(&ctx, &self.limits, |store, instance| {
+            metadata.load(&mut *store, instance)?.call_info(store)
+        })?;
+        Ok(PluginInfo {
+            name: info.name,
+            version: info.version,
+            date_fields: info.date_fields,
+            default_index: info.default_index,
+            config_schema: info.config_schema,
+        })
     }
 }
 

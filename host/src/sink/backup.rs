@@ -9,11 +9,12 @@
 //! record's request id and number tell the copies apart.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Sink, SinkError};
+use super::coalesce::{self, FlushAt, Weighed};
+use super::{BackupObject, Sink, SinkError};
 
 pub use crate::config::{DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES};
 
@@ -34,7 +35,7 @@ pub struct BackupBatcher {
 impl BackupBatcher {
     /// Start batching backups of `tenant`/`route` into `sink`. Needs a tokio runtime.
     pub fn start(
-        sink: Arc<Sink>,
+        sink: Arc<dyn Sink>,
         tenant: String,
         route: String,
         max_bytes: usize,
@@ -70,57 +71,68 @@ impl BackupBatcher {
     }
 }
 
+impl Weighed for Pending {
+    fn weight(&self) -> (usize, usize) {
+        (self.records, self.lines.len())
+    }
+}
+
 async fn run(
-    mut rx: mpsc::Receiver<Pending>,
-    sink: Arc<Sink>,
+    rx: mpsc::Receiver<Pending>,
+    sink: Arc<dyn Sink>,
     tenant: String,
     route: String,
     max_bytes: usize,
     max_age: Duration,
 ) {
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut bytes = 0usize;
-    let mut oldest: Option<Instant> = None;
-    loop {
-        let deadline = oldest.map(|t| tokio::time::Instant::from_std(t + max_age));
-        let flush = tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(p) => {
-                    bytes += p.lines.len();
-                    oldest.get_or_insert_with(Instant::now);
-                    pending.push(p);
-                    bytes >= max_bytes || max_age.is_zero()
-                }
-                None => {
-                    if !pending.is_empty() {
-                        flush_object(&sink, &tenant, &route, std::mem::take(&mut pending)).await;
-                    }
-                    return;
-                }
-            },
-            _ = async { if let Some(d) = deadline { tokio::time::sleep_until(d).await } else { std::future::pending::<()>().await } } => true,
-        };
-        if flush && !pending.is_empty() {
-            (bytes, oldest) = (0, None);
-            flush_object(&sink, &tenant, &route, std::mem::take(&mut pending)).await;
-        }
-    }
+    let at = FlushAt {
+        count: usize::MAX,
+        bytes: max_bytes,
+        age: max_age,
+    };
+    coalesce::run(rx, at, |batch, _last| {
+        flush_object(&*sink, &tenant, &route, batch)
+    })
+    .await;
 }
 
-async fn flush_object(sink: &Sink, tenant: &str, route: &str, batch: Vec<Pending>) {
+async fn flush_object(sink: &dyn Sink, tenant: &str, route: &str, batch: Vec<Pending>) {
     let first = &batch[0];
     let records: usize = batch.iter().map(|p| p.records).sum();
-    let name = format!("{}-{}-{records}", first.request_id, batch.len());
-    let at_ms = first.at_ms;
-    let mut lines = Vec::with_capacity(batch.iter().map(|p| p.lines.len()).sum());
-    for p in &batch {
-        lines.extend_from_slice(&p.lines);
-    }
-    let result = sink
-        .write_backup_object(tenant, route, &name, at_ms, lines)
-        .await
-        .map_err(|e| e.to_string());
+    let object = BackupObject {
+        tenant: tenant.to_string(),
+        route: route.to_string(),
+        name: format!("{}-{}-{records}", first.request_id, batch.len()),
+        at_ms: first.at_ms,
+        lines: batch.iter().flat_map(|p| p.lines.iter().copied()).collect(),
+    };
+    let result = sink.write_backup(object).await.map_err(|e| e.to_string());
     for p in batch {
         let _ = p.reply.send(result.clone());
     }
+}
+
+/// Raw records as backup lines: one JSON line per record with `tenant`,
+/// `route`, `request_id`, `request_timestamp`, `source_arn`, `record_index`
+/// and `data` (base64). `batch` gives everything but the records (its own
+/// `records` are not read: the backup is written while they are still
+/// being transformed).
+pub fn lines(batch: &super::SinkBatch, records: &[Vec<u8>]) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut lines = Vec::with_capacity(records.iter().map(|r| r.len() * 4 / 3 + 160).sum());
+    for (i, data) in records.iter().enumerate() {
+        let line = serde_json::json!({
+            "tenant": batch.tenant,
+            "route": batch.route,
+            "request_id": batch.request_id,
+            "request_timestamp": batch.request_timestamp_ms,
+            "source_arn": batch.source_arn,
+            "record_index": batch.record_number(i),
+            "data": b64.encode(data),
+        });
+        let _ = serde_json::to_writer(&mut lines, &line);
+        lines.push(b'\n');
+    }
+    lines
 }

@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{SinkBatch, SinkError};
+use super::{BackupObject, BoxFuture, Sink, SinkBatch, SinkError, WriteSummary};
 
 /// Appends NDJSON files under a root directory.
 #[derive(Debug)]
@@ -45,76 +45,69 @@ impl DirectorySink {
         })
     }
 
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Append backup lines to `backup/<tenant>/<route>.ndjson` and fsync.
-    pub async fn append_backup(
-        &self,
-        tenant: &str,
-        route: &str,
-        lines: Vec<u8>,
-    ) -> Result<(), SinkError> {
-        let dir = self.root.join("backup").join(tenant);
-        let path = dir.join(format!("{route}.ndjson"));
+    /// Append `out` (path → bytes) off the executor and fsync every file.
+    async fn append(&self, out: Vec<(PathBuf, Vec<u8>)>) -> Result<(), SinkError> {
         let files = self.files.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-            let mut files = files.lock().unwrap_or_else(PoisonError::into_inner);
-            let file = match files.get_mut(&path) {
-                Some(f) => f,
-                None => {
-                    let f = OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                        .map_err(io_err(&path))?;
-                    files.entry(path.clone()).or_insert(f)
-                }
-            };
-            file.write_all(&lines).map_err(io_err(&path))?;
-            file.sync_data().map_err(io_err(&path))
-        })
-        .await
-        .map_err(|e| SinkError::Task(e.to_string()))?
-    }
-
-    /// Append the batch and fsync every file touched.
-    pub async fn write(&self, batch: SinkBatch) -> Result<(), SinkError> {
-        let root = self.root.clone();
-        let files = self.files.clone();
-        tokio::task::spawn_blocking(move || write_blocking(&root, &files, &batch))
+        tokio::task::spawn_blocking(move || append_blocking(&files, &out))
             .await
             .map_err(|e| SinkError::Task(e.to_string()))?
     }
+
+    /// The files a batch appends to, with their bytes: `_bulk` form per
+    /// index, and the dead letters of the tenant's route.
+    fn render(&self, batch: &SinkBatch) -> Result<Vec<(PathBuf, Vec<u8>)>, SinkError> {
+        let mut out: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        for doc in &batch.documents {
+            let i = slot(&mut out, self.root.join(format!("{}.ndjson", doc.index)));
+            super::opensearch::bulk::encode_one(
+                doc.index.as_str(),
+                &doc.id,
+                &doc.body,
+                &mut out[i].1,
+            );
+        }
+        if !batch.dead_letters.is_empty() {
+            let dir = self.root.join("dead-letters").join(&batch.tenant);
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let i = slot(&mut out, dir.join(format!("{}.ndjson", batch.route)));
+            super::dead_letter::render(batch, batch.dead_letters.iter(), &mut out[i].1);
+        }
+        Ok(out)
+    }
 }
 
-fn write_blocking(
-    root: &Path,
+impl Sink for DirectorySink {
+    /// Append the batch and fsync every file touched.
+    fn write(&self, batch: SinkBatch) -> BoxFuture<'_, Result<WriteSummary, SinkError>> {
+        Box::pin(async move {
+            let summary = WriteSummary {
+                indexed: batch.documents.len(),
+                dead_letters: batch.dead_letters.len(),
+            };
+            let out = self.render(&batch)?;
+            self.append(out).await?;
+            Ok(summary)
+        })
+    }
+
+    /// Append backup lines to `backup/<tenant>/<route>.ndjson` and fsync.
+    fn write_backup(&self, object: BackupObject) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            let dir = self.root.join("backup").join(&object.tenant);
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let path = dir.join(format!("{}.ndjson", object.route));
+            self.append(vec![(path, object.lines)]).await
+        })
+    }
+}
+
+/// Write each buffer to its file in one call under the lock, then fsync.
+fn append_blocking(
     files: &Mutex<HashMap<PathBuf, File>>,
-    batch: &SinkBatch,
+    out: &[(PathBuf, Vec<u8>)],
 ) -> Result<(), SinkError> {
-    // Render first, then write each file in one call under the lock.
-    let mut out: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    for doc in &batch.documents {
-        let i = slot(&mut out, root.join(format!("{}.ndjson", doc.index)));
-        let action = serde_json::json!({"index": {"_index": doc.index.as_str(), "_id": doc.id}});
-        let buf = &mut out[i].1;
-        buf.extend_from_slice(action.to_string().as_bytes());
-        buf.push(b'\n');
-        buf.extend_from_slice(doc.body.as_bytes());
-        buf.push(b'\n');
-    }
-    if !batch.dead_letters.is_empty() {
-        let dir = root.join("dead-letters").join(&batch.tenant);
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let i = slot(&mut out, dir.join(format!("{}.ndjson", batch.route)));
-        super::render_dead_letters(batch, batch.dead_letters.iter(), &mut out[i].1);
-    }
     let mut files = files.lock().unwrap_or_else(PoisonError::into_inner);
-    for (path, bytes) in &out {
+    for (path, bytes) in out {
         let file = match files.get_mut(path) {
             Some(f) => f,
             None => {
@@ -128,7 +121,7 @@ fn write_blocking(
         };
         file.write_all(bytes).map_err(io_err(path))?;
     }
-    for (path, _) in &out {
+    for (path, _) in out {
         if let Some(f) = files.get(path) {
             f.sync_data().map_err(io_err(path))?;
         }

@@ -12,7 +12,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::sync::OnceCell;
 
-use super::{DeadLetterKind, SinkBatch, SinkError};
+use super::{BackupObject, BoxFuture, DeadLetterKind, Sink, SinkBatch, SinkError, WriteSummary};
 
 pub use crate::config::S3Config;
 
@@ -95,14 +95,15 @@ impl S3Sink {
             .last_modified()
             .and_then(|t| t.to_millis().ok())
             .unwrap_or(0);
-        let bytes = resp
-            .body
-            .collect()
-            .await
-            .map(|b| b.into_bytes().to_vec())
-            .map_err(|e| FetchError::Failed(format!("reading {url}: {e}")))?;
-        if bytes.len() > cap {
-            return Err(too_large(bytes.len()));
+        // Read chunk by chunk: the cap holds even if the length lied.
+        let mut body = resp.body;
+        let mut bytes = Vec::with_capacity(size.min(cap));
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| FetchError::Failed(format!("reading {url}: {e}")))?;
+            if bytes.len() + chunk.len() > cap {
+                return Err(too_large(bytes.len() + chunk.len()));
+            }
+            bytes.extend_from_slice(&chunk);
         }
         Ok(Fetched {
             bytes,
@@ -193,32 +194,21 @@ impl S3Sink {
 
     /// Put backup lines at
     /// `<prefix>/backup/<tenant>/<route>/YYYY/MM/DD/HH/<name>.ndjson.gz`.
-    pub async fn put_backup(
-        &self,
-        tenant: &str,
-        route: &str,
-        name: &str,
-        at_ms: i64,
-        lines: Vec<u8>,
-    ) -> Result<(), SinkError> {
+    async fn put_backup(&self, object: &BackupObject) -> Result<(), SinkError> {
         let key = self.dated_key(
-            &format!("backup/{tenant}/{route}"),
-            at_ms,
-            &format!("{name}.ndjson.gz"),
+            &format!("backup/{}/{}", object.tenant, object.route),
+            object.at_ms,
+            &format!("{}.ndjson.gz", object.name),
         );
-        self.put_ndjson_gz(&key, &lines).await
+        self.put_ndjson_gz(&key, &object.lines).await
     }
 
     /// Write the batch's dead letters, one object per kind. Documents are
     /// not this store's business (routes cannot point at it).
-    pub async fn write(&self, batch: &SinkBatch) -> Result<(), SinkError> {
-        let kinds = [
-            DeadLetterKind::ProcessingFailed,
-            DeadLetterKind::OpenSearchRejected,
-        ];
-        for kind in kinds {
+    async fn put_dead_letters(&self, batch: &SinkBatch) -> Result<(), SinkError> {
+        for kind in DeadLetterKind::ALL {
             let mut ndjson = Vec::new();
-            super::render_dead_letters(
+            super::dead_letter::render(
                 batch,
                 batch.dead_letters.iter().filter(|d| d.kind == kind),
                 &mut ndjson,
@@ -238,6 +228,27 @@ impl S3Sink {
             );
         }
         Ok(())
+    }
+}
+
+impl Sink for S3Sink {
+    fn write(&self, batch: SinkBatch) -> BoxFuture<'_, Result<WriteSummary, SinkError>> {
+        Box::pin(async move {
+            if !batch.documents.is_empty() {
+                return Err(SinkError::Setup(
+                    "an s3 sink stores dead letters only; documents need a directory or opensearch sink".into(),
+                ));
+            }
+            self.put_dead_letters(&batch).await?;
+            Ok(WriteSummary {
+                indexed: 0,
+                dead_letters: batch.dead_letters.len(),
+            })
+        })
+    }
+
+    fn write_backup(&self, object: BackupObject) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move { self.put_backup(&object).await })
     }
 }
 

@@ -7,15 +7,19 @@
 //! line. An optional `<case>.config.json` is the plugin config (default `{}`).
 //! Set `WEIR_UPDATE_GOLDEN=1` to rewrite the outputs, then review the diff.
 
+use weir::builtin;
 use weir::config::PluginLimits;
-use weir::plugin::{BatchContext, Outcome, Plugin, Runtime, builtin, outcome_json};
+use weir::plugin::{BatchContext, Outcome, Plugin, Runtime, outcome_json};
 use weir_tests::{fixture_records, fixtures, python_waf_plugin};
 
 /// Run every case of `fixtures/<dir>` through `builtin:<plugin>`; returns the outcomes per case.
 fn run_golden(plugin: &str, dir: &str) -> Vec<(String, Vec<Outcome>)> {
     let runtime = Runtime::new(PluginLimits::default()).unwrap();
     let p = runtime
-        .load(&format!("builtin:{plugin}"), builtin(plugin).unwrap())
+        .load(
+            &format!("builtin:{plugin}"),
+            builtin::bytes(plugin).unwrap(),
+        )
         .unwrap();
     run_golden_with(&p, plugin, dir)
 }
@@ -79,6 +83,31 @@ fn run_golden_with(p: &Plugin, plugin: &str, dir: &str) -> Vec<(String, Vec<Outc
         mismatches.join("\n")
     );
     all
+}
+
+/// Every built-in plugin has golden cases (`fixtures/plugins/<name>/`),
+/// matches them, and describes itself under its own name: a new plugin
+/// without them fails here.
+#[test]
+fn every_builtin_plugin_has_golden_cases_and_describes_itself() {
+    let runtime = Runtime::new(PluginLimits::default()).unwrap();
+    for name in builtin::names() {
+        let p = runtime
+            .load(&format!("builtin:{name}"), builtin::bytes(name).unwrap())
+            .unwrap();
+        let info = p.info();
+        assert_eq!(
+            info.name, name,
+            "builtin:{name} describes itself as {info:?}"
+        );
+        assert!(!info.version.is_empty(), "builtin:{name} has no version");
+        if let Some(schema) = &info.config_schema {
+            serde_json::from_str::<serde_json::Value>(schema)
+                .unwrap_or_else(|e| panic!("builtin:{name}: config schema is not JSON: {e}"));
+        }
+        let cases = run_golden_with(&p, name, name);
+        assert!(!cases.is_empty());
+    }
 }
 
 fn is_iso_millis(s: &str) -> bool {
@@ -321,7 +350,7 @@ fn route53_resolver_golden() {
 fn waf_keeps_every_field_but_timestamp() {
     let runtime = Runtime::new(PluginLimits::default()).unwrap();
     let p = runtime
-        .load("builtin:waf", builtin("waf").unwrap())
+        .load("builtin:waf", builtin::bytes("waf").unwrap())
         .unwrap();
     let raw = std::fs::read(
         fixtures().join("plugins/waf/otel_valid_log_cloudfront_rate-based-labels.in"),
@@ -356,7 +385,7 @@ fn waf_keeps_every_field_but_timestamp() {
 fn waf_bad_records_fail_alone() {
     let runtime = Runtime::new(PluginLimits::default()).unwrap();
     let p = runtime
-        .load("builtin:waf", builtin("waf").unwrap())
+        .load("builtin:waf", builtin::bytes("waf").unwrap())
         .unwrap();
     let records: Vec<Vec<u8>> = vec![
         br#"{"timestamp":1576280412771,"action":"ALLOW"}"#.to_vec(),

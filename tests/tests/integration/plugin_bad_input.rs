@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use weir::config::PluginLimits;
-use weir::plugin::{BatchContext, Outcome, Runtime, builtin};
+use weir::plugin::{BatchContext, Outcome, Runtime};
 use weir_tests::fixtures;
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -15,20 +15,16 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(path)).unwrap()
-}
-
-/// A good record for each plugin.
+/// A good record of each plugin: `fixtures/plugins/<name>/good.record`.
+/// Every built-in plugin must have one (a new plugin without it fails here).
 fn good(plugin: &str) -> Vec<u8> {
-    match plugin {
-        "waf" => br#"{"timestamp":1576280412771,"action":"ALLOW"}"#.to_vec(),
-        "cloudwatch-logs" => fixture("plugins/cloudwatch-logs/aws-lambda-go_cloudwatch-logs-payload.in"),
-        "vpc-flow" => b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK".to_vec(),
-        "securityhub" => fixture("plugins/securityhub/asr_CIS-1.3.in"),
-        "route53-resolver" => fixture("plugins/route53-resolver/awsdocs_resolver-query-log-example.in"),
-        other => panic!("{other}"),
-    }
+    let path = fixtures().join("plugins").join(plugin).join("good.record");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "built-in plugin {plugin} has no bad-input case: {} ({e})",
+            path.display()
+        )
+    })
 }
 
 #[test]
@@ -42,14 +38,10 @@ fn every_plugin_fails_bad_records_alone() {
         ..PluginLimits::default()
     })
     .unwrap();
-    for plugin in [
-        "waf",
-        "cloudwatch-logs",
-        "vpc-flow",
-        "securityhub",
-        "route53-resolver",
-    ] {
-        let p = runtime.load(plugin, builtin(plugin).unwrap()).unwrap();
+    for plugin in weir::builtin::names() {
+        let p = runtime
+            .load(plugin, weir::builtin::bytes(plugin).unwrap())
+            .unwrap();
         check_bad_records(plugin, &p, &bomb);
     }
 }

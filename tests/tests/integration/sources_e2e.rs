@@ -13,10 +13,10 @@ use weir::config::{Config, SinkConfig};
 use weir::pipeline::Pipeline;
 use weir_tests::*;
 
-fn example_request(name: &str) -> Vec<u8> {
+fn fixture_request(name: &str) -> Vec<u8> {
     std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../examples/firehose")
+            .join("fixtures/firehose")
             .join(name),
     )
     .unwrap()
@@ -91,13 +91,22 @@ async fn each_source_lands_in_its_indices_with_date_mappings() {
     let served = tokio::spawn(server.run(stopped));
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     for (path, file) in [
-        ("/firehose/waf", "waf.json"),
-        ("/firehose/cloudtrail", "cwl-mixed-control-data.json"),
-        ("/firehose/vpc-flow", "vpcflow-direct.json"),
-        ("/firehose/securityhub", "securityhub-eventbridge.json"),
-        ("/firehose/route53-resolver", "route53-resolver-direct.json"),
+        ("/firehose/waf", "derived_request_waf-direct-put.json"),
+        (
+            "/firehose/cloudtrail",
+            "derived_request_cwl-mixed-control-data.json",
+        ),
+        ("/firehose/vpc-flow", "derived_request_vpcflow-direct.json"),
+        (
+            "/firehose/securityhub",
+            "derived_request_securityhub-eventbridge.json",
+        ),
+        (
+            "/firehose/route53-resolver",
+            "derived_request_route53-resolver-direct.json",
+        ),
     ] {
-        let mut req = firehose_request(path, Some(KEY), example_request(file));
+        let mut req = firehose_request(path, Some(KEY), fixture_request(file));
         *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
         let (status, _, json) = read_response(client.request(req).await.unwrap()).await;
         assert_eq!(status, 200, "{path}: {json}");

@@ -4,6 +4,10 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
+/// The largest `_bulk` body the null endpoint reads (far above any
+/// `bulk_max_bytes` a benchmark sets).
+const MAX_BULK_BODY_BYTES: usize = 256 * 1024 * 1024;
+
 /// Serve a `_bulk` endpoint on loopback that stores nothing and answers
 /// every item 201 (and any other request, such as an index template,
 /// `{"acknowledged":true}`). Returns its base URL. It isolates Weir's own
@@ -21,9 +25,17 @@ pub async fn null_bulk_server() -> std::io::Result<String> {
                 let svc = hyper::service::service_fn(
                     |req: http::Request<hyper::body::Incoming>| async move {
                         let bulk = req.uri().path().ends_with("/_bulk");
-                        let body = match req.into_body().collect().await {
+                        // Bounded: a `_bulk` body is at most the sink's `bulk_max_bytes`.
+                        #[allow(clippy::disallowed_methods)]
+                        let body = match http_body_util::Limited::new(
+                            req.into_body(),
+                            MAX_BULK_BODY_BYTES,
+                        )
+                        .collect()
+                        .await
+                        {
                             Ok(b) => b.to_bytes(),
-                            Err(e) => return Err(e),
+                            Err(e) => return Err(std::io::Error::other(e.to_string())),
                         };
                         if !bulk {
                             return Ok(http::Response::new(Full::new(Bytes::from_static(

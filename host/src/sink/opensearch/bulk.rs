@@ -30,14 +30,21 @@ const ACTION_OVERHEAD: usize = r#"{"index":{"_index":"","_id":""}}"#.len() + 2;
 /// `index` (not `create`) so that a retried request overwrites by id.
 pub fn encode<'a>(docs: impl IntoIterator<Item = &'a BulkDoc>, out: &mut Vec<u8>) {
     for d in docs {
-        out.extend_from_slice(b"{\"index\":{\"_index\":");
-        write_json_string(&d.index, out);
-        out.extend_from_slice(b",\"_id\":");
-        write_json_string(&d.id, out);
-        out.extend_from_slice(b"}}\n");
-        out.extend_from_slice(d.body.as_bytes());
-        out.push(b'\n');
+        encode_one(&d.index, &d.id, &d.body, out);
     }
+}
+
+/// Append one document in `_bulk` form: the `index` action line, then the
+/// body (already one line). The only `_bulk` encoder: the directory sink
+/// writes its files with it too.
+pub fn encode_one(index: &str, id: &str, body: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"index\":{\"_index\":");
+    write_json_string(index, out);
+    out.extend_from_slice(b",\"_id\":");
+    write_json_string(id, out);
+    out.extend_from_slice(b"}}\n");
+    out.extend_from_slice(body.as_bytes());
+    out.push(b'\n');
 }
 
 fn write_json_string(s: &str, out: &mut Vec<u8>) {

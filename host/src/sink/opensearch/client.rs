@@ -224,6 +224,7 @@ impl Client {
                 .await
                 .map_err(|e| unreachable(format!("{e:?}")))?;
             let status = resp.status();
+            #[allow(clippy::disallowed_methods)] // bounded by `Limited`
             let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await
