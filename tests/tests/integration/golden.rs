@@ -429,3 +429,22 @@ fn the_python_waf_plugin_matches_the_rust_golden_files() {
     let cases = run_golden_with(&p, "waf", "waf");
     assert!(cases.len() >= 7, "every WAF sample");
 }
+
+/// A plugin built against the oldest supported contract (`weir:plugin@0.1.0`,
+/// `wit/released/0.1.0`, no `metadata` export) still loads and runs on this
+/// host; it describes nothing, so its info is empty.
+#[test]
+fn a_plugin_built_against_wit_0_1_0_still_loads() {
+    let runtime = Runtime::new(PluginLimits::default()).unwrap();
+    let bytes = std::fs::read(env!("WEIR_TEST_PLUGIN_OLD_VERSION")).unwrap();
+    let p = runtime.load_checked("old-version", &bytes, None).unwrap();
+    assert_eq!(p.info(), &weir::plugin::PluginInfo::default());
+    let ctx = BatchContext {
+        request_id: "old".into(),
+        config: "{}".into(),
+        ..BatchContext::default()
+    };
+    let (outcomes, _) = p.transform(&ctx, &[b"hello".to_vec()]).unwrap();
+    let docs = docs_of(&outcomes[0]);
+    assert_eq!(docs[0]["echo"], "hello", "{outcomes:?}");
+}
