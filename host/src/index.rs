@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-/// Longest index name OpenSearch accepts, bytes.
-pub const MAX_INDEX_NAME_BYTES: usize = 255;
+pub use weir_common::index::{IndexNameError, MAX_INDEX_NAME_BYTES, check_index_name};
 
 /// Latest event time used for index names: 9999-12-31T23:59:59.999Z.
 /// Later times are clamped, so a rendered name always has a 4-digit year.
@@ -14,26 +13,10 @@ pub const MAX_INDEX_TIME_MS: i64 = 253_402_300_799_999;
 /// `weir validate` output.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IndexError {
-    /// The name is empty.
-    #[error("index name is empty")]
-    Empty,
-    /// Over [`MAX_INDEX_NAME_BYTES`].
-    #[error("index name is longer than 255 bytes: {0:?}")]
-    TooLong(String),
-    /// `.` or `..`.
-    #[error("index name cannot be {0:?}")]
-    Dots(String),
-    /// Starts with `-`, `_` or `+`.
-    #[error("index name {0:?} cannot start with `-`, `_` or `+`")]
-    BadStart(String),
-    /// Holds a character OpenSearch refuses (uppercase, space, `\ / * ? " < > | , # :`).
-    #[error("index name {name:?} has a character OpenSearch refuses: {found:?}")]
-    BadChar {
-        /// The name.
-        name: String,
-        /// The first refused character.
-        found: char,
-    },
+    /// Not an index name OpenSearch accepts (the rules all of Weir shares,
+    /// `weir_common::index`).
+    #[error(transparent)]
+    Name(#[from] IndexNameError),
     /// A `%` token other than `%Y %m %d %H %%`.
     #[error("index pattern {pattern:?}: unknown token %{token}; use %Y %m %d %H or %%")]
     UnknownToken {
@@ -52,24 +35,7 @@ pub struct IndexName(String);
 impl IndexName {
     /// Validate an index name.
     pub fn new(name: &str) -> Result<IndexName, IndexError> {
-        if name.is_empty() {
-            return Err(IndexError::Empty);
-        }
-        if name.len() > MAX_INDEX_NAME_BYTES {
-            return Err(IndexError::TooLong(name.to_string()));
-        }
-        if name == "." || name == ".." {
-            return Err(IndexError::Dots(name.to_string()));
-        }
-        if name.starts_with(['-', '_', '+']) {
-            return Err(IndexError::BadStart(name.to_string()));
-        }
-        if let Some(found) = name.chars().find(|&c| refused_char(c)) {
-            return Err(IndexError::BadChar {
-                name: name.to_string(),
-                found,
-            });
-        }
+        check_index_name(name)?;
         Ok(IndexName(name.to_string()))
     }
 
@@ -77,17 +43,6 @@ impl IndexName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Characters OpenSearch refuses in an index name.
-fn refused_char(c: char) -> bool {
-    c.is_uppercase()
-        || c.is_whitespace()
-        || c.is_control()
-        || matches!(
-            c,
-            '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':'
-        )
 }
 
 impl fmt::Display for IndexName {
@@ -247,7 +202,7 @@ mod tests {
         assert!(check_index_prefix("").is_ok());
         assert_eq!(
             check_index_prefix("-x"),
-            Err(IndexError::BadStart("-x".into()))
+            Err(IndexError::Name(IndexNameError::BadStart("-x".into())))
         );
     }
 

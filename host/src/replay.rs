@@ -52,7 +52,7 @@ impl ReplaySource {
 
 /// Parse dead-letter NDJSON (gzip or plain). `origin` names the file/object in errors.
 pub fn parse_dead_letters(bytes: &[u8], origin: &str) -> Result<Vec<DeadLetterLine>, String> {
-    let plain = if bytes.starts_with(&[0x1f, 0x8b]) {
+    let plain = if crate::codec::is_gzip(bytes) {
         crate::codec::gunzip_capped(bytes, MAX_DEAD_LETTER_BYTES)
             .map_err(|e| format!("{origin}: {e}"))?
     } else {

@@ -309,7 +309,7 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
 /// Records from a file: a Firehose request body, or one record per line.
 fn read_records(path: &PathBuf) -> anyhow::Result<Vec<Vec<u8>>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let bytes = if weir_is_gzip(&bytes) {
+    let bytes = if weir::codec::is_gzip(&bytes) {
         weir::codec::gunzip_capped(&bytes, weir::firehose::FIREHOSE_MAX_BODY_BYTES)?
     } else {
         bytes
@@ -332,10 +332,6 @@ fn read_records(path: &PathBuf) -> anyhow::Result<Vec<Vec<u8>>> {
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .map(<[u8]>::to_vec)
         .collect())
-}
-
-fn weir_is_gzip(b: &[u8]) -> bool {
-    b.starts_with(&[0x1f, 0x8b])
 }
 
 fn plugin_run(plugin_ref: &str, input: &PathBuf, plugin_config: &str) -> anyhow::Result<ExitCode> {

@@ -4,33 +4,54 @@
 /// The longest index name OpenSearch accepts, in bytes.
 pub const MAX_INDEX_NAME_BYTES: usize = 255;
 
+/// Why a name is not an index name OpenSearch accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexNameError {
+    /// The name is empty.
+    #[error("index name is empty")]
+    Empty,
+    /// Over [`MAX_INDEX_NAME_BYTES`].
+    #[error("index name is longer than {MAX_INDEX_NAME_BYTES} bytes: {0:?}")]
+    TooLong(String),
+    /// `.` or `..`.
+    #[error("index name cannot be {0:?}")]
+    Dots(String),
+    /// Starts with `-`, `_` or `+`.
+    #[error("index name {0:?} cannot start with `-`, `_` or `+`")]
+    BadStart(String),
+    /// Holds a character OpenSearch refuses.
+    #[error("index name {name:?} has a character OpenSearch refuses: {found:?}")]
+    BadChar {
+        /// The name.
+        name: String,
+        /// The first refused character.
+        found: char,
+    },
+}
+
 /// Check that `name` is an index name OpenSearch accepts: not empty, at most
 /// [`MAX_INDEX_NAME_BYTES`] bytes, not `.` or `..`, not starting with `-`,
 /// `_` or `+`, and no character refused by [`is_index_name_char`]
 /// (uppercase, whitespace, control characters and `\ / * ? " < > | , # :`).
-///
-/// The `Err` is the reason, naming the rule and quoting the name.
-pub fn check_index_name(name: &str) -> Result<(), String> {
+/// The host's `IndexName` and every plugin use this one function.
+pub fn check_index_name(name: &str) -> Result<(), IndexNameError> {
     if name.is_empty() {
-        return Err("index name is empty".to_string());
+        return Err(IndexNameError::Empty);
     }
     if name.len() > MAX_INDEX_NAME_BYTES {
-        return Err(format!(
-            "index name is longer than {MAX_INDEX_NAME_BYTES} bytes: {name:?}"
-        ));
+        return Err(IndexNameError::TooLong(name.to_string()));
     }
     if name == "." || name == ".." {
-        return Err(format!("index name cannot be {name:?}"));
+        return Err(IndexNameError::Dots(name.to_string()));
     }
     if name.starts_with(['-', '_', '+']) {
-        return Err(format!(
-            "index name {name:?} cannot start with `-`, `_` or `+`"
-        ));
+        return Err(IndexNameError::BadStart(name.to_string()));
     }
-    if let Some(c) = name.chars().find(|&c| !is_index_name_char(c)) {
-        return Err(format!(
-            "index name {name:?} has a character OpenSearch refuses: {c:?}"
-        ));
+    if let Some(found) = name.chars().find(|&c| !is_index_name_char(c)) {
+        return Err(IndexNameError::BadChar {
+            name: name.to_string(),
+            found,
+        });
     }
     Ok(())
 }
@@ -66,10 +87,16 @@ mod tests {
         ] {
             assert!(check_index_name(good).is_ok(), "{good}");
         }
-        assert!(check_index_name("").unwrap_err().contains("empty"));
+        assert!(
+            check_index_name("")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
         assert!(
             check_index_name(&"a".repeat(256))
                 .unwrap_err()
+                .to_string()
                 .contains("255")
         );
         for bad in [
