@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Config, PluginRef};
-use crate::pipeline::Pipeline;
+use crate::config::{Config, ConfigError, PluginRef};
+use crate::pipeline::{BuildError, Pipeline};
 
 /// Where the config comes from, to read it again on reload.
 #[derive(Debug, Clone)]
@@ -29,10 +29,27 @@ pub struct ConfigSource {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// Why a reload did not take effect (the previous config keeps serving).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The config is valid, but a plugin or sink could not be set up.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The build task died.
+    #[error("reload task failed: {0}")]
+    Task(String),
+    /// The state was not started from a config file.
+    #[error("no config file to reload from")]
+    NoSource,
+}
+
 impl ConfigSource {
     /// Read and validate the config, with the command-line overrides.
-    pub fn load(&self) -> Result<Config, String> {
-        let mut config = Config::load(&self.path).map_err(|e| e.to_string())?;
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::load(&self.path)?;
         if let Some(url) = &self.opensearch {
             config.use_opensearch(url);
         }
@@ -101,7 +118,7 @@ impl Live {
     /// Build a pipeline for `config` beside the current one and swap it in;
     /// on any error keep the current one and return the error. Runs the
     /// build (plugin compilation) on the blocking pool.
-    pub async fn reload(&self, config: Config) -> Result<ReloadReport, String> {
+    pub async fn reload(&self, config: Config) -> Result<ReloadReport, ReloadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let old = self.current();
         let metrics = old.metrics().clone();
@@ -119,8 +136,8 @@ impl Live {
             Pipeline::rebuild(&config, Some(&previous))
         })
         .await
-        .map_err(|e| format!("reload task failed: {e}"))
-        .and_then(|r| r.map_err(|e| e.to_string()));
+        .map_err(|e| ReloadError::Task(e.to_string()))
+        .and_then(|r| r.map_err(ReloadError::from));
         let new = match built {
             Ok(p) => Arc::new(p),
             Err(e) => {
@@ -152,16 +169,16 @@ impl Live {
     }
 
     /// Read the config file again and [`reload`](Live::reload) it.
-    pub async fn reload_from_source(&self) -> Result<ReloadReport, String> {
+    pub async fn reload_from_source(&self) -> Result<ReloadReport, ReloadError> {
         let Some(source) = &self.source else {
-            return Err("no config file to reload from".into());
+            return Err(ReloadError::NoSource);
         };
         let loaded = match source.load() {
             Ok(c) => crate::pipeline::fetch_plugins(&c)
                 .await
                 .map(|()| c)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
+                .map_err(ReloadError::from),
+            Err(e) => Err(e.into()),
         };
         let config = match loaded {
             Ok(c) => c,

@@ -152,13 +152,12 @@ fn serve(
     opensearch: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let mut config = Config::load(&path)?;
-    if let Some(addr) = listen {
-        config.server.listen = addr;
-    }
-    if let Some(url) = &opensearch {
-        config.use_opensearch(url);
-    }
+    let source = weir::live::ConfigSource {
+        path,
+        opensearch,
+        listen,
+    };
+    let config = source.load()?;
     let tls = config
         .server
         .tls
@@ -168,14 +167,7 @@ fn serve(
     runtime()?.block_on(async move {
         weir::pipeline::fetch_plugins(&config).await?;
         let pipeline = Arc::new(Pipeline::build(&config)?);
-        let live = Arc::new(weir::live::Live::with_source(
-            pipeline,
-            weir::live::ConfigSource {
-                path: path.clone(),
-                opensearch: opensearch.clone(),
-                listen,
-            },
-        ));
+        let live = Arc::new(weir::live::Live::with_source(pipeline, source));
         live.spawn_watchers(CONFIG_POLL_INTERVAL);
         let server = weir::server::Server::bind(config.server.listen, tls, live.clone()).await?;
         let addr = server.local_addr()?;

@@ -248,7 +248,7 @@ async fn bad_plugins_are_refused_at_load_and_on_reload() {
         assert!(err.contains(expected), "{what}: {err}");
         assert!(err.starts_with("routes["), "{what}: names the route: {err}");
 
-        let refused = live.reload(config).await.unwrap_err();
+        let refused = live.reload(config).await.unwrap_err().to_string();
         assert!(refused.contains(expected), "{what}: {refused}");
         let body = request_body(&format!("after-{n}"), &[b"still here"]);
         let (status, _, json) = read_response(
