@@ -285,7 +285,7 @@ mod tests {
         assert!(
             parse_dead_letters(b"{}", "t")
                 .unwrap_err()
-                .contains("missing field `tenant`")
+                .contains("missing field")
         );
     }
 }

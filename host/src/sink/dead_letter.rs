@@ -10,13 +10,14 @@ use super::SinkBatch;
 
 /// Why a record became a dead letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum DeadLetterKind {
     /// The plugin marked the record failed, broke the contract for it, or
     /// the whole call failed (trap, timeout, out of memory).
+    #[serde(rename = "processing-failed")]
     ProcessingFailed,
     /// OpenSearch rejected one of the record's documents permanently
     /// (for example a mapping conflict).
+    #[serde(rename = "opensearch-rejected")]
     OpenSearchRejected,
 }
 
@@ -219,6 +220,11 @@ mod tests {
         assert_eq!(l.document, dls[0].document);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["kind"], "opensearch-rejected");
+        // The kind reads and writes as it displays (S3 keys use Display).
+        for kind in DeadLetterKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.to_string());
+        }
         assert_eq!(v["data"], "YmFk");
     }
 
