@@ -52,7 +52,7 @@ pub(super) fn fetched_plugin_path(cache_dir: &std::path::Path, sha256: &str) -> 
 
 /// Fetch every plugin the config loads from S3 into the cache (by digest),
 /// unless it is there already. A fetched object whose SHA-256 is not the
-/// pinned one is refused and not kept. Call before [`Pipeline::build`];
+/// pinned one is refused and not kept. Call before [`super::Pipeline::build`];
 /// the build then reads the cached copy, so a restart does not need S3.
 pub async fn fetch_plugins(config: &Config) -> Result<(), BuildError> {
     for (i, route) in config.routes.iter().enumerate() {
