@@ -70,11 +70,6 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Use this signer instead of credentials from the environment (tests).
-    pub fn set_signer(&self, signer: super::sigv4::Signer) {
-        let _ = self.signer.set(signer);
-    }
-
     /// Build from config.
     pub fn new(cfg: &OpenSearchConfig) -> Result<Client, ClientError> {
         let mut roots = rustls::RootCertStore::empty();
