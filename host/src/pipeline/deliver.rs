@@ -74,12 +74,12 @@ impl Pipeline {
             tracing::warn!(
                 request_id,
                 rejected,
-                "records dead-lettered: rejected by OpenSearch"
+                "documents dead-lettered: refused by OpenSearch"
             );
         }
         Ok(Delivery {
             documents: summary.indexed,
-            failed: summary.dead_letters,
+            failed: summary.failed_records,
             ..delivery
         })
     }

@@ -80,10 +80,7 @@ impl Sink for DirectorySink {
     /// Append the batch and fsync every file touched.
     fn write(&self, batch: SinkBatch) -> BoxFuture<'_, Result<WriteSummary, SinkError>> {
         Box::pin(async move {
-            let summary = WriteSummary {
-                indexed: batch.documents.len(),
-                dead_letters: batch.dead_letters.len(),
-            };
+            let summary = WriteSummary::stored(&batch);
             let out = self.render(&batch)?;
             self.append(out).await?;
             Ok(summary)

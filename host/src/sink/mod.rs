@@ -112,8 +112,24 @@ pub enum SinkError {
 pub struct WriteSummary {
     /// Documents indexed.
     pub indexed: usize,
-    /// Records dead-lettered.
+    /// Dead letters written (one per failed record, and one per refused
+    /// document: a record may have several).
     pub dead_letters: usize,
+    /// Records with at least one dead letter.
+    pub failed_records: usize,
+}
+
+impl WriteSummary {
+    /// What a store that indexes or keeps everything it is given did.
+    pub fn stored(batch: &SinkBatch) -> WriteSummary {
+        let failed: std::collections::BTreeSet<usize> =
+            batch.dead_letters.iter().map(|d| d.record_index).collect();
+        WriteSummary {
+            indexed: batch.documents.len(),
+            dead_letters: batch.dead_letters.len(),
+            failed_records: failed.len(),
+        }
+    }
 }
 
 /// One backup object: the raw records of one or more requests.

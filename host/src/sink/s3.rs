@@ -240,10 +240,7 @@ impl Sink for S3Sink {
                 ));
             }
             self.put_dead_letters(&batch).await?;
-            Ok(WriteSummary {
-                indexed: 0,
-                dead_letters: batch.dead_letters.len(),
-            })
+            Ok(WriteSummary::stored(&batch))
         })
     }
 

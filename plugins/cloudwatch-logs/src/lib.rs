@@ -22,7 +22,12 @@
 //!   into numbers), so it can collide with neither the `@` fields nor the
 //!   message fields and keeps one type per field. The document id is the
 //!   event id, the index `<index_prefix>YYYY.MM.DD` (default `cwl-`) from the
-//!   event time, and `timestamp_ms` the event time.
+//!   event time, and `timestamp_ms` the event time. When the message is a
+//!   CloudTrail event (it has a non-empty `eventID` and a valid `eventTime`),
+//!   the event keys and dates its document: id `eventID`, `@timestamp`,
+//!   `timestamp_ms` and the index day from `eventTime` (`@id` stays the log
+//!   event's id), so an event delivered twice is one document, and one
+//!   delivered after midnight lands in its own day.
 //! - **CloudTrail log file** (the S3 object, `{"Records": […]}`): one document
 //!   per record, the record unchanged; id `eventID`, `timestamp_ms` from
 //!   `eventTime`; no index (the route's). A record without a usable `eventID`
@@ -289,22 +294,48 @@ fn log_event_document(
     meta: &PayloadMeta<'_>,
     config: &Config,
 ) -> Result<Document, String> {
-    let ms = event_time(event)?;
-    let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
-        .ok_or_else(|| "`timestamp` is not epoch milliseconds within 1970..=9999".to_string())?;
+    let cwl_ms = event_time(event)?;
     let id = event_id(event)?;
     let message = match &event.message {
         Some(Loose::Str(s)) => s.as_ref(),
         Some(other) => return Err(format!("`message` must be a string, got {}", other.kind())),
         None => return Err("missing `message`".to_string()),
     };
+    // A CloudTrail event is keyed and dated by itself, not by its delivery:
+    // id `eventID`, time `eventTime` (`@id` keeps the log event's id).
+    let trail = cloudtrail_identity(message);
+    let ms = trail.as_ref().map_or(cwl_ms, |t| t.1);
+    let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
+        .ok_or_else(|| "`timestamp` is not epoch milliseconds within 1970..=9999".to_string())?;
     let body = event_body(event, meta, id.as_deref(), &iso, message)?;
     let index = event_index(&config.index_prefix, &iso);
     let mut doc = Document::new(body).with_timestamp_ms(ms).with_index(index);
-    if let Some(id) = id {
-        doc = doc.with_id(id);
+    match (trail, id) {
+        (Some((event_id, _)), _) => doc = doc.with_id(event_id),
+        (None, Some(id)) => doc = doc.with_id(id),
+        (None, None) => {}
     }
     Ok(doc)
+}
+
+/// The `eventID` and `eventTime` (epoch ms, within 1970..=9999) of a
+/// CloudTrail event carried in a log event's message, when it is one (both
+/// present and usable).
+fn cloudtrail_identity(message: &str) -> Option<(String, i64)> {
+    #[derive(Deserialize)]
+    struct Identity<'a> {
+        #[serde(rename = "eventID", borrow)]
+        event_id: Option<Cow<'a, str>>,
+        #[serde(rename = "eventTime", borrow)]
+        event_time: Option<Cow<'a, str>>,
+    }
+    let json = message.get(message.find('{')?..)?.trim_end();
+    let ids: Identity<'_> = serde_json::from_str(json).ok()?;
+    let event_id = ids.event_id.filter(|s| !s.is_empty())?;
+    let ms = weir_plugin_sdk::iso_to_epoch_ms(&ids.event_time?)?;
+    (0..=weir_plugin_sdk::MAX_EPOCH_MS)
+        .contains(&ms)
+        .then(|| (event_id.into_owned(), ms))
 }
 
 /// A log event's `timestamp`, in epoch milliseconds within 1970..=9999.

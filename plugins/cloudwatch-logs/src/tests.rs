@@ -211,8 +211,9 @@ fn cloudtrail_through_cloudwatch_logs() {
         let d = ok_docs(run(raw));
         assert_eq!(d.len(), 1);
         let b = body(&d[0]);
-        assert_eq!(b["@id"], "eventId1");
-        assert_eq!(b["@timestamp"], "2014-12-14T04:06:50.000Z");
+        assert_eq!(b["@id"], "eventId1", "the log event's id stays in @id");
+        // Keyed and dated by the CloudTrail event, not by its delivery.
+        assert_eq!(b["@timestamp"], "2026-01-28T09:26:59.000Z");
         assert_eq!(b["@log_group"], "/aws/cloudtrail/logs");
         assert_eq!(b["eventName"], "PutObject");
         assert_eq!(b["eventTime"], "2026-01-28T09:26:59Z");
@@ -222,9 +223,12 @@ fn cloudtrail_through_cloudwatch_logs() {
             serde_json::from_str::<Value>(b["@message"].as_str().unwrap()).unwrap()["eventName"],
             "PutObject"
         );
-        assert_eq!(d[0].id.as_deref(), Some("eventId1"));
-        assert_eq!(d[0].index.as_deref(), Some("cwl-2014.12.14"));
-        assert_eq!(d[0].timestamp_ms, Some(1_418_530_010_000));
+        assert_eq!(
+            d[0].id.as_deref(),
+            Some("5cb53c22-36b5-3ca3-a389-dae3eec919df")
+        );
+        assert_eq!(d[0].index.as_deref(), Some("cwl-2026.01.28"));
+        assert_eq!(d[0].timestamp_ms, Some(1_769_592_419_000));
     }
 }
 

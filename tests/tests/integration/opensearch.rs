@@ -101,20 +101,40 @@ async fn a_mapping_conflict_is_dead_lettered_and_the_rest_indexed() {
     let (p, out) = opensearch_pipeline("os-conflict", &url, &index, "bulk_max_age_ms = 0");
     let bad: &[u8] =
         br#"{"timestamp":1576280412772,"formatVersion":"not a number","action":"BLOCK"}"#;
+    // A record of three logs (three documents), two of them refused.
+    let three: &[u8] =
+        b"{\"timestamp\":1576280412774,\"formatVersion\":\"x\",\"action\":\"BLOCK\"}\n\
+        {\"timestamp\":1576280412775,\"formatVersion\":2,\"action\":\"ALLOW\"}\n\
+        {\"timestamp\":1576280412776,\"formatVersion\":\"y\",\"action\":\"BLOCK\"}";
     let records = vec![
         br#"{"timestamp":1576280412771,"formatVersion":1,"action":"ALLOW"}"#.to_vec(),
         bad.to_vec(),
         br#"{"timestamp":1576280412773,"formatVersion":1,"action":"COUNT"}"#.to_vec(),
+        three.to_vec(),
     ];
     let (status, json) = post(&p, "conflict-1", &records).await;
     assert_eq!(status, 200, "{json}");
     let docs = os_documents(&url, &index).await;
     assert_eq!(
         docs.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
-        vec!["conflict-1-0-0", "conflict-1-2-0"]
+        vec!["conflict-1-0-0", "conflict-1-2-0", "conflict-1-3-1"]
     );
     let dls = dead_letters(&out, "demo", &index);
-    assert_eq!(dls.len(), 1, "{dls:?}");
+    // One dead letter per refused document, each with its own id and reason.
+    assert_eq!(dls.len(), 3, "{dls:?}");
+    let ids: Vec<&str> = dls
+        .iter()
+        .map(|d| d["document"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["conflict-1-1-0", "conflict-1-3-0", "conflict-1-3-2"]);
+    for dl in &dls[1..] {
+        assert_eq!(dl["record_index"], 3);
+        assert_eq!(dead_letter_data(dl), three);
+        assert!(
+            dl["reason"].as_str().unwrap().contains("formatVersion"),
+            "{dl}"
+        );
+    }
     assert_eq!(dls[0]["kind"], "opensearch-rejected");
     assert_eq!(dls[0]["record_index"], 1);
     assert_eq!(dead_letter_data(&dls[0]), bad);

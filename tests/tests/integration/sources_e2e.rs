@@ -118,14 +118,16 @@ async fn each_source_lands_in_its_indices_with_date_mappings() {
     assert_eq!(mapping_type(&url, "demo-waf", "timestamp").await, "date");
 
     assert_eq!(count(&url, "demo-cwl-2015.08.24").await, 2);
-    // The two OpenTelemetry samples in this request (a CloudTrail event and
-    // two flow-log events, all stamped 2014-12-14) reuse the placeholder ids
-    // "eventId1"/"eventId2": the id scheme keeps one document per id, as it
-    // must for retries, so 3 events give 2 documents. Real ids are unique.
+    // The OpenTelemetry samples in this request: two flow-log events
+    // delivered on 2014-12-14 (log event ids "eventId1"/"eventId2") and a
+    // CloudTrail event delivered then too, with the log event id "eventId1"
+    // again. The CloudTrail event is keyed and dated by itself (its `eventID`
+    // and `eventTime`, 2026-01-28), so it is its own document in its own day.
     assert_eq!(count(&url, "demo-cwl-2014.12.14").await, 2);
+    assert_eq!(count(&url, "demo-cwl-2026.01.28").await, 1);
     assert_eq!(
         count(&url, "demo-cwl-*").await,
-        4,
+        5,
         "control messages dropped, the rest indexed"
     );
     assert_eq!(

@@ -148,26 +148,29 @@ impl OpenSearchSink {
             .collect::<Vec<_>>();
         let results = self.index(docs).await?;
         let mut indexed = 0;
-        let mut rejected_records = BTreeSet::new();
+        // Records failed before the sink, then those with a refused document.
+        let mut failed: BTreeSet<usize> =
+            batch.dead_letters.iter().map(|d| d.record_index).collect();
         for (result, owner) in results.into_iter().zip(owners) {
             match result {
                 DocResult::Indexed => indexed += 1,
+                // One dead letter per refused document, with its own reason,
+                // index and id (a record may have several).
                 DocResult::Rejected { error, index, id } => {
-                    // One dead letter per record, even if several of its documents were rejected.
-                    if rejected_records.insert(owner) {
-                        batch.dead_letters.push(DeadLetter {
-                            record_index: owner,
-                            kind: DeadLetterKind::OpenSearchRejected,
-                            reason: error.to_string(),
-                            document: Some(DocumentRef { index, id }),
-                        });
-                    }
+                    failed.insert(owner);
+                    batch.dead_letters.push(DeadLetter {
+                        record_index: owner,
+                        kind: DeadLetterKind::OpenSearchRejected,
+                        reason: error.to_string(),
+                        document: Some(DocumentRef { index, id }),
+                    });
                 }
             }
         }
         let summary = WriteSummary {
             indexed,
             dead_letters: batch.dead_letters.len(),
+            failed_records: failed.len(),
         };
         if !batch.dead_letters.is_empty() {
             self.dead_letters.write(batch).await?;
