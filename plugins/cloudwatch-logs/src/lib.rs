@@ -32,8 +32,10 @@
 //!   per record, the record unchanged; id `eventID`, `timestamp_ms` from
 //!   `eventTime`; no index (the route's). A record without a usable `eventID`
 //!   or `eventTime` still gives its document, without id or time.
-//! - **One CloudTrail event** (an object with `eventVersion` and `eventTime`,
-//!   as in NDJSON exports): treated like one record of a log file.
+//! - **One CloudTrail event** (an object with `eventVersion`, or `eventTime`,
+//!   or both `eventSource` and `eventName`, as in NDJSON exports; any one of
+//!   them marks a CloudTrail event, since a `{"Records": […]}` file accepts
+//!   the same event without them): treated like one record of a log file.
 //! - **CloudTrail digest file** (`digestStartTime` / `digestS3Object`):
 //!   dropped; it holds hashes, not events.
 //!
@@ -171,6 +173,10 @@ struct Envelope<'a> {
     event_time: Option<Loose<'a>>,
     #[serde(rename = "eventID", borrow)]
     event_id: Option<Loose<'a>>,
+    #[serde(rename = "eventSource")]
+    event_source: Option<IgnoredAny>,
+    #[serde(rename = "eventName")]
+    event_name: Option<IgnoredAny>,
     awslogs: Option<IgnoredAny>,
 }
 
@@ -217,7 +223,10 @@ fn object_documents(
     if env.digest_start_time.is_some() || env.digest_s3_object.is_some() {
         return Ok(used);
     }
-    if env.event_version.is_some() && env.event_time.is_some() {
+    if env.event_version.is_some()
+        || env.event_time.is_some()
+        || (env.event_source.is_some() && env.event_name.is_some())
+    {
         *all_dropped = false;
         let raw = text.get(..used).unwrap_or(text);
         docs.push(cloudtrail_event_document(
@@ -236,7 +245,8 @@ fn object_documents(
     }
     Err(
         "neither a CloudWatch Logs subscription payload (`messageType`, `logEvents`) nor a \
-         CloudTrail log file (`Records`), event (`eventVersion`, `eventTime`) or digest"
+         CloudTrail log file (`Records`), event (`eventVersion`, `eventTime`, or \
+         `eventSource` with `eventName`) or digest"
             .to_string(),
     )
 }

@@ -378,6 +378,26 @@ fn single_cloudtrail_events_per_line() {
 }
 
 #[test]
+fn a_bare_event_is_accepted_as_inside_records() {
+    // eventVersion, or eventTime, or eventSource with eventName: each marks an event.
+    for event in [
+        r#"{"eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventID":"e1"}"#,
+        r#"{"eventVersion":"1.08","eventID":"e1"}"#,
+        r#"{"eventTime":"2021-01-01T00:00:00Z","eventID":"e1"}"#,
+    ] {
+        let bare = ok_docs(run(event.as_bytes()));
+        let wrapped = ok_docs(run(format!(r#"{{"Records":[{event}]}}"#).as_bytes()));
+        assert_eq!(bare.len(), 1, "{event}");
+        assert_eq!(bare[0].body, event);
+        assert_eq!(bare[0].id, wrapped[0].id, "{event}");
+        assert_eq!(bare[0].timestamp_ms, wrapped[0].timestamp_ms, "{event}");
+    }
+    // eventSource alone is not enough
+    let reason = failed(run(br#"{"eventSource":"iam.amazonaws.com"}"#));
+    assert!(reason.contains("neither"), "{reason}");
+}
+
+#[test]
 fn a_lambda_event_gets_a_hint() {
     let reason = failed(run(fixture("aws-lambda-go_cloudwatch-logs-event")));
     assert!(reason.contains("awslogs.data"), "{reason}");
