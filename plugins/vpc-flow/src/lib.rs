@@ -25,7 +25,8 @@
 //! non-numeric value in a numeric field) fails its whole record with the
 //! reason; the other records of the batch are unaffected. A line that is the
 //! format's own header (`version account-id …`, as at the top of the text
-//! files flow logs write to S3) is skipped.
+//! files flow logs write to S3) is skipped; a record holding only header
+//! lines is dropped (nothing to index, nothing wrong), not failed.
 //!
 //! Config (all optional; unknown keys are refused):
 //! - `format`: the flow log's format string, as AWS shows it
@@ -244,8 +245,11 @@ pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
             json_record(text, &config.format)?
         } else {
             let mut docs = Vec::new();
-            text_lines(text, &config.format, &mut docs)?;
-            Some(docs)
+            match text_lines(text, &config.format, &mut docs)? {
+                // only the header line: nothing to index, nothing wrong
+                Lines::OnlyHeaders => None,
+                Lines::Some | Lines::None => Some(docs),
+            }
         };
         match docs {
             Some(docs) if docs.is_empty() => Err("empty record: no flow log line".to_string()),
@@ -254,22 +258,38 @@ pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
     })
 }
 
+/// What [`text_lines`] found in a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// No line at all (empty or blank text).
+    None,
+    /// Only the format's header line(s): the record is dropped, not failed.
+    OnlyHeaders,
+    /// At least one flow log line.
+    Some,
+}
+
 /// One document per flow log line of `text` (blank lines and a header line
 /// are skipped), appended to `docs`.
-pub fn text_lines(text: &str, format: &Format, docs: &mut Vec<Document>) -> Result<(), String> {
+pub fn text_lines(text: &str, format: &Format, docs: &mut Vec<Document>) -> Result<Lines, String> {
     let lines = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .filter(|l| !l.trim_ascii().is_empty());
+    let mut found = Lines::None;
     for (i, line) in lines.enumerate() {
         match flow_line(line, format, None) {
-            Ok(Some(doc)) => docs.push(doc),
+            Ok(Some(doc)) => {
+                docs.push(doc);
+                found = Lines::Some;
+            }
+            Ok(None) if found == Lines::None => found = Lines::OnlyHeaders,
             Ok(None) => {}
             Err(e) if i == 0 => return Err(e),
             Err(e) => return Err(format!("line {} of the record: {e}", i + 1)),
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The fields of a JSON record this plugin reads.
@@ -339,8 +359,9 @@ pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>,
                 )));
             }
             (None, Some(message)) => {
-                all_dropped = false;
-                text_lines(&message, format, &mut docs).map_err(at)?;
+                if text_lines(&message, format, &mut docs).map_err(at)? != Lines::OnlyHeaders {
+                    all_dropped = false;
+                }
             }
             (None, None) => {
                 return Err(at(

@@ -319,11 +319,28 @@ fn header_lines_are_skipped() {
     let text = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n2 1 eni-a - - - - - - - 1 2 - NODATA\n";
     let d = ok_docs(transform_record(text.as_bytes(), &Config::default()));
     assert_eq!(d.len(), 1);
-    // a header alone is an empty record
+    // a header alone is dropped, not failed: plain, as `{"message": …}`, twice
     let header = text.lines().next().unwrap();
-    assert!(
-        failed(transform_record(header.as_bytes(), &Config::default())).contains("empty record")
-    );
+    for record in [
+        header.to_string(),
+        format!("{header}\n"),
+        format!("{header}\n{header}\n"),
+        format!(r#"{{"message":"{header}"}}"#),
+    ] {
+        assert!(
+            matches!(
+                transform_record(record.as_bytes(), &Config::default()),
+                Outcome::Dropped
+            ),
+            "{record}"
+        );
+    }
+    // a gzip header-only record too
+    let gz = weir_plugin_sdk::testing::gzip(header.as_bytes());
+    assert!(matches!(
+        transform_record(&gz, &Config::default()),
+        Outcome::Dropped
+    ));
 }
 
 #[test]
