@@ -5,6 +5,7 @@ extern crate self as weir_plugin_sdk;
 
 pub mod bindings;
 pub mod config;
+pub mod cwl;
 mod document;
 pub mod json;
 mod plugin;

@@ -92,7 +92,8 @@ pub fn assert_refuses_bad_records(transform: impl Fn(&[u8]) -> Outcome) {
 /// golden test does through the sandbox, and panic on any difference:
 /// `<case>.in` is one record (`<case>.lines.in` one per non-empty line),
 /// `<case>.config.json` the optional config, and `<case>.out.ndjson` one line
-/// per outcome (`weir plugin run` format), compared byte for byte. See
+/// per outcome (`weir plugin run` format), compared byte for byte (with
+/// `WEIR_UPDATE_GOLDEN` set, written instead, as the host's test does). See
 /// [`golden_test!`](crate::golden_test).
 pub fn assert_golden<P: crate::Plugin>(dir: &str) {
     let mut cases: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
@@ -120,6 +121,10 @@ pub fn assert_golden<P: crate::Plugin>(dir: &str) {
             .enumerate()
             .map(|(i, o)| run_line(i, o) + "\n")
             .collect();
+        if std::env::var_os("WEIR_UPDATE_GOLDEN").is_some() {
+            std::fs::write(case.with_file_name(format!("{stem}.out.ndjson")), &got).unwrap();
+            continue;
+        }
         let want = sibling(".out.ndjson").unwrap();
         assert!(want == got, "{name}:\n--- want\n{want}--- got\n{got}");
     }

@@ -1,30 +1,73 @@
 //! Weir plugin for AWS WAF logs.
 //!
 //! Each record is one WAF log (JSON; a record holding several newline-
-//! separated logs gives one document each). The epoch-millisecond
-//! `timestamp` becomes an ISO-8601 UTC string with milliseconds
-//! (`2019-12-13T23:40:12.771Z`) so OpenSearch maps it as `date`; every other
-//! field is kept as it came, in order. A log that is not a JSON object, or
+//! separated logs gives one document each), plain or gzip (decompressed
+//! first, capped at [`MAX_DECOMPRESSED_BYTES`]), or a CloudWatch Logs
+//! subscription payload whose log events' messages are WAF logs (one
+//! document per log event, its id the log event's; a `CONTROL_MESSAGE` is
+//! dropped). The epoch-millisecond `timestamp` becomes an ISO-8601 UTC
+//! string with milliseconds (`2019-12-13T23:40:12.771Z`) so OpenSearch maps
+//! it as `date`, and the same string is added as `@timestamp`, the first
+//! member (a log's own `@timestamp`, which WAF does not write, is replaced);
+//! every other field is kept as it came, in order. A log that is not a JSON object, or
 //! whose `timestamp` is missing or not an epoch-millisecond number, fails its
 //! record with the reason; the other records of the batch are unaffected.
 //!
 //! Config: none (`{}`); unknown keys are refused.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use weir_plugin_sdk::config::NoOptions;
 use weir_plugin_sdk::json::Member;
+pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::{Document, ISO_MS_LEN, Outcome};
 
-/// Transform one record (one or more WAF logs).
+/// Transform one record (one or more WAF logs, plain or gzip, or a
+/// CloudWatch Logs payload of them).
 pub fn transform_record(record: &[u8]) -> Outcome {
-    fast_path(record).unwrap_or_else(|| full_path(record))
+    // The common case first, untouched: one plain log.
+    if let Some(outcome) = fast_path(record) {
+        return outcome;
+    }
+    if weir_plugin_sdk::is_gzip(record) {
+        return match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
+            Ok(text) => plain_record(text.as_bytes()),
+            Err(e) => Outcome::Failed(e),
+        };
+    }
+    payload_or_full_path(record)
+}
+
+/// A record known not to be gzip (a gunzipped one).
+fn plain_record(record: &[u8]) -> Outcome {
+    fast_path(record).unwrap_or_else(|| payload_or_full_path(record))
+}
+
+/// A CloudWatch Logs payload (one plain record per log event's message,
+/// each document keyed by its log event id), or else [`full_path`].
+fn payload_or_full_path(record: &[u8]) -> Outcome {
+    if let Ok(text) = std::str::from_utf8(record) {
+        let one_log = |message: &str| match fast_path(message.as_bytes())
+            .unwrap_or_else(|| full_path(message.as_bytes()))
+        {
+            Outcome::Ok(docs) => Ok(docs),
+            Outcome::Dropped => Ok(Vec::new()),
+            Outcome::Failed(e) => Err(e),
+        };
+        match weir_plugin_sdk::cwl::documents(text, one_log) {
+            Some(Ok(Some(docs))) => return Outcome::Ok(docs),
+            Some(Ok(None)) => return Outcome::Dropped,
+            Some(Err(e)) => return Outcome::Failed(e),
+            None => {}
+        }
+    }
+    full_path(record)
 }
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct Waf;
     config: NoOptions,
-    info: weir_plugin_sdk::info!("waf").date_fields(&["timestamp"]).default_index("waf"),
+    info: weir_plugin_sdk::info!("waf").date_fields(&["@timestamp", "timestamp"]).default_index("waf"),
     transform_record: |_, record| transform_record(record),
 }
 
@@ -42,17 +85,27 @@ fn fast_path(record: &[u8]) -> Option<Outcome> {
             return None;
         };
         let text = value.text;
+        if text.contains("\"@timestamp\"") {
+            // its own `@timestamp`: the full path replaces it (no duplicate key)
+            return None;
+        }
         let digits = &text[range.clone()];
         if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         let ms: i64 = digits.parse().ok()?;
-        let mut body = String::with_capacity(text.len() + ISO_MS_LEN + 2 - digits.len());
-        body.push_str(&text[..range.start]);
-        body.push('"');
+        // `{"@timestamp":"<iso>",` + the log after its `{`, with the iso in
+        // place of the digits. `text` starts with `{`: it has a member.
+        let after_brace = text.get(1..range.start)?;
+        let mut body = String::with_capacity(text.len() + 2 * ISO_MS_LEN + 18 - digits.len());
+        body.push_str("{\"@timestamp\":\"");
         if !weir_plugin_sdk::push_epoch_ms_iso(&mut body, ms) {
             return None;
         }
+        body.push_str("\",");
+        body.push_str(after_brace);
+        body.push('"');
+        weir_plugin_sdk::push_epoch_ms_iso(&mut body, ms);
         body.push('"');
         body.push_str(&text[range.end..]);
         docs.push(Document::new(body).with_timestamp_ms(ms));
@@ -91,8 +144,11 @@ pub fn transform_log(value: Value) -> Result<Document, String> {
     };
     let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
         .ok_or_else(|| format!("`timestamp` {ms} is outside 1970..=9999 in epoch milliseconds"))?;
+    let mut out = Map::with_capacity(log.len() + 1);
+    out.insert("@timestamp".to_string(), Value::String(iso.clone()));
     log.insert("timestamp".to_string(), Value::String(iso));
-    Ok(Document::new(Value::Object(log).to_string()).with_timestamp_ms(ms))
+    out.extend(log.into_iter().filter(|(k, _)| k != "@timestamp"));
+    Ok(Document::new(Value::Object(out).to_string()).with_timestamp_ms(ms))
 }
 
 /// Read an epoch-millisecond number (an integer, or a float with no fraction).
@@ -117,7 +173,7 @@ fn epoch_ms(ts: &Value) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_plugin_sdk::testing::{failed, ok_docs};
+    use weir_plugin_sdk::testing::{failed, gzip, ok_docs};
 
     fn ok_bodies(outcome: Outcome) -> Vec<(String, Option<i64>)> {
         ok_docs(outcome)
@@ -134,7 +190,7 @@ mod tests {
         assert_eq!(
             got,
             vec![(
-                r#"{"timestamp":"2019-12-13T23:40:12.771Z","formatVersion":1,"action":"BLOCK","labels":[{"name":"a"}]}"#
+                r#"{"@timestamp":"2019-12-13T23:40:12.771Z","timestamp":"2019-12-13T23:40:12.771Z","formatVersion":1,"action":"BLOCK","labels":[{"name":"a"}]}"#
                     .to_string(),
                 Some(1_576_280_412_771)
             )]
@@ -148,6 +204,7 @@ mod tests {
             br#"{"x":"\"timestamp\":5","timestamp":0}"#,
             b"{\"timestamp\":1}\n{\"timestamp\":2,\"y\":null}",
             br#"{ "timestamp" : 1576280412771 , "z" : true }"#,
+            b"{\n  \"timestamp\": 5\n}",
         ] {
             let fast = fast_path(record).expect("fast path taken");
             let full = full_path(record);
@@ -169,6 +226,7 @@ mod tests {
             br#"{"timestamp":"1"}"#,
             br#"{"\u0074imestamp":1}"#,
             br#"{"timestamp":1,"timestamp":2}"#,
+            br#"{"timestamp":1,"@timestamp":"x"}"#,
             br#"{"a":1}"#,
             b"[1]",
             b"{",
@@ -187,7 +245,57 @@ mod tests {
             b"{\"timestamp\":0}\n{\"timestamp\":1000.0}\n",
         ));
         assert_eq!(got.len(), 2);
-        assert_eq!(got[1].0, r#"{"timestamp":"1970-01-01T00:00:01.000Z"}"#);
+        assert_eq!(
+            got[1].0,
+            r#"{"@timestamp":"1970-01-01T00:00:01.000Z","timestamp":"1970-01-01T00:00:01.000Z"}"#
+        );
+    }
+
+    #[test]
+    fn a_log_of_its_own_at_timestamp_gets_it_replaced() {
+        let got = ok_bodies(transform_record(br#"{"@timestamp":"x","timestamp":0,"a":1}"#));
+        assert_eq!(
+            got[0].0,
+            r#"{"@timestamp":"1970-01-01T00:00:00.000Z","timestamp":"1970-01-01T00:00:00.000Z","a":1}"#
+        );
+    }
+
+    #[test]
+    fn gzip_records_are_handled_like_plain_ones() {
+        let plain = b"{\"timestamp\":1576280412771,\"a\":1}\n{\"timestamp\":1000.0}";
+        assert_eq!(
+            ok_bodies(transform_record(&gzip(plain))),
+            ok_bodies(transform_record(plain))
+        );
+        let bomb = gzip(&vec![b' '; MAX_DECOMPRESSED_BYTES + 1]);
+        assert!(failed(transform_record(&bomb)).contains("cap"));
+        assert!(failed(transform_record(b"\x1f\x8b\x08garbage")).contains("gzip"));
+        assert!(failed(transform_record(&gzip(b"{}"))).contains("missing `timestamp`"));
+    }
+
+    #[test]
+    fn logs_inside_a_cloudwatch_logs_payload() {
+        let log = r#"{"timestamp":1576280412771,"action":"BLOCK"}"#;
+        let payload = serde_json::json!({
+            "messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "aws-waf-logs-x",
+            "logStream": "s", "subscriptionFilters": ["f"],
+            "logEvents": [
+                {"id": "e1", "timestamp": 1576280412771_i64, "message": log},
+                {"id": "e2", "timestamp": 1576280412771_i64, "message": log},
+            ],
+        })
+        .to_string();
+        for record in [payload.as_bytes().to_vec(), gzip(payload.as_bytes())] {
+            let d = ok_docs(transform_record(&record));
+            let plain = ok_docs(transform_record(log.as_bytes()));
+            assert_eq!(d.len(), 2);
+            assert_eq!((d[0].body.as_str(), d[0].timestamp_ms), (plain[0].body.as_str(), plain[0].timestamp_ms));
+            assert_eq!((d[0].id.as_deref(), d[1].id.as_deref()), (Some("e1"), Some("e2")));
+        }
+        let control = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#;
+        assert!(matches!(transform_record(control.as_bytes()), Outcome::Dropped));
+        let bad = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{}"}]}"#;
+        assert_eq!(failed(transform_record(bad.as_bytes())), "logEvents[0]: missing `timestamp`");
     }
 
     #[test]
@@ -211,7 +319,10 @@ mod tests {
         assert!(validate("").is_ok());
         assert!(validate(r#"{"x":1}"#).unwrap_err().contains("`x`"));
         let (info, schema) = weir_plugin_sdk::testing::checked_info::<Waf>();
-        assert_eq!((info.name, info.date_fields), ("waf", &["timestamp"][..]));
+        assert_eq!(
+            (info.name, info.date_fields),
+            ("waf", &["@timestamp", "timestamp"][..])
+        );
         assert_eq!((info.default_index, schema), (Some("waf"), Value::Null));
     }
 
