@@ -6,8 +6,15 @@
 //! validated and passed through unchanged: it must be a JSON object whose
 //! `query_timestamp` is an ISO-8601 string (it stays as it is, and also gives
 //! the document's `timestamp_ms`) and whose `query_name` and `query_type` are
-//! strings. Every other field is kept as it came, in order, without being
-//! re-encoded. A log that breaks one of these rules fails its record with the
+//! strings. Every field is kept as it came, in order, without being
+//! re-encoded; one is added, first: `@timestamp`, the `query_timestamp`
+//! normalised to ISO-8601 UTC with milliseconds (`2021-12-11T22:46:23.000Z`)
+//! so every source's documents share one time field and format.
+//!
+//! Query logs may also arrive inside CloudWatch Logs subscription payloads
+//! (a log group subscribed to Firehose): each log event's message is one
+//! query log, checked as above, its document keyed by the log event id; a
+//! `CONTROL_MESSAGE` is dropped ([`weir_plugin_sdk::cwl`]). A log that breaks one of these rules fails its record with the
 //! reason; the other records of the batch are unaffected.
 //!
 //! Documents carry no id (query logs have none), so the host derives one
@@ -24,13 +31,16 @@ weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct Route53Resolver;
     config: NoOptions,
-    info: weir_plugin_sdk::info!("route53-resolver").date_fields(&["query_timestamp"]).default_index("route53-resolver-%Y.%m.%d"),
+    info: weir_plugin_sdk::info!("route53-resolver").date_fields(&["@timestamp", "query_timestamp"]).default_index("route53-resolver-%Y.%m.%d"),
     transform_record: |_, record| transform_record(record),
 }
 
 /// Transform one record (one or more query logs, plain or gzip).
 pub fn transform_record(record: &[u8]) -> Outcome {
-    weir_plugin_sdk::text_outcome(record, |text| query_logs(text).map(Some))
+    weir_plugin_sdk::text_outcome(record, |text| {
+        weir_plugin_sdk::cwl::documents(text, query_logs)
+            .unwrap_or_else(|| query_logs(text).map(Some))
+    })
 }
 
 /// Validate every query log of a record's text; one document each.
@@ -65,8 +75,18 @@ pub fn query_log(text: &str) -> Result<(Document, usize), String> {
     })?;
     required_str(&log.query_name, "query_name")?;
     required_str(&log.query_type, "query_type")?;
-    let body = text.get(..used).unwrap_or(text);
-    Ok((Document::new(body.to_string()).with_timestamp_ms(ms), used))
+    let log = text.get(..used).unwrap_or(text);
+    // `{"@timestamp":"<iso ms>",` + the log after its `{` (it has members).
+    let after_brace = log.get(1..).unwrap_or_default();
+    let mut body = String::with_capacity(log.len() + weir_plugin_sdk::ISO_MS_LEN + 18);
+    body.push_str("{\"@timestamp\":\"");
+    if weir_plugin_sdk::push_epoch_ms_iso(&mut body, ms) {
+        body.push_str("\",");
+    } else {
+        body.truncate(1);
+    }
+    body.push_str(after_brace);
+    Ok((Document::new(body).with_timestamp_ms(ms), used))
 }
 
 /// The fields of a query log that are checked; the rest are skipped while
@@ -107,7 +127,7 @@ mod tests {
         let line = r#"{"version":"1.100000","account_id":"626345947581","region":"us-east-1","vpc_id":"vpc-01e31a7c","query_timestamp":"2021-12-11T22:46:23Z","query_name":"does-not-exist.abc.com.","query_type":"A","query_class":"IN","rcode":"NXDOMAIN","answers":[],"srcaddr":"172.31.86.159","srcport":"48701","transport":"UDP","srcids":{}}"#;
         let d = ok_docs(transform_record(line.as_bytes()));
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].body, line);
+        assert_eq!(d[0].body, with_at_timestamp(line, "2021-12-11T22:46:23.000Z"));
         assert_eq!(d[0].timestamp_ms, Some(1_639_262_783_000));
         assert_eq!((d[0].id.as_deref(), d[0].index.as_deref()), (None, None));
     }
@@ -117,8 +137,10 @@ mod tests {
         let d = ok_docs(transform_record(AWSDOCS));
         assert_eq!(d.len(), 1);
         assert_eq!(iso_time(&d[0]), "2021-02-04T17:51:55.000Z");
-        let body: serde_json::Value = serde_json::from_str(&d[0].body).unwrap();
+        let mut body: serde_json::Value = serde_json::from_str(&d[0].body).unwrap();
         let want: serde_json::Value = serde_json::from_slice(AWSDOCS).unwrap();
+        let at = body.as_object_mut().unwrap().shift_remove("@timestamp");
+        assert_eq!(at, Some("2021-02-04T17:51:55.000Z".into()));
         assert_eq!(body, want);
         assert!(d[0].body.starts_with('{') && d[0].body.ends_with('}'));
     }
@@ -129,7 +151,7 @@ mod tests {
         for line in ELASTIC.lines().filter(|l| !l.trim().is_empty()) {
             let d = ok_docs(transform_record(line.as_bytes()));
             assert_eq!(d.len(), 1);
-            assert_eq!(d[0].body, line);
+            assert_eq!(d[0].body, with_at_timestamp(line, &iso_time(&d[0])));
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert_eq!(
                 weir_plugin_sdk::iso_to_epoch_ms(v["query_timestamp"].as_str().unwrap()),
@@ -139,6 +161,41 @@ mod tests {
         }
         assert_eq!(total, 34);
         assert_eq!(ok_docs(transform_record(ELASTIC.as_bytes())).len(), 34);
+    }
+
+    /// `log` with `"@timestamp":"<iso>"` as its first member.
+    fn with_at_timestamp(log: &str, iso: &str) -> String {
+        format!("{{\"@timestamp\":\"{iso}\",{}", &log[1..])
+    }
+
+    #[test]
+    fn logs_inside_a_cloudwatch_logs_payload() {
+        let lines: Vec<&str> = ELASTIC.lines().filter(|l| !l.trim().is_empty()).take(2).collect();
+        let payload = serde_json::json!({
+            "messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "g", "logStream": "s",
+            "subscriptionFilters": ["f"],
+            "logEvents": [
+                {"id": "e1", "timestamp": 1, "message": lines[0]},
+                {"id": "e2", "timestamp": 2, "message": lines[1]},
+            ],
+        })
+        .to_string();
+        for record in [payload.as_bytes().to_vec(), gzip(payload.as_bytes())] {
+            let d = ok_docs(transform_record(&record));
+            assert_eq!(d.len(), 2);
+            for (doc, (line, id)) in d.iter().zip(lines.iter().zip(["e1", "e2"])) {
+                let plain = ok_docs(transform_record(line.as_bytes()));
+                assert_eq!((&doc.body, doc.timestamp_ms), (&plain[0].body, plain[0].timestamp_ms));
+                assert_eq!(doc.id.as_deref(), Some(id));
+            }
+        }
+        let control = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#;
+        assert!(matches!(transform_record(control.as_bytes()), Outcome::Dropped));
+        let bad = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{}"}]}"#;
+        assert_eq!(
+            failed(transform_record(bad.as_bytes())),
+            "logEvents[0]: missing `query_timestamp`"
+        );
     }
 
     #[test]
@@ -205,7 +262,7 @@ mod tests {
     fn unknown_fields_of_any_type_are_kept() {
         let log = r#"{"query_timestamp":"2021-12-11T22:46:23.5+01:00","query_name":"a\"b.","query_type":"A","x":[{"y":null}],"z":1.5e3}"#;
         let d = ok_docs(transform_record(log.as_bytes()));
-        assert_eq!(d[0].body, log);
+        assert_eq!(d[0].body, with_at_timestamp(log, "2021-12-11T21:46:23.500Z"));
         assert_eq!(d[0].timestamp_ms, Some(1_639_259_183_500));
     }
 
@@ -221,7 +278,7 @@ mod tests {
         );
         assert!(validate("[]").is_err());
         let (info, _) = weir_plugin_sdk::testing::checked_info::<Route53Resolver>();
-        assert_eq!(info.date_fields, ["query_timestamp"]);
+        assert_eq!(info.date_fields, ["@timestamp", "query_timestamp"]);
     }
 
     weir_plugin_sdk::golden_test!(Route53Resolver, "route53-resolver");
