@@ -21,6 +21,14 @@
 //! `log-status`. The document's `timestamp_ms` is `start` (or `end` when the
 //! format has no `start`).
 //!
+//! `@timestamp`, the first member, is `start` too (the same ISO string; the
+//! field itself stays): when the traffic began, the time a search for "what
+//! talked to X at T" or a correlation with other sources' events needs. A
+//! flow log record aggregates an interval that may last up to the aggregation
+//! window (`end` is when the record was closed, not when anything happened).
+//! A line without a `start` (`-`, as in some NODATA/SKIPDATA lines) has no
+//! `@timestamp`.
+//!
 //! A line that does not match the format (wrong number of fields, or a
 //! non-numeric value in a numeric field) fails its whole record with the
 //! reason; the other records of the batch are unaffected. A line that is the
@@ -46,7 +54,7 @@ weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct VpcFlow;
     config: Config,
-    info: weir_plugin_sdk::info!("vpc-flow").date_fields(&["start", "end"]).default_index("vpc-flow-%Y.%m.%d").config_schema(CONFIG_SCHEMA),
+    info: weir_plugin_sdk::info!("vpc-flow").date_fields(&["@timestamp", "start", "end"]).default_index("vpc-flow-%Y.%m.%d").config_schema(CONFIG_SCHEMA),
     transform_record: |config, record| transform_record(record, config),
 }
 
@@ -412,6 +420,7 @@ fn flow_line_fields(
     let mut body = String::with_capacity(line.len() + 16 * format.len() + 16);
     body.push('{');
     let (mut start, mut end) = (None, None);
+    let mut start_iso: Option<String> = None;
     for (i, &(name, kind)) in format.fields.iter().enumerate() {
         let Some(value) = tokens.next() else {
             return Err(field_count_error(i, format));
@@ -446,6 +455,7 @@ fn flow_line_fields(
                 body.push('"');
                 if name == "start" {
                     start = Some(secs);
+                    start_iso = Some(iso);
                 } else {
                     end = Some(secs);
                 }
@@ -457,6 +467,10 @@ fn flow_line_fields(
         return Err(field_count_error(format.len() + extra, format));
     }
     body.push('}');
+    if let Some(iso) = start_iso {
+        // `@timestamp` first: the flow's start (a member follows: `start`).
+        body.insert_str(1, &format!("\"@timestamp\":\"{iso}\","));
+    }
     let mut doc = Document::new(body);
     if let Some(secs) = start.or(end) {
         // in range: epoch_seconds_to_iso accepted it

@@ -29,7 +29,7 @@ fn default_format_line() {
     assert_eq!(d.len(), 1);
     assert_eq!(
         d[0].body,
-        r#"{"version":2,"account-id":"123456789010","interface-id":"eni-1235b8ca123456789","srcaddr":"172.31.16.139","dstaddr":"172.31.16.21","srcport":20641,"dstport":22,"protocol":6,"packets":20,"bytes":4249,"start":"2014-12-14T04:06:50Z","end":"2014-12-14T04:07:50Z","action":"ACCEPT","log-status":"OK"}"#
+        r#"{"@timestamp":"2014-12-14T04:06:50Z","version":2,"account-id":"123456789010","interface-id":"eni-1235b8ca123456789","srcaddr":"172.31.16.139","dstaddr":"172.31.16.21","srcport":20641,"dstport":22,"protocol":6,"packets":20,"bytes":4249,"start":"2014-12-14T04:06:50Z","end":"2014-12-14T04:07:50Z","action":"ACCEPT","log-status":"OK"}"#
     );
     assert_eq!(d[0].timestamp_ms, Some(1_418_530_010_000));
     assert_eq!((d[0].id.as_deref(), d[0].index.as_deref()), (None, None));
@@ -60,12 +60,35 @@ fn nodata_and_skipdata_keep_their_status() {
         assert_eq!(d.len(), 1);
         assert_eq!(
             body(&d[0]),
-            json!({"version": 2, "account-id": "123456789010", "interface-id": eni,
+            json!({"@timestamp": "2015-05-10T18:01:16Z",
+                   "version": 2, "account-id": "123456789010", "interface-id": eni,
                    "start": "2015-05-10T18:01:16Z", "end": "2015-05-10T18:02:14Z",
                    "log-status": status})
         );
         assert_eq!(d[0].timestamp_ms, Some(1_431_280_876_000));
     }
+}
+
+#[test]
+fn at_timestamp_is_start_first_and_absent_without_a_start() {
+    let d = ok_docs(transform_record(
+        b"2 1 eni-a - - - - - - - 1418530010 1418530070 - NODATA",
+        &Config::default(),
+    ));
+    assert!(d[0].body.starts_with(r#"{"@timestamp":"2014-12-14T04:06:50Z","version":2,"#));
+    let d = ok_docs(transform_record(
+        b"2 1 eni-a - - - - - - - - - - SKIPDATA",
+        &Config::default(),
+    ));
+    assert_eq!(
+        d[0].body,
+        r#"{"version":2,"account-id":"1","interface-id":"eni-a","log-status":"SKIPDATA"}"#
+    );
+    assert_eq!(d[0].timestamp_ms, None);
+    // an `end` alone dates the document but gives no `@timestamp`
+    let d = ok_docs(transform_record(b"2 1418530070", &config(r#"{"format":"version end"}"#)));
+    assert_eq!(d[0].body, r#"{"version":2,"end":"2014-12-14T04:07:50Z"}"#);
+    assert_eq!(d[0].timestamp_ms, Some(1_418_530_070_000));
 }
 
 #[test]
@@ -132,7 +155,9 @@ fn custom_formats_from_the_format_files() {
         for o in each_line(text, &cfg) {
             let d = ok_docs(o);
             let b = body(&d[0]);
+            assert_eq!(b.get("@timestamp"), b.get("start"));
             let keys: Vec<&str> = b.as_object().unwrap().keys().map(String::as_str).collect();
+            let keys = keys.strip_prefix(&["@timestamp"]).unwrap_or(&keys);
             let names: Vec<&str> = cfg.format.names().collect();
             // keys follow the format order, minus `-` fields
             assert!(keys.iter().all(|k| names.contains(k)));
@@ -218,7 +243,8 @@ fn elastic_all_fields_samples() {
     assert_eq!(b["ecs-task-id"], "e504f037-35c");
     assert_eq!(b["flow-direction"], "ingress");
     assert_eq!(b.get("interface-id"), None);
-    assert_eq!(b.as_object().unwrap().len(), 25);
+    assert_eq!(b["@timestamp"], b["start"]);
+    assert_eq!(b.as_object().unwrap().len(), 26);
 }
 
 #[test]
@@ -453,7 +479,7 @@ fn config_is_checked() {
 #[test]
 fn info() {
     let (info, schema) = weir_plugin_sdk::testing::checked_info::<VpcFlow>();
-    assert_eq!(info.date_fields, ["start", "end"]);
+    assert_eq!(info.date_fields, ["@timestamp", "start", "end"]);
     assert_eq!(schema["properties"]["format"]["type"], "string");
 }
 
