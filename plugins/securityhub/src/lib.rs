@@ -21,7 +21,14 @@
 //!   valid index name ([`product_index`]), unless `indices` overrides it. A
 //!   finding without a usable `ProductArn` goes to `default_index`. The host
 //!   honours the index only on a route with `allow_plugin_index = true`;
-//! - `timestamp_ms`: `CreatedAt`, when it is an ISO-8601 timestamp.
+//! - `timestamp_ms`: `CreatedAt`, when it is an ISO-8601 timestamp;
+//! - `@timestamp`, added as the body's first member: `UpdatedAt`, else
+//!   `CreatedAt` (the first that is an ISO-8601 timestamp), as ISO-8601 UTC
+//!   with milliseconds; left out when neither is. `UpdatedAt` because the
+//!   document (id = finding `Id`) holds the finding's latest state, replaced
+//!   at every update: its time is when that state was recorded, so a search
+//!   by time finds a finding as it was last changed (with `keep_history`,
+//!   each version at its own update).
 //!
 //! A finding without a string `Id` (or without `UpdatedAt` under
 //! `keep_history`) fails its record, as does JSON that is neither an event
@@ -53,7 +60,7 @@ weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct SecurityHub;
     config: Config,
-    info: weir_plugin_sdk::info!("securityhub").date_fields(&["CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"]).default_index(DEFAULT_INDEX).config_schema(CONFIG_SCHEMA),
+    info: weir_plugin_sdk::info!("securityhub").date_fields(&["@timestamp", "CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"]).default_index(DEFAULT_INDEX).config_schema(CONFIG_SCHEMA),
     transform_record: |config, record| transform_record(record, config),
 }
 
@@ -281,7 +288,21 @@ pub fn finding_document(finding: Value, config: &Config) -> Result<Document, Str
         .get("CreatedAt")
         .and_then(Value::as_str)
         .and_then(weir_plugin_sdk::iso_to_epoch_ms);
-    let body = serde_json::to_string(&finding).map_err(|e| format!("cannot encode: {e}"))?;
+    let at_timestamp = ["UpdatedAt", "CreatedAt"]
+        .iter()
+        .filter_map(|field| map.get(*field).and_then(Value::as_str))
+        .find_map(weir_plugin_sdk::iso_to_epoch_ms)
+        .and_then(weir_plugin_sdk::epoch_ms_to_iso);
+    let body = match (at_timestamp, finding) {
+        (Some(iso), Value::Object(map)) => {
+            let mut out = Map::with_capacity(map.len() + 1);
+            out.insert("@timestamp".to_string(), Value::String(iso));
+            out.extend(map.into_iter().filter(|(k, _)| k != "@timestamp"));
+            serde_json::to_string(&out)
+        }
+        (_, finding) => serde_json::to_string(&finding),
+    }
+    .map_err(|e| format!("cannot encode: {e}"))?;
     let mut doc = Document::new(body).with_id(id).with_index(index);
     if let Some(ms) = created {
         doc = doc.with_timestamp_ms(ms);

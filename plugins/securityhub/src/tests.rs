@@ -1,6 +1,6 @@
 use super::*;
 use serde_json::json;
-use weir_plugin_sdk::testing::{failed, gzip, iso_time, ok_docs};
+use weir_plugin_sdk::testing::{body, failed, gzip, iso_time, ok_docs};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -24,8 +24,12 @@ fn imported_event_gives_its_finding_unchanged() {
     assert_eq!(d.len(), 1);
     let event: Value = serde_json::from_slice(raw).unwrap();
     let finding = &event["detail"]["findings"][0];
-    // body is the finding, every field in order
-    assert_eq!(d[0].body, serde_json::to_string(finding).unwrap());
+    // body is `@timestamp` (its UpdatedAt), then the finding, every field in order
+    let rest = serde_json::to_string(finding).unwrap();
+    assert_eq!(
+        d[0].body,
+        format!(r#"{{"@timestamp":"2020-05-27T03:37:35.834Z",{}"#, &rest[1..])
+    );
     assert_eq!(d[0].id.as_deref(), finding["Id"].as_str());
     assert_eq!(
         d[0].index.as_deref(),
@@ -261,6 +265,22 @@ fn findings_without_product_arn_go_to_the_default_index() {
 }
 
 #[test]
+fn at_timestamp_is_updated_at_else_created_at_first() {
+    let cfg = Config::default();
+    let doc = |f: serde_json::Value| ok_docs(transform_record(f.to_string().as_bytes(), &cfg));
+    let d = doc(json!({"SchemaVersion": "2018-10-08", "Id": "f-1",
+        "CreatedAt": "2020-01-01T00:00:00Z", "UpdatedAt": "2021-02-03T04:05:06.7+01:00"}));
+    assert!(d[0].body.starts_with(r#"{"@timestamp":"2021-02-03T03:05:06.700Z","SchemaVersion""#));
+    assert_eq!(d[0].timestamp_ms, weir_plugin_sdk::iso_to_epoch_ms("2020-01-01T00:00:00Z"));
+    let d = doc(json!({"SchemaVersion": "2018-10-08", "Id": "f-1",
+        "CreatedAt": "2020-01-01T00:00:00Z", "UpdatedAt": "not a date"}));
+    assert_eq!(body(&d[0])["@timestamp"], "2020-01-01T00:00:00.000Z");
+    assert_eq!(body(&d[0])["UpdatedAt"], "not a date");
+    let d = doc(json!({"SchemaVersion": "2018-10-08", "Id": "f-1", "CreatedAt": "x"}));
+    assert_eq!(body(&d[0]).get("@timestamp"), None);
+}
+
+#[test]
 fn insight_results_are_dropped() {
     let ev = json!({"version": "0", "detail-type": INSIGHT_RESULTS, "source": "aws.securityhub",
                     "detail": {"actionName": "a", "insightName": "i", "resultType": "ResourceAwsIamAccessKeyUserName",
@@ -374,6 +394,7 @@ fn config_is_checked() {
 fn info() {
     let (info, schema) = weir_plugin_sdk::testing::checked_info::<SecurityHub>();
     let dates = [
+        "@timestamp",
         "CreatedAt",
         "UpdatedAt",
         "FirstObservedAt",
