@@ -249,7 +249,14 @@ pub fn parse_config(config: &str) -> Result<Config, String> {
 /// Transform one record (see the crate docs for the forms it may take).
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
     weir_plugin_sdk::text_outcome(record, |text| {
-        let docs = if trim_json_ws(text).starts_with('{') {
+        let payload = weir_plugin_sdk::cwl::documents(text, |line| {
+            Ok(flow_line(line.trim_ascii(), &config.format, None)?
+                .into_iter()
+                .collect())
+        });
+        let docs = if let Some(docs) = payload {
+            docs?
+        } else if trim_json_ws(text).starts_with('{') {
             json_record(text, &config.format)?
         } else {
             let mut docs = Vec::new();
@@ -307,21 +314,11 @@ struct JsonRecord<'a> {
     message: Option<Cow<'a, str>>,
     #[serde(rename = "messageType", borrow)]
     message_type: Option<Cow<'a, str>>,
-    #[serde(rename = "logEvents", borrow)]
-    log_events: Option<Vec<LogEvent<'a>>>,
 }
 
-/// A CloudWatch Logs log event.
-#[derive(Deserialize)]
-struct LogEvent<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    message: Option<Cow<'a, str>>,
-}
-
-/// A record of JSON objects: `{"message": …}` lines or CloudWatch Logs
-/// payloads. `Ok(None)` when every object is a `CONTROL_MESSAGE`.
+/// A record of `{"message": …}` objects (CloudWatch Logs payloads are
+/// [`weir_plugin_sdk::cwl`]'s, before this). `Ok(None)` when every object
+/// holds only header lines.
 pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>, String> {
     let mut docs = Vec::new();
     let mut all_dropped = true;
@@ -345,26 +342,11 @@ pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>,
         let (value, used): (JsonRecord<'_>, usize) =
             weir_plugin_sdk::json_value_at(rest, "unexpected JSON shape").map_err(at)?;
         match (value.message_type.as_deref(), value.message) {
-            (Some("CONTROL_MESSAGE"), _) => {}
-            (Some("DATA_MESSAGE"), _) => {
-                all_dropped = false;
-                let events = value.log_events.unwrap_or_default();
-                for (i, event) in events.iter().enumerate() {
-                    let Some(line) = event.message.as_deref() else {
-                        return Err(at(format!("logEvents[{i}] has no `message`")));
-                    };
-                    let id = event.id.as_deref().filter(|id| !id.is_empty());
-                    match flow_line(line.trim_ascii(), format, id) {
-                        Ok(Some(doc)) => docs.push(doc),
-                        Ok(None) => {}
-                        Err(e) => return Err(at(format!("logEvents[{i}]: {e}"))),
-                    }
-                }
-            }
-            (Some(other), _) => {
-                return Err(at(format!(
-                    "unknown CloudWatch Logs messageType {other:?} (expected DATA_MESSAGE or CONTROL_MESSAGE)"
-                )));
+            (Some(_), _) => {
+                return Err(at(
+                    "a CloudWatch Logs payload among other JSON objects: send payloads alone"
+                        .to_string(),
+                ));
             }
             (None, Some(message)) => {
                 if text_lines(&message, format, &mut docs).map_err(at)? != Lines::OnlyHeaders {
