@@ -127,7 +127,10 @@ mod tests {
         let line = r#"{"version":"1.100000","account_id":"626345947581","region":"us-east-1","vpc_id":"vpc-01e31a7c","query_timestamp":"2021-12-11T22:46:23Z","query_name":"does-not-exist.abc.com.","query_type":"A","query_class":"IN","rcode":"NXDOMAIN","answers":[],"srcaddr":"172.31.86.159","srcport":"48701","transport":"UDP","srcids":{}}"#;
         let d = ok_docs(transform_record(line.as_bytes()));
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].body, with_at_timestamp(line, "2021-12-11T22:46:23.000Z"));
+        assert_eq!(
+            d[0].body,
+            with_at_timestamp(line, "2021-12-11T22:46:23.000Z")
+        );
         assert_eq!(d[0].timestamp_ms, Some(1_639_262_783_000));
         assert_eq!((d[0].id.as_deref(), d[0].index.as_deref()), (None, None));
     }
@@ -170,7 +173,11 @@ mod tests {
 
     #[test]
     fn logs_inside_a_cloudwatch_logs_payload() {
-        let lines: Vec<&str> = ELASTIC.lines().filter(|l| !l.trim().is_empty()).take(2).collect();
+        let lines: Vec<&str> = ELASTIC
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(2)
+            .collect();
         let payload = serde_json::json!({
             "messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "g", "logStream": "s",
             "subscriptionFilters": ["f"],
@@ -185,12 +192,18 @@ mod tests {
             assert_eq!(d.len(), 2);
             for (doc, (line, id)) in d.iter().zip(lines.iter().zip(["e1", "e2"])) {
                 let plain = ok_docs(transform_record(line.as_bytes()));
-                assert_eq!((&doc.body, doc.timestamp_ms), (&plain[0].body, plain[0].timestamp_ms));
+                assert_eq!(
+                    (&doc.body, doc.timestamp_ms),
+                    (&plain[0].body, plain[0].timestamp_ms)
+                );
                 assert_eq!(doc.id.as_deref(), Some(id));
             }
         }
         let control = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#;
-        assert!(matches!(transform_record(control.as_bytes()), Outcome::Dropped));
+        assert!(matches!(
+            transform_record(control.as_bytes()),
+            Outcome::Dropped
+        ));
         let bad = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{}"}]}"#;
         assert_eq!(
             failed(transform_record(bad.as_bytes())),
@@ -262,7 +275,10 @@ mod tests {
     fn unknown_fields_of_any_type_are_kept() {
         let log = r#"{"query_timestamp":"2021-12-11T22:46:23.5+01:00","query_name":"a\"b.","query_type":"A","x":[{"y":null}],"z":1.5e3}"#;
         let d = ok_docs(transform_record(log.as_bytes()));
-        assert_eq!(d[0].body, with_at_timestamp(log, "2021-12-11T21:46:23.500Z"));
+        assert_eq!(
+            d[0].body,
+            with_at_timestamp(log, "2021-12-11T21:46:23.500Z")
+        );
         assert_eq!(d[0].timestamp_ms, Some(1_639_259_183_500));
     }
 

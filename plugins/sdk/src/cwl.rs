@@ -119,13 +119,17 @@ mod tests {
         let Some(Ok(Some(docs))) = documents(data, one) else {
             panic!("not documents")
         };
-        let got: Vec<_> = docs.iter().map(|d| (d.body.as_str(), d.id.as_deref())).collect();
+        let got: Vec<_> = docs
+            .iter()
+            .map(|d| (d.body.as_str(), d.id.as_deref()))
+            .collect();
         assert_eq!(got, [(r#"{"a":1}"#, Some("e1")), ("m2", None)]);
         let control = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#;
         assert!(matches!(documents(control, one), Some(Ok(None))));
         let both = format!("{control}\n{data}");
         assert!(matches!(documents(&both, one), Some(Ok(Some(d))) if d.len() == 2));
-        let bad = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"x"},{"message":"bad"}]}"#;
+        let bad =
+            r#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"x"},{"message":"bad"}]}"#;
         assert_eq!(
             documents(bad, one).unwrap().unwrap_err(),
             "logEvents[1]: bad log"
@@ -133,6 +137,11 @@ mod tests {
         let odd = r#"{"messageType":"OTHER","logEvents":[]}"#;
         assert!(documents(odd, one).unwrap().unwrap_err().contains("OTHER"));
         let no_message = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1"}]}"#;
-        assert!(documents(no_message, one).unwrap().unwrap_err().contains("`message`"));
+        assert!(
+            documents(no_message, one)
+                .unwrap()
+                .unwrap_err()
+                .contains("`message`")
+        );
     }
 }

@@ -28,7 +28,10 @@ fn imported_event_gives_its_finding_unchanged() {
     let rest = serde_json::to_string(finding).unwrap();
     assert_eq!(
         d[0].body,
-        format!(r#"{{"@timestamp":"2020-05-27T03:37:35.834Z",{}"#, &rest[1..])
+        format!(
+            r#"{{"@timestamp":"2020-05-27T03:37:35.834Z",{}"#,
+            &rest[1..]
+        )
     );
     assert_eq!(d[0].id.as_deref(), finding["Id"].as_str());
     assert_eq!(
@@ -270,8 +273,14 @@ fn at_timestamp_is_updated_at_else_created_at_first() {
     let doc = |f: serde_json::Value| ok_docs(transform_record(f.to_string().as_bytes(), &cfg));
     let d = doc(json!({"SchemaVersion": "2018-10-08", "Id": "f-1",
         "CreatedAt": "2020-01-01T00:00:00Z", "UpdatedAt": "2021-02-03T04:05:06.7+01:00"}));
-    assert!(d[0].body.starts_with(r#"{"@timestamp":"2021-02-03T03:05:06.700Z","SchemaVersion""#));
-    assert_eq!(d[0].timestamp_ms, weir_plugin_sdk::iso_to_epoch_ms("2020-01-01T00:00:00Z"));
+    assert!(
+        d[0].body
+            .starts_with(r#"{"@timestamp":"2021-02-03T03:05:06.700Z","SchemaVersion""#)
+    );
+    assert_eq!(
+        d[0].timestamp_ms,
+        weir_plugin_sdk::iso_to_epoch_ms("2020-01-01T00:00:00Z")
+    );
     let d = doc(json!({"SchemaVersion": "2018-10-08", "Id": "f-1",
         "CreatedAt": "2020-01-01T00:00:00Z", "UpdatedAt": "not a date"}));
     assert_eq!(body(&d[0])["@timestamp"], "2020-01-01T00:00:00.000Z");

@@ -75,7 +75,10 @@ fn at_timestamp_is_start_first_and_absent_without_a_start() {
         b"2 1 eni-a - - - - - - - 1418530010 1418530070 - NODATA",
         &Config::default(),
     ));
-    assert!(d[0].body.starts_with(r#"{"@timestamp":"2014-12-14T04:06:50Z","version":2,"#));
+    assert!(
+        d[0].body
+            .starts_with(r#"{"@timestamp":"2014-12-14T04:06:50Z","version":2,"#)
+    );
     let d = ok_docs(transform_record(
         b"2 1 eni-a - - - - - - - - - - SKIPDATA",
         &Config::default(),
@@ -86,7 +89,10 @@ fn at_timestamp_is_start_first_and_absent_without_a_start() {
     );
     assert_eq!(d[0].timestamp_ms, None);
     // an `end` alone dates the document but gives no `@timestamp`
-    let d = ok_docs(transform_record(b"2 1418530070", &config(r#"{"format":"version end"}"#)));
+    let d = ok_docs(transform_record(
+        b"2 1418530070",
+        &config(r#"{"format":"version end"}"#),
+    ));
     assert_eq!(d[0].body, r#"{"version":2,"end":"2014-12-14T04:07:50Z"}"#);
     assert_eq!(d[0].timestamp_ms, Some(1_418_530_070_000));
 }

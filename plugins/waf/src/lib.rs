@@ -16,9 +16,9 @@
 //! Config: none (`{}`); unknown keys are refused.
 
 use serde_json::{Map, Value};
+pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::config::NoOptions;
 use weir_plugin_sdk::json::Member;
-pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::{Document, ISO_MS_LEN, Outcome};
 
 /// Transform one record (one or more WAF logs, plain or gzip, or a
@@ -253,7 +253,9 @@ mod tests {
 
     #[test]
     fn a_log_of_its_own_at_timestamp_gets_it_replaced() {
-        let got = ok_bodies(transform_record(br#"{"@timestamp":"x","timestamp":0,"a":1}"#));
+        let got = ok_bodies(transform_record(
+            br#"{"@timestamp":"x","timestamp":0,"a":1}"#,
+        ));
         assert_eq!(
             got[0].0,
             r#"{"@timestamp":"1970-01-01T00:00:00.000Z","timestamp":"1970-01-01T00:00:00.000Z","a":1}"#
@@ -289,13 +291,25 @@ mod tests {
             let d = ok_docs(transform_record(&record));
             let plain = ok_docs(transform_record(log.as_bytes()));
             assert_eq!(d.len(), 2);
-            assert_eq!((d[0].body.as_str(), d[0].timestamp_ms), (plain[0].body.as_str(), plain[0].timestamp_ms));
-            assert_eq!((d[0].id.as_deref(), d[1].id.as_deref()), (Some("e1"), Some("e2")));
+            assert_eq!(
+                (d[0].body.as_str(), d[0].timestamp_ms),
+                (plain[0].body.as_str(), plain[0].timestamp_ms)
+            );
+            assert_eq!(
+                (d[0].id.as_deref(), d[1].id.as_deref()),
+                (Some("e1"), Some("e2"))
+            );
         }
         let control = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#;
-        assert!(matches!(transform_record(control.as_bytes()), Outcome::Dropped));
+        assert!(matches!(
+            transform_record(control.as_bytes()),
+            Outcome::Dropped
+        ));
         let bad = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{}"}]}"#;
-        assert_eq!(failed(transform_record(bad.as_bytes())), "logEvents[0]: missing `timestamp`");
+        assert_eq!(
+            failed(transform_record(bad.as_bytes())),
+            "logEvents[0]: missing `timestamp`"
+        );
     }
 
     #[test]
