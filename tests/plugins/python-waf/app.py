@@ -7,9 +7,11 @@ Only the Python standard library is used.
 
 Behaviour, as in the Rust plugin: each record is one WAF log (JSON; a
 record holding several whitespace/newline-separated JSON values gives one
-document each). The epoch-millisecond `timestamp` becomes an ISO-8601 UTC
-string with milliseconds (`2019-12-13T23:40:12.771Z`); every other field is
-kept as it came, in order. A log that is not a JSON object, or whose
+document each), plain or gzip, or a CloudWatch Logs payload of them (one
+document per log event, its id the log event's; a `CONTROL_MESSAGE` is
+dropped). The epoch-millisecond `timestamp` becomes an ISO-8601 UTC
+string with milliseconds (`2019-12-13T23:40:12.771Z`), also added first as
+`@timestamp`; every other field is kept as it came, in order. A log that is not a JSON object, or whose
 `timestamp` is missing or not an epoch-millisecond number, fails its record
 with the reason; the other records of the batch are unaffected. Documents
 carry the event time in `timestamp-ms` and no index or id.
@@ -910,20 +912,128 @@ def transform_log(log):
             "`timestamp` %d is outside 1970..=9999 in epoch milliseconds" % ms
         )
     log["timestamp"] = iso  # keeps the key's place
-    return to_json(log), ms
+    out = {"@timestamp": iso}  # first; a log's own `@timestamp` is replaced
+    out.update((k, v) for k, v in log.items() if k != "@timestamp")
+    return to_json(out), ms
+
+
+#: The most bytes a gzip record may decompress to (the SDK's
+#: `MAX_DECOMPRESSED_BYTES`, 64 MiB).
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+
+
+def _gunzip_capped(record):
+    import zlib
+
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = d.decompress(record, MAX_DECOMPRESSED_BYTES + 1)
+    except zlib.error as e:
+        raise RecordError("invalid gzip data: %s" % e) from None
+    if len(data) <= MAX_DECOMPRESSED_BYTES and not d.eof:
+        raise RecordError("invalid gzip data: truncated")
+    if len(data) > MAX_DECOMPRESSED_BYTES:
+        raise RecordError(
+            "gzip data decompresses past the cap of %d bytes" % MAX_DECOMPRESSED_BYTES
+        )
+    return data
 
 
 def transform_record(record):
-    """One record (one or more WAF logs): a list of (body, timestamp-ms), or
-    `RecordError` with the reason."""
+    """One record (one or more WAF logs, plain or gzip, or a CloudWatch Logs
+    payload of them): a list of (body, timestamp-ms, id), `None` to drop the
+    record, or `RecordError` with the reason."""
     docs = fast_path(record)
     if docs is not None:
         return docs
+    if record[:2] == b"\x1f\x8b":
+        return _plain_record(_gunzip_capped(record))
+    return _payload_or_full_path(record)
+
+
+def _plain_record(record):
+    docs = fast_path(record)
+    if docs is not None:
+        return docs
+    return _payload_or_full_path(record)
+
+
+def _payload_or_full_path(record):
+    try:
+        text = record.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        payloads = _cwl_payloads(text)
+        if payloads is not None:
+            return _payload_documents(payloads)
+    return _full_path(record)
+
+
+def _cwl_payloads(text):
+    """The CloudWatch Logs payloads of `text` (as the SDK's `cwl` module
+    reads them), or `None` when it is not only payloads."""
+    if not text.lstrip(" \t\n\r").startswith("{") or '"messageType"' not in text:
+        return None
+    decoder = json.JSONDecoder()
+    payloads, i, ws = [], 0, re.compile(r"[ \t\n\r]*")
+    i = ws.match(text, i).end()
+    while i < len(text):
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except ValueError:
+            return None
+        i = ws.match(text, i).end()
+        if type(value) is not dict:
+            return None
+        kind = value.get("messageType")
+        events = value.get("logEvents", [])
+        if not isinstance(kind, str) or type(events) is not list:
+            return None
+        for e in events:
+            if type(e) is not dict:
+                return None
+            if any(e.get(k) is not None and not isinstance(e[k], str) for k in ("id", "message")):
+                return None
+        payloads.append((kind, events))
+    return payloads or None
+
+
+def _payload_documents(payloads):
+    docs, all_control = [], True
+    for kind, events in payloads:
+        if kind == "CONTROL_MESSAGE":
+            continue
+        if kind != "DATA_MESSAGE":
+            raise RecordError(
+                "unknown CloudWatch Logs messageType %s (expected DATA_MESSAGE or CONTROL_MESSAGE)"
+                % json.dumps(kind, ensure_ascii=False)
+            )
+        all_control = False
+        for i, event in enumerate(events):
+            message = event.get("message")
+            if message is None:
+                raise RecordError("logEvents[%d] has no string `message`" % i)
+            try:
+                got = _plain_log(message.encode("utf-8"))
+            except RecordError as e:
+                raise RecordError("logEvents[%d]: %s" % (i, e.args[0])) from None
+            event_id = event.get("id") or None
+            docs.extend((body, ms, doc_id or event_id) for body, ms, doc_id in got)
+    return None if all_control else docs
+
+
+def _plain_log(record):
+    docs = fast_path(record)
+    return docs if docs is not None else _full_path(record)
+
+
+def _full_path(record):
     values = json_values(record)
     docs = []
     for i, value in enumerate(values):
         try:
-            docs.append(transform_log(value))
+            docs.append(transform_log(value) + (None,))
         except RecordError as e:
             if i == 0:
                 raise
@@ -1138,6 +1248,8 @@ def fast_path(record):
     docs = []
     for start, end in spans:
         span = text[start:end]
+        if '"@timestamp"' in span:
+            return None  # its own `@timestamp`: the full path replaces it
         member = top_level_member(span, "timestamp", deep)
         if member is None or member is _NOT_FOUND:
             return None
@@ -1148,7 +1260,8 @@ def fast_path(record):
         iso = epoch_ms_to_iso(ms)
         if iso is None:
             return None
-        docs.append((span[:a] + '"' + iso + '"' + span[b:], ms))
+        # `@timestamp` first, then the log after its `{`, the ISO in place
+        docs.append(('{"@timestamp":"' + iso + '",' + span[1:a] + '"' + iso + '"' + span[b:], ms, None))
     return docs
 
 
@@ -1158,7 +1271,7 @@ def fast_path(record):
 
 #: What the plugin says about itself (the WIT `metadata` export), as the
 #: Rust plugin's `INFO`: (name, date fields, suggested index, config schema).
-INFO = ("waf", ["timestamp"], "waf", None)
+INFO = ("waf", ["@timestamp", "timestamp"], "waf", None)
 
 #: The plugin's own version (WIT `plugin-info.version`).
 VERSION = "0.1.0"
@@ -1167,7 +1280,7 @@ try:
     from componentize_py_types import Err
     from wit_world import exports
     from wit_world.exports.metadata import PluginInfo
-    from wit_world.imports.types import Document, Outcome_Failed, Outcome_Ok
+    from wit_world.imports.types import Document, Outcome_Dropped, Outcome_Failed, Outcome_Ok
 except ImportError:  # pragma: no cover - native use
     exports = None
 
@@ -1189,8 +1302,11 @@ if exports is not None:
             for record in records:
                 try:
                     docs = transform_record(record)
+                    if docs is None:
+                        out.append(Outcome_Dropped())
+                        continue
                     out.append(
-                        Outcome_Ok([Document(None, None, ms, body) for body, ms in docs])
+                        Outcome_Ok([Document(None, doc_id, ms, body) for body, ms, doc_id in docs])
                     )
                 except RecordError as e:
                     out.append(Outcome_Failed(e.args[0]))
