@@ -145,7 +145,10 @@ fn waf_golden() {
                     .as_str()
                     .unwrap_or_else(|| panic!("{case}: timestamp not a string"));
                 assert!(is_iso_millis(ts), "{case}: {ts}");
-                assert_eq!(body["@timestamp"], ts, "{case}: @timestamp is the timestamp");
+                assert_eq!(
+                    body["@timestamp"], ts,
+                    "{case}: @timestamp is the timestamp"
+                );
                 assert_eq!(
                     body.as_object().unwrap().keys().next().map(String::as_str),
                     Some("@timestamp"),
