@@ -178,36 +178,10 @@ mod tests {
             .filter(|l| !l.trim().is_empty())
             .take(2)
             .collect();
-        let payload = serde_json::json!({
-            "messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "g", "logStream": "s",
-            "subscriptionFilters": ["f"],
-            "logEvents": [
-                {"id": "e1", "timestamp": 1, "message": lines[0]},
-                {"id": "e2", "timestamp": 2, "message": lines[1]},
-            ],
-        })
-        .to_string();
-        for record in [payload.as_bytes().to_vec(), gzip(payload.as_bytes())] {
-            let d = ok_docs(transform_record(&record));
-            assert_eq!(d.len(), 2);
-            for (doc, (line, id)) in d.iter().zip(lines.iter().zip(["e1", "e2"])) {
-                let plain = ok_docs(transform_record(line.as_bytes()));
-                assert_eq!(
-                    (&doc.body, doc.timestamp_ms),
-                    (&plain[0].body, plain[0].timestamp_ms)
-                );
-                assert_eq!(doc.id.as_deref(), Some(id));
-            }
-        }
-        let control = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#;
-        assert!(matches!(
-            transform_record(control.as_bytes()),
-            Outcome::Dropped
-        ));
-        let bad = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{}"}]}"#;
-        assert_eq!(
-            failed(transform_record(bad.as_bytes())),
-            "logEvents[0]: missing `query_timestamp`"
+        weir_plugin_sdk::testing::assert_cwl_payloads(
+            transform_record,
+            &lines,
+            "missing `query_timestamp`",
         );
     }
 

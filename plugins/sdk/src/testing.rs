@@ -188,3 +188,45 @@ pub fn checked_info<P: crate::Plugin>() -> (crate::Info, serde_json::Value) {
     });
     (info, schema)
 }
+
+/// Check a plugin handles `logs` inside a CloudWatch Logs payload
+/// ([`crate::cwl`]), plain and gzip: one document per log event, as the log
+/// alone gives, with the log event's id (`e1`, `e2`, …); a `CONTROL_MESSAGE`
+/// is dropped; a log event whose message is `{}` fails with
+/// `logEvents[0]: <empty_reason>`.
+pub fn assert_cwl_payloads(
+    transform: impl Fn(&[u8]) -> Outcome,
+    logs: &[&str],
+    empty_reason: &str,
+) {
+    let events: Vec<serde_json::Value> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, log)| serde_json::json!({"id": format!("e{}", i + 1), "timestamp": 1, "message": log}))
+        .collect();
+    let payload = serde_json::json!({
+        "messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "g", "logStream": "s",
+        "subscriptionFilters": ["f"], "logEvents": events,
+    })
+    .to_string();
+    for record in [payload.as_bytes().to_vec(), gzip(payload.as_bytes())] {
+        let docs = ok_docs(transform(&record));
+        assert_eq!(docs.len(), logs.len());
+        for (i, (doc, log)) in docs.iter().zip(logs).enumerate() {
+            let plain = ok_docs(transform(log.as_bytes()));
+            assert_eq!(
+                (&doc.body, doc.timestamp_ms),
+                (&plain[0].body, plain[0].timestamp_ms)
+            );
+            assert_eq!(doc.id.as_deref(), Some(format!("e{}", i + 1).as_str()));
+        }
+    }
+    let control = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#;
+    assert!(matches!(transform(control.as_bytes()), Outcome::Dropped));
+    let empty =
+        r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{}"}]}"#;
+    assert_eq!(
+        failed(transform(empty.as_bytes())),
+        format!("logEvents[0]: {empty_reason}")
+    );
+}

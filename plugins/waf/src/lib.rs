@@ -278,37 +278,10 @@ mod tests {
     #[test]
     fn logs_inside_a_cloudwatch_logs_payload() {
         let log = r#"{"timestamp":1576280412771,"action":"BLOCK"}"#;
-        let payload = serde_json::json!({
-            "messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "aws-waf-logs-x",
-            "logStream": "s", "subscriptionFilters": ["f"],
-            "logEvents": [
-                {"id": "e1", "timestamp": 1576280412771_i64, "message": log},
-                {"id": "e2", "timestamp": 1576280412771_i64, "message": log},
-            ],
-        })
-        .to_string();
-        for record in [payload.as_bytes().to_vec(), gzip(payload.as_bytes())] {
-            let d = ok_docs(transform_record(&record));
-            let plain = ok_docs(transform_record(log.as_bytes()));
-            assert_eq!(d.len(), 2);
-            assert_eq!(
-                (d[0].body.as_str(), d[0].timestamp_ms),
-                (plain[0].body.as_str(), plain[0].timestamp_ms)
-            );
-            assert_eq!(
-                (d[0].id.as_deref(), d[1].id.as_deref()),
-                (Some("e1"), Some("e2"))
-            );
-        }
-        let control = r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}]}"#;
-        assert!(matches!(
-            transform_record(control.as_bytes()),
-            Outcome::Dropped
-        ));
-        let bad = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","timestamp":1,"message":"{}"}]}"#;
-        assert_eq!(
-            failed(transform_record(bad.as_bytes())),
-            "logEvents[0]: missing `timestamp`"
+        weir_plugin_sdk::testing::assert_cwl_payloads(
+            transform_record,
+            &[log, log],
+            "missing `timestamp`",
         );
     }
 
