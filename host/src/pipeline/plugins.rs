@@ -217,11 +217,6 @@ impl RoutePlugins {
         }
     }
 
-    /// The runtime they run in.
-    pub fn runtime(&self) -> &Arc<Runtime> {
-        &self.runtime
-    }
-
     /// Every plugin loaded, by reference.
     pub fn into_loaded(self) -> std::collections::HashMap<PluginRef, Arc<Plugin>> {
         self.loaded
