@@ -53,7 +53,7 @@
 //! core:  pipeline
 //! parts: plugin sink quota
 //! data:  config
-//! leaf:  builtin codec digest index metrics secret telemetry tenant
+//! leaf:  builtin codec digest geoip index metrics secret telemetry tenant
 //! ```
 
 pub mod builtin;
@@ -61,6 +61,7 @@ pub mod codec;
 pub mod config;
 pub mod digest;
 pub mod firehose;
+pub mod geoip;
 pub mod index;
 pub mod live;
 pub mod metrics;

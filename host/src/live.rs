@@ -16,6 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::config::{Config, ConfigError, PluginRef};
+use crate::metrics::RouteCounters;
 use crate::pipeline::{BuildError, Pipeline};
 
 /// Where the config comes from, to read it again on reload.
@@ -215,6 +216,7 @@ impl Live {
             let mut seen = live.fingerprint();
             loop {
                 tokio::time::sleep(interval).await;
+                live.reload_geoip();
                 let now = live.fingerprint();
                 if now != seen {
                     tracing::info!("config or plugin file changed: reloading");
@@ -224,6 +226,29 @@ impl Live {
                 }
             }
         });
+    }
+
+    /// Map again each GeoIP database whose file changed; a file that does
+    /// not open is logged and counted, and the old mapping keeps serving.
+    fn reload_geoip(&self) {
+        let pipeline = self.current();
+        let Some(geoip) = pipeline.geoip() else {
+            return;
+        };
+        let metrics = pipeline.metrics();
+        for result in geoip.reload_if_changed() {
+            match result {
+                Ok(false) => {}
+                Ok(true) => {
+                    RouteCounters::add(&metrics.geoip_reloads_ok, 1);
+                    tracing::info!(paths = ?geoip.paths(), "GeoIP database reloaded");
+                }
+                Err(e) => {
+                    RouteCounters::add(&metrics.geoip_reloads_failed, 1);
+                    tracing::error!(error = %e, "GeoIP database reload failed; the previous one keeps serving");
+                }
+            }
+        }
     }
 
     /// Size and modification time of the config file and of every plugin

@@ -83,6 +83,10 @@ pub struct Metrics {
     pub reloads_failed: AtomicU64,
     /// Requests with no route or refused before a route was known.
     pub unrouted_requests: AtomicU64,
+    /// GeoIP databases mapped again after their file changed.
+    pub geoip_reloads_ok: AtomicU64,
+    /// GeoIP database reloads that failed (the old one kept serving).
+    pub geoip_reloads_failed: AtomicU64,
 }
 
 /// A sink's counters read at render time.
@@ -143,6 +147,16 @@ impl Metrics {
                 "weir_unrouted_requests_total",
                 "Requests for no route.",
                 &self.unrouted_requests,
+            ),
+            (
+                "weir_geoip_reloads_total",
+                "GeoIP databases mapped again after their file changed.",
+                &self.geoip_reloads_ok,
+            ),
+            (
+                "weir_geoip_reload_failures_total",
+                "GeoIP database reloads that failed; the previous database kept serving.",
+                &self.geoip_reloads_failed,
             ),
         ] {
             let _ = writeln!(

@@ -35,7 +35,7 @@ pub use limits::{
 pub use route::{
     DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, PluginRef, PluginRefError, RouteConfig,
 };
-pub use server::{ServerConfig, TlsConfig};
+pub use server::{GeoIpConfig, ServerConfig, TlsConfig};
 pub use sink::{
     DEFAULT_BULK_MAX_AGE, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_DOCUMENTS,
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_MAX_ELAPSED, OpenSearchConfig,
@@ -81,6 +81,8 @@ pub struct Config {
     pub tenants: BTreeMap<TenantId, TenantConfig>,
     /// Routes, in config order.
     pub routes: Vec<RouteConfig>,
+    /// GeoIP databases (`[geoip]`), if any.
+    pub geoip: Option<GeoIpConfig>,
 }
 
 impl Config {
@@ -150,6 +152,7 @@ fn validate(raw: raw::RawConfig) -> Result<Config, ConfigError> {
         sinks: &sink_names,
     };
     let routes = route::validate_routes(raw.routes, &cx, &mut problems);
+    let geoip = server::validate_geoip(raw.geoip, &mut problems);
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
@@ -160,5 +163,6 @@ fn validate(raw: raw::RawConfig) -> Result<Config, ConfigError> {
         sinks,
         tenants,
         routes,
+        geoip,
     })
 }

@@ -22,6 +22,15 @@ pub(super) struct RawConfig {
     pub(super) tenants: Vec<RawTenant>,
     #[serde(default)]
     pub(super) routes: Vec<RawRoute>,
+    pub(super) geoip: Option<RawGeoIp>,
+}
+
+/// `[geoip]`: MaxMind-format databases.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGeoIp {
+    pub(super) city: Option<PathBuf>,
+    pub(super) asn: Option<PathBuf>,
 }
 
 /// `[server]`.

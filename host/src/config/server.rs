@@ -1,9 +1,10 @@
-//! `[server]`: where to listen, and TLS (or an explicit `plain_http`).
+//! `[server]`: where to listen, and TLS (or an explicit `plain_http`);
+//! `[geoip]`: the process's GeoIP databases.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::raw::RawServer;
+use super::raw::{RawGeoIp, RawServer};
 
 /// How the server listens.
 #[derive(Debug, Clone)]
@@ -54,4 +55,30 @@ pub(super) fn validate_server(raw: RawServer, problems: &mut Vec<String>) -> Ser
         }
     };
     ServerConfig { listen, tls }
+}
+
+/// `[geoip]`: MaxMind-format databases the plugins' `enrich.geoip` answers
+/// from, opened once per process and reloaded when their files change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoIpConfig {
+    /// A City (or Country) database: `*.geo`.
+    pub city: Option<PathBuf>,
+    /// An ASN database: `*.as`.
+    pub asn: Option<PathBuf>,
+}
+
+/// `[geoip]`: at least one database.
+pub(super) fn validate_geoip(
+    raw: Option<RawGeoIp>,
+    problems: &mut Vec<String>,
+) -> Option<GeoIpConfig> {
+    let raw = raw?;
+    if raw.city.is_none() && raw.asn.is_none() {
+        problems.push("geoip: name a `city` database, an `asn` database, or both".to_string());
+        return None;
+    }
+    Some(GeoIpConfig {
+        city: raw.city,
+        asn: raw.asn,
+    })
 }

@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 use super::plugins::RoutePlugins;
 use super::{BuildError, Pipeline, Route, sinks};
 use crate::config::{Config, RouteConfig, SinkConfig};
+use crate::geoip::GeoIp;
 use crate::metrics::Metrics;
 use crate::plugin::{Plugin, Runtime};
 use crate::quota::{PluginBreaker, TenantGate};
@@ -71,6 +72,7 @@ pub(super) fn rebuild(
         _ => Arc::new(Semaphore::new(config.plugins.max_concurrent_batches.get())),
     };
     Ok(Pipeline {
+        geoip: geoip(config, previous)?,
         config: config.clone(),
         routes,
         batch_permits,
@@ -81,6 +83,26 @@ pub(super) fn rebuild(
         gates: parts.gates,
         metrics: parts.metrics,
     })
+}
+
+/// The GeoIP databases: `previous`'s when the config names the same files
+/// (one mapping per process, reloaded in place by the watcher), else opened.
+fn geoip(config: &Config, previous: Option<&Pipeline>) -> Result<Option<Arc<GeoIp>>, BuildError> {
+    let Some(g) = &config.geoip else {
+        return Ok(None);
+    };
+    if let Some(p) = previous.filter(|p| p.config.geoip.as_ref() == Some(g)) {
+        return Ok(p.geoip.clone());
+    }
+    let opened = GeoIp::open(g.city.as_deref(), g.asn.as_deref()).map_err(|e| {
+        let key = if g.city.as_ref() == Some(&e.path) {
+            "geoip.city"
+        } else {
+            "geoip.asn"
+        };
+        BuildError::at(key, e)
+    })?;
+    Ok(Some(Arc::new(opened)))
 }
 
 /// One admission gate per tenant, kept from `previous` when its quotas are.

@@ -116,6 +116,7 @@ impl Pipeline {
             source_arn: batch.source_arn.clone(),
             common_attributes: batch.attributes.clone(),
             config: route.config.plugin_config.clone(),
+            geoip: self.geoip.clone(),
         });
         let len = batch.records.len();
         let batch = Arc::new(batch);

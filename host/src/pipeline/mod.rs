@@ -103,6 +103,7 @@ pub struct Pipeline {
     plugins: HashMap<PluginRef, Arc<Plugin>>,
     gates: HashMap<TenantId, Arc<TenantGate>>,
     metrics: Arc<Metrics>,
+    geoip: Option<Arc<crate::geoip::GeoIp>>,
 }
 
 impl Pipeline {
@@ -124,7 +125,12 @@ impl Pipeline {
         build::rebuild(config, previous)
     }
 
-    /// The config this pipeline was built from.
+    /// The GeoIP databases plugins' `enrich.geoip` answers from.
+    pub fn geoip(&self) -> Option<&Arc<crate::geoip::GeoIp>> {
+        self.geoip.as_ref()
+    }
+
+    /// The validated config it was built from.
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -15,7 +15,8 @@ use super::cache::{Cache, check_pin};
 use super::contract::check_contract_names;
 use super::sandbox::StoreState;
 use super::{
-    BatchLimits, MetadataIndices, Plugin, PluginError, PluginInfo, TransformIndices, bindings,
+    BatchLimits, MetadataIndices, Plugin, PluginError, PluginInfo, SchemaIndices, TransformIndices,
+    bindings,
 };
 use crate::config::PluginLimits;
 use crate::digest::hex;
@@ -201,8 +202,10 @@ impl Runtime {
                 "not a weir:plugin@0.1.x component (does it export weir:plugin/transform@0.1.x?): {e:#}"
             ))
         })?;
-        // `metadata` is optional: plugins built against 0.1.0 lack it.
+        // `metadata` is optional: plugins built against 0.1.0 lack it;
+        // `schema` too: plugins built against 0.1.0 or 0.1.1 lack it.
         let metadata = MetadataIndices::new(&pre).ok();
+        let schema = SchemaIndices::new(&pre).ok();
         let mut plugin = Plugin {
             name: name.into(),
             digest,
@@ -216,6 +219,9 @@ impl Runtime {
         };
         if let Some(metadata) = metadata {
             plugin.info = plugin.read_info(&metadata)?;
+        }
+        if let Some(schema) = schema {
+            plugin.info.index_properties = plugin.read_index_properties(&schema)?;
         }
         tracing::debug!(plugin = name, digest = plugin.digest, cached, load_ms = started.elapsed().as_millis() as u64, info = ?plugin.info, "plugin loaded");
         Ok(plugin)

@@ -40,6 +40,8 @@ pub use crate::config::BatchLimits;
 type TransformIndices = bindings::exports::weir::plugin::transform::GuestIndices;
 /// The typed `metadata` export (since 0.1.1).
 type MetadataIndices = bindings::exports::weir::plugin::metadata::GuestIndices;
+/// The typed `schema` export (since 0.1.2).
+type SchemaIndices = bindings::exports::weir::plugin::schema::GuestIndices;
 
 /// What a plugin says about itself (`metadata.info`, WIT 0.1.1). A 0.1.0
 /// plugin says nothing: its info is its name and nothing else.
@@ -55,6 +57,9 @@ pub struct PluginInfo {
     pub default_index: Option<String>,
     /// JSON Schema of its config (JSON text).
     pub config_schema: Option<String>,
+    /// Index mapping `properties` it suggests (`schema.index-properties`,
+    /// WIT 0.1.2), checked to be a JSON object when loaded.
+    pub index_properties: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Why a batch failed as a whole.
@@ -159,6 +164,9 @@ pub struct BatchContext {
     pub common_attributes: Vec<(String, String)>,
     /// Plugin config, JSON text.
     pub config: String,
+    /// The GeoIP databases the plugin's `enrich.geoip` answers from (none:
+    /// every lookup is `none`).
+    pub geoip: Option<Arc<crate::geoip::GeoIp>>,
 }
 
 /// Per-batch figures.

@@ -15,8 +15,9 @@ use super::engine::{EPOCH_TICK, MAX_TABLE_ELEMENTS};
 use super::pipe::CappedPipe;
 use super::{
     BatchContext, BatchLimits, BatchStats, Document, MetadataIndices, Outcome, Plugin, PluginError,
-    PluginInfo, bindings,
+    PluginInfo, SchemaIndices, bindings,
 };
+use crate::geoip::GeoIp;
 
 /// Store data of one batch.
 pub(super) struct StoreState {
@@ -24,6 +25,7 @@ pub(super) struct StoreState {
     table: ResourceTable,
     limiter: Limiter,
     log: LogSink,
+    geoip: Option<Arc<GeoIp>>,
 }
 
 impl WasiView for StoreState {
@@ -72,6 +74,21 @@ impl bindings::weir::plugin::host::Host for StoreState {
 }
 
 impl wit::Host for StoreState {}
+
+impl bindings::weir::plugin::enrich::Host for StoreState {
+    fn geoip(&mut self, ip: String) -> Option<bindings::weir::plugin::enrich::Geo> {
+        let geo = self.geoip.as_ref()?.lookup(&ip)?;
+        Some(bindings::weir::plugin::enrich::Geo {
+            country_iso_code: geo.country_iso_code,
+            city_name: geo.city_name,
+            location: geo
+                .location
+                .map(|(lat, lon)| bindings::weir::plugin::enrich::Location { lat, lon }),
+            as_number: geo.as_number,
+            as_organization: geo.as_organization,
+        })
+    }
+}
 
 /// Caps linear memory and tables of one store, and remembers a hit so the
 /// error names the cap instead of a bare trap.
@@ -164,6 +181,7 @@ impl Plugin {
                 budget: self.log_bytes,
                 dropped: 0,
             },
+            geoip: ctx.geoip.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -344,7 +362,34 @@ impl Plugin {
             date_fields: info.date_fields,
             default_index: info.default_index,
             config_schema: info.config_schema,
+            index_properties: None,
         })
+    }
+
+    /// Ask the plugin for the index mapping properties it suggests
+    /// (`schema.index-properties`, WIT 0.1.2); text that is not a JSON
+    /// object fails the load.
+    pub(super) fn read_index_properties(
+        &self,
+        schema: &SchemaIndices,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, PluginError> {
+        let ctx = BatchContext {
+            route: "(schema)".into(),
+            ..BatchContext::default()
+        };
+        let (text, _) = self.call(&ctx, &self.limits, |store, instance| {
+            schema
+                .load(&mut *store, instance)?
+                .call_index_properties(store)
+        })?;
+        let Some(text) = text else { return Ok(None) };
+        match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
+            Ok(_) | Err(_) => Err(PluginError::Contract {
+                plugin: self.name.to_string(),
+                detail: "schema.index-properties is not a JSON object".into(),
+            }),
+        }
     }
 }
 

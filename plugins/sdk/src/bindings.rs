@@ -1,4 +1,4 @@
-//! The generated bindings of `wit/plugin.wit` (`weir:plugin@0.1.1`, world
+//! The generated bindings of `wit/plugin.wit` (`weir:plugin@0.1.2`, world
 //! `plugin`), generated once, here, for every plugin, and the host's `log`.
 
 #![allow(unsafe_code, missing_docs, clippy::all, unreachable_pub)]

@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod config;
 pub mod cwl;
 mod document;
+pub mod enrich;
 pub mod json;
 mod plugin;
 pub mod record;
@@ -25,6 +26,7 @@ pub use bindings::exports::weir::plugin::metadata::PluginInfo;
 pub use bindings::log;
 pub use bindings::weir::plugin::host::Level;
 pub use bindings::weir::plugin::types::{Attribute, BatchContext, Document, Outcome};
+pub use enrich::{Geo, Location, geoip};
 pub use plugin::{Exported, Info, Plugin};
 
 pub use gzip::{GZIP_MAGIC, GunzipError, gunzip_capped, is_gzip};
@@ -65,7 +67,7 @@ pub use time::{
 /// The exports exist only in the wasm build: natively (unit tests) the
 /// crate is a plain library (the `Plugin` impl is there, so tests can read
 /// `<MyPlugin as Plugin>::INFO`), and a native `cdylib` could not carry the
-/// component-model export names (`weir:plugin/transform@0.1.1#…`) anyway.
+/// component-model export names (`weir:plugin/transform@0.1.2#…`) anyway.
 #[macro_export]
 macro_rules! export {
     ($ty:ident) => {

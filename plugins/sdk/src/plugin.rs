@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 
-use crate::bindings::exports::weir::plugin::{metadata, transform};
+use crate::bindings::exports::weir::plugin::{metadata, schema, transform};
 use crate::{BatchContext, Outcome};
 
 /// A Weir plugin. Implement it on a unit struct and export it with
@@ -53,6 +53,9 @@ pub struct Info {
     pub default_index: Option<&'static str>,
     /// A JSON Schema (JSON text) of its config; `None` when it takes none.
     pub config_schema: Option<&'static str>,
+    /// OpenSearch mapping `properties` (a JSON object, as text) it suggests
+    /// for its index (the WIT `schema` export); `None`: nothing.
+    pub index_properties: Option<&'static str>,
 }
 
 impl Info {
@@ -64,6 +67,7 @@ impl Info {
             date_fields: &[],
             default_index: None,
             config_schema: None,
+            index_properties: None,
         }
     }
 
@@ -85,6 +89,13 @@ impl Info {
         self
     }
 
+    /// Set the index mapping `properties` it suggests (JSON object text,
+    /// often `include_str!` of a file beside the crate).
+    pub const fn index_properties(mut self, properties: &'static str) -> Info {
+        self.index_properties = Some(properties);
+        self
+    }
+
     /// The WIT record the `metadata` export returns.
     pub fn to_wit(&self) -> metadata::PluginInfo {
         metadata::PluginInfo {
@@ -99,7 +110,8 @@ impl Info {
 
 /// An [`Info`] named `$name` with the calling crate's version
 /// (`CARGO_PKG_VERSION`); chain [`Info::date_fields`],
-/// [`Info::default_index`] and [`Info::config_schema`] onto it.
+/// [`Info::default_index`], [`Info::config_schema`] and
+/// [`Info::index_properties`] onto it.
 #[macro_export]
 macro_rules! info {
     ($name:expr) => {
@@ -128,6 +140,12 @@ impl<P: Plugin> transform::Guest for Exported<P> {
 impl<P: Plugin> metadata::Guest for Exported<P> {
     fn info() -> metadata::PluginInfo {
         P::INFO.to_wit()
+    }
+}
+
+impl<P: Plugin> schema::Guest for Exported<P> {
+    fn index_properties() -> Option<String> {
+        P::INFO.index_properties.map(str::to_string)
     }
 }
 

@@ -174,8 +174,9 @@ macro_rules! golden_test {
 }
 
 /// The plugin's [`Info`](crate::Info), checked: a name, its crate's version
-/// (semver), and, when it has a config schema, one that is a JSON object
-/// schema refusing unknown keys (returned parsed).
+/// (semver), when it has a config schema, one that is a JSON object
+/// schema refusing unknown keys (returned parsed), and index properties
+/// that are a JSON object.
 pub fn checked_info<P: crate::Plugin>() -> (crate::Info, serde_json::Value) {
     let info = P::INFO;
     assert!(!info.name.is_empty());
@@ -186,6 +187,10 @@ pub fn checked_info<P: crate::Plugin>() -> (crate::Info, serde_json::Value) {
         assert_eq!(schema["additionalProperties"], false);
         schema
     });
+    if let Some(props) = info.index_properties {
+        let props: serde_json::Value = serde_json::from_str(props).unwrap();
+        assert!(props.is_object(), "index_properties must be a JSON object");
+    }
     (info, schema)
 }
 
@@ -229,4 +234,28 @@ pub fn assert_cwl_payloads(
         failed(transform(empty.as_bytes())),
         format!("logEvents[0]: {empty_reason}")
     );
+}
+
+/// Make [`geoip`](crate::geoip) answer `geo` for `ip` on this thread (natively;
+/// the table starts empty, as a host without GeoIP databases).
+pub fn set_geoip(ip: &str, geo: crate::Geo) {
+    crate::enrich::native::TABLE.with(|t| t.borrow_mut().insert(ip.to_string(), geo));
+}
+
+/// A [`Geo`](crate::Geo) with every part set, for tests.
+pub fn sample_geo(
+    country: &str,
+    city: &str,
+    lat: f64,
+    lon: f64,
+    asn: u32,
+    org: &str,
+) -> crate::Geo {
+    crate::Geo {
+        country_iso_code: Some(country.into()),
+        city_name: Some(city.into()),
+        location: Some(crate::Location { lat, lon }),
+        as_number: Some(asn),
+        as_organization: Some(org.into()),
+    }
 }
