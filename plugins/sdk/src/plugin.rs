@@ -53,9 +53,10 @@ pub struct Info {
     pub default_index: Option<&'static str>,
     /// A JSON Schema (JSON text) of its config; `None` when it takes none.
     pub config_schema: Option<&'static str>,
-    /// OpenSearch mapping `properties` (a JSON object, as text) it suggests
-    /// for its index (the WIT `schema` export); `None`: nothing.
-    pub index_properties: Option<&'static str>,
+    /// OpenSearch mapping `properties` it suggests for its index (the WIT
+    /// `schema` export): JSON objects, as text, merged in order (a later
+    /// one's field wins); empty: nothing.
+    pub index_properties: &'static [&'static str],
 }
 
 impl Info {
@@ -67,7 +68,7 @@ impl Info {
             date_fields: &[],
             default_index: None,
             config_schema: None,
-            index_properties: None,
+            index_properties: &[],
         }
     }
 
@@ -89,11 +90,28 @@ impl Info {
         self
     }
 
-    /// Set the index mapping `properties` it suggests (JSON object text,
-    /// often `include_str!` of a file beside the crate).
-    pub const fn index_properties(mut self, properties: &'static str) -> Info {
-        self.index_properties = Some(properties);
+    /// Set the index mapping `properties` it suggests: JSON object texts
+    /// (often `include_str!` of a file beside the crate), merged in order.
+    pub const fn index_properties(mut self, properties: &'static [&'static str]) -> Info {
+        self.index_properties = properties;
         self
+    }
+
+    /// [`Info::index_properties`] merged into one JSON object (a later
+    /// text's top-level field wins), or `None` when there are none. A text
+    /// that is not a JSON object is skipped (`testing::checked_info` fails
+    /// on it).
+    pub fn merged_index_properties(&self) -> Option<String> {
+        if self.index_properties.is_empty() {
+            return None;
+        }
+        let mut merged = serde_json::Map::new();
+        for text in self.index_properties {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(text) {
+                merged.extend(map);
+            }
+        }
+        Some(serde_json::Value::Object(merged).to_string())
     }
 
     /// The WIT record the `metadata` export returns.
@@ -145,7 +163,7 @@ impl<P: Plugin> metadata::Guest for Exported<P> {
 
 impl<P: Plugin> schema::Guest for Exported<P> {
     fn index_properties() -> Option<String> {
-        P::INFO.index_properties.map(str::to_string)
+        P::INFO.merged_index_properties()
     }
 }
 

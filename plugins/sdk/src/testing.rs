@@ -187,9 +187,9 @@ pub fn checked_info<P: crate::Plugin>() -> (crate::Info, serde_json::Value) {
         assert_eq!(schema["additionalProperties"], false);
         schema
     });
-    if let Some(props) = info.index_properties {
+    for props in info.index_properties {
         let props: serde_json::Value = serde_json::from_str(props).unwrap();
-        assert!(props.is_object(), "index_properties must be a JSON object");
+        assert!(props.is_object(), "index_properties must be JSON objects");
     }
     (info, schema)
 }
