@@ -79,7 +79,8 @@ pub fn date_fields(route: &RouteConfig, plugins: &Plugins) -> Vec<String> {
     }
 }
 
-/// One index template per route on `sink` that has date fields.
+/// One index template per route on `sink` that has date fields or
+/// plugin-suggested mapping properties.
 pub fn templates_for(config: &Config, plugins: &Plugins, sink: &str) -> Vec<TemplateSpec> {
     config
         .routes
@@ -90,8 +91,12 @@ pub fn templates_for(config: &Config, plugins: &Plugins, sink: &str) -> Vec<Temp
             name: format!("weir-{}-{}", r.tenant, r.name.to_ascii_lowercase()),
             patterns: r.index_patterns.clone(),
             date_fields: date_fields(r, plugins),
+            properties: plugins
+                .get(&r.plugin)
+                .and_then(|p| p.info().index_properties.clone())
+                .unwrap_or_default(),
             priority: 100 + i as u32,
         })
-        .filter(|t| !t.date_fields.is_empty())
+        .filter(|t| !t.date_fields.is_empty() || !t.properties.is_empty())
         .collect()
 }

@@ -63,7 +63,7 @@ weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct CloudWatchLogs;
     config: Config,
-    info: weir_plugin_sdk::info!("cloudwatch-logs").date_fields(&["@timestamp", "eventTime"]).default_index("cwl-%Y.%m.%d").config_schema(CONFIG_SCHEMA),
+    info: weir_plugin_sdk::info!("cloudwatch-logs").date_fields(&["@timestamp", "eventTime"]).default_index("cwl-%Y.%m.%d").config_schema(CONFIG_SCHEMA).index_properties(&[include_str!("../index-properties.json")]),
     transform_record: |config, record| transform_record(record, config),
 }
 

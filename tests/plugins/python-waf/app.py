@@ -1291,6 +1291,12 @@ if exports is not None:
             name, date_fields, default_index, config_schema = INFO
             return PluginInfo(name, VERSION, date_fields, default_index, config_schema)
 
+    class Schema(exports.Schema):
+        def index_properties(self):
+            # WIT 0.1.2 `schema`: nothing to suggest (this twin writes no
+            # ECS fields; the Rust plugin suggests their mappings).
+            return None
+
     class Transform(exports.Transform):
         def validate_config(self, config):
             reason = validate_config(config)

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use bulk::{BulkDoc, ItemError, ItemStatus};
 pub use client::{Client, ClientError};
-pub use template::TemplateSpec;
+pub use template::{TOTAL_FIELDS_LIMIT, TemplateSpec};
 
 use super::dead_letter::DocumentRef;
 use super::{BoxFuture, DeadLetter, DeadLetterKind, Sink, SinkBatch, SinkError, WriteSummary};

@@ -1,20 +1,32 @@
-//! Index templates: each route's date fields mapped as `date`, installed
-//! once before the first `_bulk`.
+//! Index templates: each route's date fields mapped as `date` and its
+//! plugin's suggested mapping properties (`schema.index-properties`: ECS
+//! addresses as `ip`, CloudTrail's free-form objects as `flat_object`, …),
+//! with a bounded field count, installed once before the first `_bulk`.
 
 use bytes::Bytes;
 use http::Method;
 
 use super::batcher::Shared;
 
-/// An index template mapping a route's time fields as `date`.
+/// `index.mapping.total_fields.limit` of every template Weir installs.
+/// OpenSearch's default is 1000; with free-form objects mapped as
+/// `flat_object`, a CloudTrail index holds a few hundred fields, so 2000
+/// leaves room for fields new API versions bring while still stopping a
+/// runaway mapping before it slows the cluster.
+pub const TOTAL_FIELDS_LIMIT: u32 = 2000;
+
+/// An index template for a route: its plugin's mapping properties, its
+/// time fields as `date`, and [`TOTAL_FIELDS_LIMIT`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateSpec {
     /// Template name.
     pub name: String,
     /// `index_patterns`.
     pub patterns: Vec<String>,
-    /// Fields mapped as `date`.
+    /// Fields mapped as `date` (over any property of the same name).
     pub date_fields: Vec<String>,
+    /// Mapping `properties` the route's plugin suggests.
+    pub properties: serde_json::Map<String, serde_json::Value>,
     /// Priority (distinct per template so overlapping patterns are allowed).
     pub priority: u32,
 }
@@ -22,20 +34,20 @@ pub struct TemplateSpec {
 impl TemplateSpec {
     /// The `PUT _index_template/<name>` body.
     pub fn body(&self) -> serde_json::Value {
-        let props: serde_json::Map<String, serde_json::Value> = self
-            .date_fields
-            .iter()
-            .map(|f| {
-                (
-                    f.clone(),
-                    serde_json::json!({"type": "date", "format": "strict_date_optional_time||epoch_millis"}),
-                )
-            })
-            .collect();
+        let mut props = self.properties.clone();
+        for f in &self.date_fields {
+            props.insert(
+                f.clone(),
+                serde_json::json!({"type": "date", "format": "strict_date_optional_time||epoch_millis"}),
+            );
+        }
         serde_json::json!({
             "index_patterns": self.patterns,
             "priority": self.priority,
-            "template": { "mappings": { "properties": props } },
+            "template": {
+                "settings": { "index.mapping.total_fields.limit": TOTAL_FIELDS_LIMIT },
+                "mappings": { "properties": props },
+            },
             "_meta": { "managed_by": "weir" },
         })
     }
@@ -92,6 +104,13 @@ mod tests {
             name: "weir-demo-waf".into(),
             patterns: vec!["waf".into()],
             date_fields: vec!["timestamp".into()],
+            properties: serde_json::json!({
+                "source": {"properties": {"ip": {"type": "ip"}}},
+                "timestamp": {"type": "keyword"},
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
             priority: 100,
         };
         assert_eq!(
@@ -99,7 +118,13 @@ mod tests {
             serde_json::json!({
                 "index_patterns": ["waf"],
                 "priority": 100,
-                "template": {"mappings": {"properties": {"timestamp": {"type": "date", "format": "strict_date_optional_time||epoch_millis"}}}},
+                "template": {
+                    "settings": {"index.mapping.total_fields.limit": 2000},
+                    "mappings": {"properties": {
+                        "source": {"properties": {"ip": {"type": "ip"}}},
+                        "timestamp": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+                    }},
+                },
                 "_meta": {"managed_by": "weir"},
             })
         );
