@@ -230,7 +230,7 @@ impl Live {
 
     /// Map again each GeoIP database whose file changed; a file that does
     /// not open is logged and counted, and the old mapping keeps serving.
-    fn reload_geoip(&self) {
+    pub fn reload_geoip(&self) {
         let pipeline = self.current();
         let Some(geoip) = pipeline.geoip() else {
             return;

@@ -302,3 +302,20 @@ fn unknown_keys_in_sinks_and_routes_are_errors() {
     let e = Config::parse(&route).unwrap_err().to_string();
     assert!(e.contains("memory"), "{e}");
 }
+
+#[test]
+fn geoip_names_at_least_one_database() {
+    assert_eq!(Config::parse(GOOD).unwrap().geoip, None);
+    let c = Config::parse(&format!("{GOOD}\n[geoip]\ncity = \"c.mmdb\"\n")).unwrap();
+    assert_eq!(
+        c.geoip,
+        Some(GeoIpConfig {
+            city: Some(PathBuf::from("c.mmdb")),
+            asn: None
+        })
+    );
+    let e = Config::parse(&format!("{GOOD}\n[geoip]\n")).unwrap_err();
+    assert!(e.problems[0].starts_with("geoip: name a `city` database"), "{e}");
+    let e = Config::parse(&format!("{GOOD}\n[geoip]\ncountry = \"x\"\n")).unwrap_err();
+    assert!(e.to_string().contains("unknown field `country`"), "{e}");
+}
