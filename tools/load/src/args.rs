@@ -74,6 +74,16 @@ pub(crate) struct Args {
     /// WAF log fixtures to build records from.
     #[arg(long)]
     pub(crate) fixtures: Option<PathBuf>,
+    /// The WAF route's `plugin_config`, as the inside of a TOML inline
+    /// table (`ecs = false`).
+    #[arg(long)]
+    pub(crate) plugin_config: Option<String>,
+    /// A MaxMind City database for `[geoip] city`.
+    #[arg(long)]
+    pub(crate) geoip_city: Option<PathBuf>,
+    /// A MaxMind ASN database for `[geoip] asn`.
+    #[arg(long)]
+    pub(crate) geoip_asn: Option<PathBuf>,
     /// Keep the run's directory (configs, logs) instead of deleting it.
     #[arg(long)]
     pub(crate) keep: bool,

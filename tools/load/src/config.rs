@@ -15,7 +15,8 @@ pub(crate) struct HostConfig {
     pub(crate) client_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-/// Tenant `load` with route `/firehose/waf` (WAF → the OpenSearch sink),
+/// Tenant `load` with route `/firehose/waf` (WAF → the OpenSearch sink,
+/// with `--plugin-config`), `[geoip]` from `--geoip-city`/`--geoip-asn`,
 /// plus `extra` TOML; TLS when asked.
 pub(crate) fn host_config(
     args: &Args,
@@ -53,6 +54,17 @@ pub(crate) fn host_config(
         "waf",
         "search",
     ));
+    if let Some(options) = &args.plugin_config {
+        text.push_str(&format!("plugin_config = {{ {options} }}\n"));
+    }
+    if args.geoip_city.is_some() || args.geoip_asn.is_some() {
+        text.push_str("\n[geoip]\n");
+        for (key, path) in [("city", &args.geoip_city), ("asn", &args.geoip_asn)] {
+            if let Some(path) = path {
+                text.push_str(&format!("{key} = {:?}\n", path.display().to_string()));
+            }
+        }
+    }
     text.push_str(extra.unwrap_or(""));
     text.push('\n');
     HostConfig { text, client_tls }
