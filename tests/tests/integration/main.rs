@@ -7,6 +7,7 @@
 // clippy.toml for the host's bounds on body collection).
 #![allow(clippy::disallowed_methods)]
 
+mod dashboards;
 mod golden;
 mod hostile;
 mod intake;
