@@ -33,6 +33,9 @@
 //!   results), a local directory, S3. Every sink implements
 //!   [`sink::Sink`]; adding one is its module, its config variant and one
 //!   arm in [`sink::open`].
+//! - **Dashboards** ([`dashboards`]): an OpenSearch Dashboards index
+//!   pattern per route (and one over every source), exported as a
+//!   saved-objects file or imported through the Dashboards API.
 //!
 //! ```text
 //! Firehose ──POST──▶ server ─▶ firehose::decode ─▶ Batch ─▶ pipeline ─▶ plugin (wasm)
@@ -49,7 +52,7 @@
 //! every `crate::` path in the source.
 //!
 //! ```text
-//! edge:  cli server firehose(server,cli) s3intake replay live
+//! edge:  cli server firehose(server,cli) s3intake replay live dashboards
 //! core:  pipeline
 //! parts: plugin sink quota
 //! data:  config
@@ -59,6 +62,7 @@
 pub mod builtin;
 pub mod codec;
 pub mod config;
+pub mod dashboards;
 pub mod digest;
 pub mod firehose;
 pub mod geoip;

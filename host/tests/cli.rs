@@ -365,3 +365,64 @@ fn serve_reloads_on_sighup_and_file_change_and_stops_on_sigterm() {
         assert!(stderr.contains(needle), "{needle} in\n{stderr}");
     }
 }
+
+#[test]
+fn dashboards_export_writes_an_index_pattern_per_route() {
+    let out = weir()
+        .args(["dashboards", "export", "--config"])
+        .arg(repo().join("examples/weir.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = lines.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "weir-demo-waf",
+            "weir-demo-cloudtrail",
+            "weir-demo-vpc-flow",
+            "weir-demo-securityhub",
+            "weir-demo-route53-resolver",
+            "weir-all"
+        ]
+    );
+    assert_eq!(lines[1]["attributes"]["title"], "demo-cwl-*");
+    assert_eq!(
+        lines[3]["attributes"]["title"],
+        "demo-aws-securityhub-findings-*"
+    );
+    for v in &lines {
+        assert_eq!(v["type"], "index-pattern");
+        assert_eq!(v["attributes"]["timeFieldName"], "@timestamp", "{v}");
+    }
+}
+
+#[test]
+fn dashboards_install_fails_clearly_when_nothing_answers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = weir()
+        .args(["dashboards", "install", "--url", &url, "--config"])
+        .arg(repo().join("examples/weir.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: Dashboards at {url} unreachable")),
+        "{stderr}"
+    );
+}

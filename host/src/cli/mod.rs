@@ -1,5 +1,6 @@
 //! The `weir` commands.
 
+mod dashboards;
 mod demo;
 
 use std::io::Write;
@@ -85,6 +86,11 @@ enum Command {
         #[arg(long)]
         opensearch: Option<String>,
     },
+    /// OpenSearch Dashboards index patterns for the config's routes.
+    Dashboards {
+        #[command(subcommand)]
+        command: dashboards::DashboardsCommand,
+    },
     /// Plugin tools.
     Plugin {
         #[command(subcommand)]
@@ -125,6 +131,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             opensearch,
         } => replay(config, &from, route.as_deref(), dry_run, opensearch),
+        Command::Dashboards { command } => dashboards::run(command),
         Command::Plugin {
             command:
                 PluginCommand::Run {

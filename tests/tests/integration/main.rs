@@ -8,6 +8,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod cloudtrail_variety;
+mod dashboards;
 mod golden;
 mod hostile;
 mod intake;

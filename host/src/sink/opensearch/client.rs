@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
@@ -146,6 +146,20 @@ impl Client {
         content_type: &'static str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), ClientError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        self.send_with(method, path_and_query, headers, body).await
+    }
+
+    /// [`Client::send`] with these request headers (among them the
+    /// content type); they are signed too when SigV4 is on.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         let body = if self.gzip && !body.is_empty() {
             Some(Bytes::from(crate::codec::gzip(&body)))
         } else {
@@ -158,13 +172,7 @@ impl Client {
         for i in 0..self.urls.len() {
             let url = &self.urls[(start + i) % self.urls.len()];
             match self
-                .send_once(
-                    url,
-                    method.clone(),
-                    path_and_query,
-                    content_type,
-                    body.clone(),
-                )
+                .send_once(url, method.clone(), path_and_query, &headers, body.clone())
                 .await
             {
                 Ok(r) => return Ok(r),
@@ -179,15 +187,17 @@ impl Client {
         base: &str,
         method: Method,
         path_and_query: &str,
-        content_type: &'static str,
+        headers: &HeaderMap,
         (body, gzipped): (Bytes, bool),
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let url = format!("{base}{path_and_query}");
         let mut req = Request::builder()
             .method(method)
             .uri(&url)
-            .header(header::CONTENT_TYPE, content_type)
             .header(header::ACCEPT, "application/json");
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
         if gzipped {
             req = req.header(header::CONTENT_ENCODING, "gzip");
         }
