@@ -71,7 +71,13 @@ pub(crate) struct Args {
     /// Extra plugins loaded for `idle-plugins`.
     #[arg(long, default_value_t = 100)]
     pub(crate) plugins: usize,
-    /// WAF log fixtures to build records from.
+    /// The source measured: the built-in plugin of the measured route
+    /// (`waf`, `vpc-flow`, `route53-resolver`, `cloudwatch-logs`,
+    /// `securityhub`), and its fixtures by default.
+    #[arg(long, default_value = "waf")]
+    pub(crate) source: String,
+    /// Fixtures to build records from (default:
+    /// `tests/fixtures/plugins/<source>`).
     #[arg(long)]
     pub(crate) fixtures: Option<PathBuf>,
     /// The WAF route's `plugin_config`, as the inside of a TOML inline

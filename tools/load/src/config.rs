@@ -15,7 +15,8 @@ pub(crate) struct HostConfig {
     pub(crate) client_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-/// Tenant `load` with route `/firehose/waf` (WAF → the OpenSearch sink,
+/// Tenant `load` with route `/firehose/waf` (`builtin:<--source>`, WAF
+/// by default → the OpenSearch sink,
 /// with `--plugin-config`), `[geoip]` from `--geoip-city`/`--geoip-asn`,
 /// plus `extra` TOML; TLS when asked.
 pub(crate) fn host_config(
@@ -48,10 +49,10 @@ pub(crate) fn host_config(
     ));
     text.push_str(&tenant("load", &[KEY]));
     text.push_str(&route(
-        "/firehose/waf",
+        crate::drive::WAF_PATH,
         "load",
-        "builtin:waf",
-        "waf",
+        &format!("builtin:{}", args.source),
+        &args.source,
         "search",
     ));
     if let Some(options) = &args.plugin_config {

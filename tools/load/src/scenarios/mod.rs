@@ -52,20 +52,20 @@ impl Setting<'_> {
 /// Print the run's setting, start the `_bulk` endpoint, and run the
 /// scenarios `--scenario` asks for, in order.
 pub(crate) async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<()> {
-    let records = fixture_records(
-        &args
-            .fixtures
-            .clone()
-            .unwrap_or_else(|| workspace().join("tests/fixtures/plugins/waf")),
-    )?;
+    let records = fixture_records(&args.fixtures.clone().unwrap_or_else(|| {
+        workspace()
+            .join("tests/fixtures/plugins")
+            .join(&args.source)
+    }))?;
     let mean = records.iter().map(Vec::len).sum::<usize>() / records.len().max(1);
     println!(
-        "weir-load: {} cores, weir {}, {} connections, {} records/request (mean record {mean} B, {} WAF logs from the fixtures), {}, _bulk to {}",
+        "weir-load: {} cores, weir {}, {} connections, {} records/request (mean record {mean} B, {} {} records from the fixtures), {}, _bulk to {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         weir.display(),
         args.connections,
         args.records,
         records.len(),
+        args.source,
         if args.tls { "https" } else { "http" },
         args.target
     );
