@@ -13,13 +13,15 @@
 //! - `contract`: the contract check, on the names a binary imports and exports;
 //! - `cache`: the precompiled-component cache and the digest pin;
 //! - `sandbox`: one batch's store, limits, clocks and stdio, and the calls;
-//! - `pipe`: the capped stdout/stderr pipe.
+//! - `pipe`: the capped stdout/stderr pipe;
+//! - `wasi`: the WASI interfaces a plugin is linked with, none of which waits.
 
 mod cache;
 mod contract;
 mod engine;
 mod pipe;
 mod sandbox;
+mod wasi;
 
 use std::sync::Arc;
 use std::time::Duration;
