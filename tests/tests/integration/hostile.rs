@@ -2,6 +2,11 @@
 //! are dead-lettered with a clear reason, and the host keeps serving.
 
 use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use std::time::{Duration, Instant};
 
 use weir::config::Config;
@@ -316,17 +321,50 @@ fn small_pool(name: &str) -> (Arc<Pipeline>, std::path::PathBuf) {
 /// an hour; the routes' `timeout_ms` is 500). Not a speed check.
 const ANSWERED_WITHIN: Duration = Duration::from_secs(30);
 
-/// Two requests of `mode` on `demo`'s hostile route, started together so
-/// that they take the whole pool of 2, and tenant `other`'s WAF request
-/// beside them: every one is answered 200. Returns each hostile answer's
-/// time.
-async fn two_hostile_and_a_neighbour(p: &Arc<Pipeline>, mode: &str) -> Vec<Duration> {
+/// A running Weir (a real socket) on `p`: its address, the switch that
+/// stops it, and its task.
+async fn running(
+    p: Arc<Pipeline>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let live = Arc::new(weir::live::Live::new(p));
+    let server = weir::server::Server::bind("127.0.0.1:0".parse().unwrap(), None, live)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    (addr, stop, tokio::spawn(server.run(stopped)))
+}
+
+/// POST a Firehose request to a running Weir.
+async fn post_to(
+    addr: std::net::SocketAddr,
+    path: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = firehose_request(path, Some(key), body);
+    *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
+    let (status, _, json) = read_response(client.request(req).await.unwrap()).await;
+    (status, json)
+}
+
+/// Against a running Weir: two requests of `mode` on `demo`'s hostile
+/// route, started together so that they take the whole pool of 2, and
+/// tenant `other`'s WAF request beside them: every one is answered 200.
+/// Returns each hostile answer's time.
+async fn two_hostile_and_a_neighbour(addr: std::net::SocketAddr, mode: &str) -> Vec<Duration> {
     let hostile: Vec<_> = (0..2)
         .map(|i| {
-            let (p, mode) = (p.clone(), mode.to_string());
+            let (path, mode) = (format!("/hostile/{mode}"), mode.to_string());
             tokio::spawn(async move {
                 let started = Instant::now();
-                let answer = post_hostile(&p, &mode, &format!("{mode}-{i}")).await;
+                let body = request_body(&format!("{mode}-{i}"), &[b"first", b"second"]);
+                let answer = post_to(addr, &path, KEY, body).await;
                 (answer, started.elapsed())
             })
         })
@@ -336,9 +374,9 @@ async fn two_hostile_and_a_neighbour(p: &Arc<Pipeline>, mode: &str) -> Vec<Durat
         &format!("beside-{mode}"),
         &[br#"{"timestamp":1576280412771}"#],
     );
-    let neighbour = handle(p, firehose_request("/other/waf", Some(OTHER_KEY), body));
+    let neighbour = post_to(addr, "/other/waf", OTHER_KEY, body);
     let answered = tokio::time::timeout(ANSWERED_WITHIN, neighbour).await;
-    let (status, _, json) = read_response(answered.expect("the neighbour is answered")).await;
+    let (status, json) = answered.expect("the neighbour is answered");
     assert_eq!(
         status, 200,
         "{mode}: the other tenant's WAF request: {json}"
@@ -353,16 +391,25 @@ async fn two_hostile_and_a_neighbour(p: &Arc<Pipeline>, mode: &str) -> Vec<Durat
     took
 }
 
+/// Stop a running Weir; it must stop.
+async fn stop(stop: tokio::sync::watch::Sender<bool>, served: tokio::task::JoinHandle<()>) {
+    stop.send(true).unwrap();
+    let stopped = tokio::time::timeout(ANSWERED_WITHIN, served).await;
+    assert!(stopped.is_ok(), "the server stops");
+}
+
 /// Sleeping, blocking on a timer, polling timers (one that never fires) and
 /// reading stdin all return at once in the sandbox (its clock is frozen, so
 /// every timer is due; stdin is closed): the plugin then does its work, its
 /// documents are stored, and the other tenant is answered although both of
-/// the pool's slots went to these plugins.
+/// the pool's slots went to these plugins. Before, `sleep` held both slots
+/// for an hour and the other tenant's request was never answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugins_cannot_wait_in_wasi_calls() {
     let (p, out) = small_pool("no-waiting");
+    let (addr, switch, served) = running(p).await;
     for mode in ["sleep", "poll", "poll-list", "stdin"] {
-        let took = two_hostile_and_a_neighbour(&p, mode).await;
+        let took = two_hostile_and_a_neighbour(addr, mode).await;
         assert!(
             took.iter().all(|t| *t < ANSWERED_WITHIN),
             "{mode}: {took:?}"
@@ -372,6 +419,7 @@ async fn plugins_cannot_wait_in_wasi_calls() {
         assert!(dead_letters(&out, "demo", mode).is_empty(), "{mode}");
     }
     assert_eq!(bulk_entries(&out, "other-waf").len(), 4);
+    stop(switch, served).await;
 }
 
 /// A plugin that sleeps in a loop spins in wasm (every sleep returns at
@@ -380,7 +428,8 @@ async fn plugins_cannot_wait_in_wasi_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_napping_in_a_loop_is_stopped_at_its_deadline() {
     let (p, out) = small_pool("nap-loop");
-    let took = two_hostile_and_a_neighbour(&p, "nap-loop").await;
+    let (addr, switch, served) = running(p).await;
+    let took = two_hostile_and_a_neighbour(addr, "nap-loop").await;
     assert!(took.iter().all(|t| *t < ANSWERED_WITHIN), "{took:?}");
     let dls = dead_letters(&out, "demo", "nap-loop");
     assert_eq!(dls.len(), 4, "{dls:?}");
@@ -393,6 +442,7 @@ async fn a_plugin_napping_in_a_loop_is_stopped_at_its_deadline() {
     }
     assert!(bulk_entries(&out, "demo-hostile-nap-loop").is_empty());
     assert_eq!(bulk_entries(&out, "other-waf").len(), 1);
+    stop(switch, served).await;
 }
 
 /// `wasi:random` gives at most 1 MiB a call (wasmtime's default, 64 MiB,
