@@ -4,8 +4,8 @@
 //! Each batch gets a new instance from the pooling allocator with a memory
 //! cap (a `ResourceLimiter`), a wall-time deadline (epoch interruption, ticked by a
 //! background thread), a deny-all WASI context (no preopens, no env, no
-//! args, no sockets, a frozen clock) and capped stdout/stderr captured into
-//! the host's log. A trap, timeout or out-of-memory ends the batch with a
+//! args, no sockets, a frozen clock, no call that waits: see `wasi`) and
+//! capped stdout/stderr captured into the host's log. A trap, timeout or out-of-memory ends the batch with a
 //! [`PluginError`]; the caller fails every record of it. wasmtime's own
 //! types stay inside this module.
 //!
