@@ -28,6 +28,10 @@ use crate::tenant;
 
 /// A slow client gets this long to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for requests in flight (under Kubernetes'
+/// default 30 s grace period). Requests still running then are dropped
+/// unanswered; nothing of theirs was acknowledged, so Firehose retries them.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(25);
 /// Bodies at most this large are decoded on the async thread; larger ones
 /// (base64 of up to 64 MiB, gunzip) go to the blocking pool.
 const INLINE_DECODE_BYTES: usize = 256 * 1024;
@@ -86,6 +90,7 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     live: Arc<Live>,
+    drain: Duration,
 }
 
 impl Server {
@@ -102,7 +107,15 @@ impl Server {
             listener,
             tls,
             live,
+            drain: SHUTDOWN_DRAIN,
         })
+    }
+
+    /// Wait at most `drain` for requests in flight at shutdown (default
+    /// [`SHUTDOWN_DRAIN`]).
+    pub fn with_drain(mut self, drain: Duration) -> Server {
+        self.drain = drain;
+        self
     }
 
     /// The bound address (useful with port 0).
@@ -111,7 +124,7 @@ impl Server {
     }
 
     /// Serve until `shutdown` turns true; then stop accepting and wait for
-    /// in-flight requests to finish.
+    /// in-flight requests to finish, at most the drain time.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         loop {
@@ -177,7 +190,16 @@ impl Server {
         }
         self.live.set_ready(false);
         drop(self.listener);
-        graceful.shutdown().await;
+        if tokio::time::timeout(self.drain, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                drain_ms = self.drain.as_millis() as u64,
+                "requests still in flight at the end of the shutdown drain are dropped \
+                 unanswered (nothing of theirs was acknowledged; the sender retries)"
+            );
+        }
     }
 }
 

@@ -85,6 +85,12 @@ sink = "local"
         // Fuel stops a loop deterministically, long before the wall clock.
         ("fuel", "loop", "fuel = 50000000\ntimeout_ms = 60000"),
         ("snoop", "snoop", ""),
+        ("sleep", "sleep", ""),
+        ("poll", "poll", ""),
+        ("poll-list", "poll-list", ""),
+        ("stdin", "stdin", ""),
+        ("nap-loop", "nap-loop", ""),
+        ("random", "random", ""),
         ("echo", "echo", ""),
     ] {
         text.push_str(&format!(

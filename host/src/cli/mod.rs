@@ -146,6 +146,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// How often `serve` looks at the config file and plugin files for changes.
 const CONFIG_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long `serve` waits at exit for blocking tasks still running after
+/// the drain (a plugin call abandoned by the pipeline's watchdog).
+const BLOCKING_TASKS_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -171,7 +175,8 @@ fn serve(
         .as_ref()
         .map(weir::server::tls_acceptor)
         .transpose()?;
-    runtime()?.block_on(async move {
+    let rt = runtime()?;
+    rt.block_on(async move {
         weir::pipeline::fetch_plugins(&config).await?;
         let pipeline = Arc::new(Pipeline::build(&config)?);
         let live = Arc::new(weir::live::Live::with_source(pipeline, source));
@@ -194,9 +199,14 @@ fn serve(
             let _ = tx.send(true);
         });
         server.run(rx).await;
-        tracing::info!("in-flight requests finished; every acknowledged record is durable; bye");
+        tracing::info!(
+            "in-flight requests finished or drained; every acknowledged record is durable; bye"
+        );
         anyhow::Ok(())
     })?;
+    // Dropping the runtime would wait for every blocking task without end;
+    // a plugin call abandoned by the watchdog may never finish.
+    rt.shutdown_timeout(BLOCKING_TASKS_AT_EXIT);
     Ok(ExitCode::SUCCESS)
 }
 

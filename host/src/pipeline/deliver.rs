@@ -2,7 +2,8 @@
 //! dead letters to the sink, `Ok` only when every record is durable.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use super::document::{assemble, header};
 use super::{Batch, Delivery, DeliveryError, Pipeline, Route};
@@ -134,10 +135,13 @@ impl Pipeline {
                 }
             }
         }
-        Ok((unwrap(batch)?, outcomes))
+        // A call abandoned by the watchdog may still hold the batch: then
+        // the pipeline goes on with a copy.
+        Ok((Arc::unwrap_or_clone(batch), outcomes))
     }
 
-    /// One plugin call on `range` of the batch's records.
+    /// One plugin call on `range` of the batch's records, under the
+    /// watchdog (see [`off_executor`]).
     async fn call(
         &self,
         route: &Arc<Route>,
@@ -153,14 +157,29 @@ impl Pipeline {
             .await
             .map_err(|_| DeliveryError::ShuttingDown)?;
         let (plugin, limits) = (route.plugin.clone(), route.config.limits.clone());
+        let (limit_ms, name) = (limits.timeout.as_millis() as u64, plugin.name().to_string());
         let (batch, ctx) = (batch.clone(), ctx.clone());
-        let result = tokio::task::spawn_blocking(move || {
-            let r = plugin.transform_with(&ctx, &batch.records[range], &limits);
-            drop((pool_slot, tenant_slot));
-            r
-        })
+        let watched = off_executor(
+            (pool_slot, tenant_slot),
+            limits.timeout + ABANDON_GRACE,
+            move || plugin.transform_with(&ctx, &batch.records[range], &limits),
+        )
         .await
         .map_err(|e| DeliveryError::NotDurable(format!("plugin task failed: {e}")))?;
+        let result = watched.unwrap_or_else(|| {
+            tracing::error!(
+                plugin = name,
+                tenant = route.tenant.id.to_string(),
+                route = route.config.name,
+                limit_ms,
+                "plugin call abandoned past its deadline: its thread is still inside a host \
+                 call; its records are dead-lettered and its pool slot is released"
+            );
+            Err(PluginError::Timeout {
+                plugin: name,
+                limit_ms,
+            })
+        });
         route.breaker.record(matches!(
             result,
             Err(PluginError::Timeout { .. } | PluginError::OutOfFuel { .. })
@@ -178,8 +197,86 @@ impl Pipeline {
     }
 }
 
-/// The batch back from the plugin calls (they have all finished).
-fn unwrap(batch: Arc<Batch>) -> Result<Batch, DeliveryError> {
-    Arc::try_unwrap(batch)
-        .map_err(|_| DeliveryError::NotDurable("plugin task still holds the batch".into()))
+/// How long past its deadline (`timeout_ms`) a plugin call may take before
+/// the pipeline stops waiting for it. Epoch interruption stops wasm code at
+/// the deadline, and no host call a plugin can make waits (see
+/// `plugin::wasi`), so a call normally ends within a few epoch ticks of its
+/// deadline; the grace is for a loaded machine, not for the plugin.
+const ABANDON_GRACE: Duration = Duration::from_secs(5);
+
+/// Run `work` on the blocking pool, holding `slots` (pool and tenant
+/// permits) while it runs; `Ok(None)` when it has not finished within
+/// `limit`.
+///
+/// The watchdog behind the sandbox: a thread blocked inside a host call is
+/// beyond epoch interruption and fuel, and a thread cannot be killed. So the
+/// caller stops waiting at `limit` (the batch then fails as a timeout) and
+/// the slots are released then, by whichever of the two ends first: a
+/// stuck call never keeps its pool or tenant slot, so it cannot starve other
+/// batches or tenants. What it keeps is its thread and its pooled instance;
+/// the pool has spare instances beyond `max_concurrent_batches`, and once
+/// they are all stuck an instantiation fails at once (its records are
+/// dead-lettered), so stuck calls cannot multiply without bound either.
+pub(super) async fn off_executor<T, S>(
+    slots: S,
+    limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Option<T>, tokio::task::JoinError>
+where
+    T: Send + 'static,
+    S: Send + 'static,
+{
+    let slots = Arc::new(Mutex::new(Some(slots)));
+    let held = slots.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let out = work();
+        drop(held.lock().unwrap_or_else(PoisonError::into_inner).take());
+        out
+    });
+    match tokio::time::timeout(limit, task).await {
+        Ok(joined) => joined.map(Some),
+        Err(_) => {
+            drop(slots.lock().unwrap_or_else(PoisonError::into_inner).take());
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_that_finishes_gives_back_its_value_and_its_slot() {
+        let pool = Arc::new(tokio::sync::Semaphore::new(1));
+        let slot = pool.clone().acquire_owned().await.unwrap();
+        let out = off_executor(slot, Duration::from_secs(60), || 7).await;
+        assert_eq!(out.unwrap(), Some(7));
+        assert_eq!(pool.available_permits(), 1);
+    }
+
+    /// A call stuck beyond any deadline (here: on a channel nobody sends
+    /// on until the end) is abandoned at its limit, and its slot is free
+    /// while its thread is still stuck.
+    #[tokio::test]
+    async fn a_stuck_call_is_abandoned_and_its_slot_released() {
+        let pool = Arc::new(tokio::sync::Semaphore::new(1));
+        let slot = pool.clone().acquire_owned().await.unwrap();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let (finished_tx, finished) = std::sync::mpsc::channel::<()>();
+        let out = off_executor(slot, Duration::from_millis(50), move || {
+            let _ = stuck.recv();
+            let _ = finished_tx.send(());
+        })
+        .await;
+        assert!(matches!(out, Ok(None)), "abandoned");
+        assert_eq!(pool.available_permits(), 1, "the slot is back");
+        assert!(finished.try_recv().is_err(), "its thread is still stuck");
+        let next = pool.clone().try_acquire_owned();
+        assert!(next.is_ok(), "another batch gets the slot");
+        drop(next);
+        release.send(()).unwrap();
+        finished.recv().unwrap();
+        assert_eq!(pool.available_permits(), 1);
+    }
 }

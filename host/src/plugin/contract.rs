@@ -14,6 +14,7 @@ const WIT_VERSION_PREFIX: &str = "0.1.";
 /// random). Anything else (filesystem, sockets, HTTP, …) is refused at load.
 const ALLOWED_IMPORTS: &[&str] = &[
     "weir:plugin/host",
+    "weir:plugin/enrich",
     "weir:plugin/types",
     "wasi:io/error",
     "wasi:io/poll",

@@ -93,7 +93,8 @@ fn pool_config(limits: &PluginLimits) -> PoolingAllocationConfig {
 }
 
 /// The engine (pooling allocator, epoch interruption, fuel when asked) and
-/// its linker (WASI deny-all + the `weir:plugin/host` import).
+/// its linker (the WASI the contract allows, none of it waiting: see
+/// `wasi`; and the `weir:plugin` imports).
 fn engine_and_linker(limits: &PluginLimits) -> wasmtime::Result<(Engine, Linker<StoreState>)> {
     let mut cfg = WasmConfig::new();
     cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool_config(limits)))
@@ -102,7 +103,7 @@ fn engine_and_linker(limits: &PluginLimits) -> wasmtime::Result<(Engine, Linker<
         .wasm_component_model(true);
     let engine = Engine::new(&cfg)?;
     let mut linker: Linker<StoreState> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    super::wasi::add_to_linker(&mut linker)?;
     bindings::Plugin::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s)?;
     Ok((engine, linker))
 }

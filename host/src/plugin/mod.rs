@@ -4,8 +4,8 @@
 //! Each batch gets a new instance from the pooling allocator with a memory
 //! cap (a `ResourceLimiter`), a wall-time deadline (epoch interruption, ticked by a
 //! background thread), a deny-all WASI context (no preopens, no env, no
-//! args, no sockets, a frozen clock) and capped stdout/stderr captured into
-//! the host's log. A trap, timeout or out-of-memory ends the batch with a
+//! args, no sockets, a frozen clock, no call that waits: see `wasi`) and
+//! capped stdout/stderr captured into the host's log. A trap, timeout or out-of-memory ends the batch with a
 //! [`PluginError`]; the caller fails every record of it. wasmtime's own
 //! types stay inside this module.
 //!
@@ -13,13 +13,15 @@
 //! - `contract`: the contract check, on the names a binary imports and exports;
 //! - `cache`: the precompiled-component cache and the digest pin;
 //! - `sandbox`: one batch's store, limits, clocks and stdio, and the calls;
-//! - `pipe`: the capped stdout/stderr pipe.
+//! - `pipe`: the capped stdout/stderr pipe;
+//! - `wasi`: the WASI interfaces a plugin is linked with, none of which waits.
 
 mod cache;
 mod contract;
 mod engine;
 mod pipe;
 mod sandbox;
+mod wasi;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,6 +13,7 @@ use super::bindings::weir::plugin::host::Level as WitLevel;
 use super::bindings::weir::plugin::types as wit;
 use super::engine::{EPOCH_TICK, MAX_TABLE_ELEMENTS};
 use super::pipe::CappedPipe;
+use super::wasi::MAX_RANDOM_BYTES;
 use super::{
     BatchContext, BatchLimits, BatchStats, Document, MetadataIndices, Outcome, Plugin, PluginError,
     PluginInfo, SchemaIndices, bindings,
@@ -162,7 +163,10 @@ impl Plugin {
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
             .wall_clock(FrozenWallClock)
+            // Unread: `wasi` serves the monotonic clock itself (frozen, every
+            // timer due); set so that the context holds no real clock either.
             .monotonic_clock(FrozenMonotonicClock)
+            .max_random_size(MAX_RANDOM_BYTES)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);

@@ -1,6 +1,12 @@
 //! Plugins that trap, loop, eat memory or break the contract: their records
 //! are dead-lettered with a clear reason, and the host keeps serving.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use std::time::{Duration, Instant};
 
 use weir::config::Config;
@@ -266,13 +272,16 @@ async fn bad_plugins_are_refused_at_load_and_on_reload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_tenant_is_served_while_hostile_plugins_run() {
     let (p, out) = pipeline("neighbour");
-    let hostile: Vec<_> = ["trap", "loop", "hog", "short", "huge", "fuel", "chatty"]
-        .into_iter()
-        .map(|mode| {
-            let p = p.clone();
-            tokio::spawn(async move { post_hostile(&p, mode, &format!("{mode}-n")).await })
-        })
-        .collect();
+    let hostile: Vec<_> = [
+        "trap", "loop", "hog", "short", "huge", "fuel", "chatty", "sleep", "poll", "stdin",
+        "nap-loop", "random",
+    ]
+    .into_iter()
+    .map(|mode| {
+        let p = p.clone();
+        tokio::spawn(async move { post_hostile(&p, mode, &format!("{mode}-n")).await })
+    })
+    .collect();
     let mut good = 0;
     while hostile.iter().any(|h| !h.is_finished()) && good < 10_000 {
         let body = request_body(
@@ -291,4 +300,182 @@ async fn a_good_tenant_is_served_while_hostile_plugins_run() {
     }
     assert!(good >= 1);
     assert_eq!(bulk_entries(&out, "other-waf").len(), good);
+}
+
+/// The issue #13 set-up: a pool of 2 (`max_concurrent_batches = 2`), all of
+/// it open to tenant `demo`, whose hostile routes may take both slots.
+fn small_pool(name: &str) -> (Arc<Pipeline>, std::path::PathBuf) {
+    let out = temp_dir(name);
+    let text = config_text(&out, "listen = \"127.0.0.1:0\"\nplain_http = true")
+        .replace("max_concurrent_batches = 8", "max_concurrent_batches = 2")
+        .replace(
+            "id = \"demo\"\n",
+            "id = \"demo\"\nmax_concurrent_batches = 2\n",
+        );
+    let config = Config::parse(&text).unwrap();
+    assert_eq!(config.plugins.max_concurrent_batches.get(), 2);
+    (Arc::new(Pipeline::build(&config).unwrap()), out)
+}
+
+/// An answer at all, instead of one an hour later (the hostile plugins wait
+/// an hour; the routes' `timeout_ms` is 500). Not a speed check.
+const ANSWERED_WITHIN: Duration = Duration::from_secs(30);
+
+/// A running Weir (a real socket) on `p`: its address, the switch that
+/// stops it, and its task.
+async fn running(
+    p: Arc<Pipeline>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let live = Arc::new(weir::live::Live::new(p));
+    let server = weir::server::Server::bind("127.0.0.1:0".parse().unwrap(), None, live)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    (addr, stop, tokio::spawn(server.run(stopped)))
+}
+
+/// POST a Firehose request to a running Weir.
+async fn post_to(
+    addr: std::net::SocketAddr,
+    path: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = firehose_request(path, Some(key), body);
+    *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
+    let (status, _, json) = read_response(client.request(req).await.unwrap()).await;
+    (status, json)
+}
+
+/// Against a running Weir: two requests of `mode` on `demo`'s hostile
+/// route, started together so that they take the whole pool of 2, and
+/// tenant `other`'s WAF request beside them: every one is answered 200.
+/// Returns each hostile answer's time.
+async fn two_hostile_and_a_neighbour(addr: std::net::SocketAddr, mode: &str) -> Vec<Duration> {
+    let hostile: Vec<_> = (0..2)
+        .map(|i| {
+            let (path, mode) = (format!("/hostile/{mode}"), mode.to_string());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let body = request_body(&format!("{mode}-{i}"), &[b"first", b"second"]);
+                let answer = post_to(addr, &path, KEY, body).await;
+                (answer, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let body = request_body(
+        &format!("beside-{mode}"),
+        &[br#"{"timestamp":1576280412771}"#],
+    );
+    let neighbour = post_to(addr, "/other/waf", OTHER_KEY, body);
+    let answered = tokio::time::timeout(ANSWERED_WITHIN, neighbour).await;
+    let (status, json) = answered.expect("the neighbour is answered");
+    assert_eq!(
+        status, 200,
+        "{mode}: the other tenant's WAF request: {json}"
+    );
+    let mut took = Vec::new();
+    for h in hostile {
+        let joined = tokio::time::timeout(ANSWERED_WITHIN, h).await;
+        let ((status, json), elapsed) = joined.expect("the hostile request is answered").unwrap();
+        assert_eq!(status, 200, "{mode}: {json}");
+        took.push(elapsed);
+    }
+    took
+}
+
+/// Stop a running Weir; it must stop.
+async fn stop(stop: tokio::sync::watch::Sender<bool>, served: tokio::task::JoinHandle<()>) {
+    stop.send(true).unwrap();
+    let stopped = tokio::time::timeout(ANSWERED_WITHIN, served).await;
+    assert!(stopped.is_ok(), "the server stops");
+}
+
+/// Sleeping, blocking on a timer, polling timers (one that never fires) and
+/// reading stdin all return at once in the sandbox (its clock is frozen, so
+/// every timer is due; stdin is closed): the plugin then does its work, its
+/// documents are stored, and the other tenant is answered although both of
+/// the pool's slots went to these plugins. Before, `sleep` held both slots
+/// for an hour and the other tenant's request was never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_cannot_wait_in_wasi_calls() {
+    let (p, out) = small_pool("no-waiting");
+    let (addr, switch, served) = running(p).await;
+    for mode in ["sleep", "poll", "poll-list", "stdin"] {
+        let took = two_hostile_and_a_neighbour(addr, mode).await;
+        assert!(
+            took.iter().all(|t| *t < ANSWERED_WITHIN),
+            "{mode}: {took:?}"
+        );
+        let docs = bulk_entries(&out, &format!("demo-hostile-{mode}"));
+        assert_eq!(docs.len(), 4, "{mode}: both requests' documents stored");
+        assert!(dead_letters(&out, "demo", mode).is_empty(), "{mode}");
+    }
+    assert_eq!(bulk_entries(&out, "other-waf").len(), 4);
+    stop(switch, served).await;
+}
+
+/// A plugin that sleeps in a loop spins in wasm (every sleep returns at
+/// once) and is stopped at its deadline like any loop: its records are
+/// dead-lettered with the time limit, and the neighbour is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_napping_in_a_loop_is_stopped_at_its_deadline() {
+    let (p, out) = small_pool("nap-loop");
+    let (addr, switch, served) = running(p).await;
+    let took = two_hostile_and_a_neighbour(addr, "nap-loop").await;
+    assert!(took.iter().all(|t| *t < ANSWERED_WITHIN), "{took:?}");
+    let dls = dead_letters(&out, "demo", "nap-loop");
+    assert_eq!(dls.len(), 4, "{dls:?}");
+    for dl in &dls {
+        let reason = dl["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("exceeded its time limit of 500 ms"),
+            "{reason}"
+        );
+    }
+    assert!(bulk_entries(&out, "demo-hostile-nap-loop").is_empty());
+    assert_eq!(bulk_entries(&out, "other-waf").len(), 1);
+    stop(switch, served).await;
+}
+
+/// `wasi:random` gives at most 1 MiB a call (wasmtime's default, 64 MiB,
+/// is a long pause in a host call the deadline cannot interrupt).
+#[tokio::test]
+async fn random_bytes_are_capped_per_call() {
+    let (p, out) = pipeline("random");
+    let (status, json) = post_hostile(&p, "random", "random-1").await;
+    assert_eq!(status, 200, "{json}");
+    assert_dead_lettered(&out, "random", "exceeds limit 1048576");
+}
+
+/// `weir serve`'s shutdown has a deadline: a request that does not finish
+/// (its OpenSearch accepts the connection and never answers; the sink's
+/// request timeout is 10 minutes) does not hold the server past the drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_for_a_bounded_time() {
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", black_hole.local_addr().unwrap());
+    let (p, _out) = opensearch_pipeline("drain", &url, "drain", "request_timeout_ms = 600000");
+    let live = Arc::new(weir::live::Live::new(p));
+    let server = weir::server::Server::bind("127.0.0.1:0".parse().unwrap(), None, live)
+        .await
+        .unwrap()
+        .with_drain(Duration::from_millis(200));
+    let addr = server.local_addr().unwrap();
+    let (switch, stopped) = tokio::sync::watch::channel(false);
+    let served = tokio::spawn(server.run(stopped));
+    let body = request_body("never-durable", &[br#"{"timestamp":1576280412771}"#]);
+    let in_flight = tokio::spawn(async move { post_to(addr, "/os/waf", KEY, body).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!in_flight.is_finished(), "the request hangs in the sink");
+    stop(switch, served).await;
+    in_flight.abort();
+    drop(black_hole);
 }

@@ -15,11 +15,22 @@
 //!   copies of `weir-secret-` (one document `{"found": <count>}`), to show a
 //!   batch never sees what an earlier batch was given; any other record is
 //!   echoed.
+//! - `sleep`: `std::thread::sleep` for an hour, then echoes.
+//! - `poll`: subscribes to an hour on the monotonic clock and blocks on the
+//!   pollable, then echoes.
+//! - `poll-list`: `wasi:io/poll.poll` on a timer that never fires
+//!   (`subscribe-instant(u64::MAX)`) and one of an hour, then echoes.
+//! - `stdin`: reads stdin to its end, then echoes.
+//! - `nap-loop`: sleeps 10 ms at a time, for ever.
+//! - `random`: asks `wasi:random` for 64 MiB at once, then echoes.
 //! - `echo`: behaves: one document `{"n": <record length>}` per record.
 
 #![allow(clippy::panic)]
 // `snoop` reads raw linear memory, as a hostile plugin would.
 #![allow(unsafe_code)]
+
+use std::io::Read;
+use std::time::Duration;
 
 use weir_plugin_sdk::{BatchContext, Document, Info, Level, Outcome, Plugin};
 
@@ -46,7 +57,53 @@ enum Mode {
     Huge,
     OtherIndex,
     Snoop,
+    Sleep,
+    Poll,
+    PollList,
+    Stdin,
+    NapLoop,
+    Random,
     Echo,
+}
+
+/// Direct bindings to the WASI calls that could wait (`wit/`).
+#[allow(missing_docs, unsafe_code, clippy::all)]
+mod wasi {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "weir-test:hostile/blocking",
+        generate_all,
+    });
+    pub(crate) use self::wasi::*;
+}
+
+/// An hour, in nanoseconds.
+const HOUR_NS: u64 = 3600 * 1_000_000_000;
+
+/// Try each way of waiting in turn (the blocking modes), then echo.
+fn wait_then_echo(mode: Mode, records: &[Vec<u8>]) -> Vec<Outcome> {
+    use wasi::clocks::monotonic_clock::{subscribe_duration, subscribe_instant};
+    match mode {
+        Mode::Sleep => std::thread::sleep(Duration::from_secs(3600)),
+        Mode::Poll => subscribe_duration(HOUR_NS).block(),
+        Mode::PollList => {
+            let never = subscribe_instant(u64::MAX);
+            let hour = subscribe_duration(HOUR_NS);
+            std::hint::black_box(wasi::io::poll::poll(&[&never, &hour]));
+        }
+        Mode::Stdin => {
+            let mut input = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut input);
+        }
+        Mode::NapLoop => loop {
+            std::thread::sleep(Duration::from_millis(10));
+        },
+        Mode::Random => {
+            std::hint::black_box(wasi::random::random::get_random_bytes(64 << 20));
+        }
+        _ => {}
+    }
+    echo(records)
 }
 
 fn echo(records: &[Vec<u8>]) -> Vec<Outcome> {
@@ -158,6 +215,12 @@ impl Plugin for Hostile {
                     _ => Outcome::Ok(vec![Document::new(format!("{{\"n\":{}}}", r.len()))]),
                 })
                 .collect(),
+            Mode::Sleep
+            | Mode::Poll
+            | Mode::PollList
+            | Mode::Stdin
+            | Mode::NapLoop
+            | Mode::Random => wait_then_echo(config.mode, records),
             Mode::Echo => echo(records),
         }
     }
