@@ -34,6 +34,10 @@ pub struct Scanned<'a> {
     pub text: &'a str,
     /// Where the top-level member [`scan`] was asked for is.
     pub member: Member,
+    /// The [ECS roots](crate::ecs::ROOTS) among its top-level keys
+    /// ([`Roots::ALL`](crate::ecs::Roots::ALL) when a key is written with
+    /// escapes), for [`Ecs::append_to`](crate::ecs::Ecs::append_to).
+    pub roots: crate::ecs::Roots,
 }
 
 /// Check `record` is valid JSON (one value, or several separated by
@@ -42,7 +46,11 @@ pub struct Scanned<'a> {
 /// holds something left to a full parse (see the module docs).
 pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
     let text = std::str::from_utf8(record).ok()?;
-    let mut s = Scanner { b: record, i: 0 };
+    let mut s = Scanner {
+        b: record,
+        i: 0,
+        roots: crate::ecs::Roots::NONE,
+    };
     let mut out = Vec::new();
     loop {
         s.ws();
@@ -53,6 +61,7 @@ pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
             return None;
         }
         let start = s.i;
+        s.roots = crate::ecs::Roots::NONE;
         let mut member = Member::Absent;
         s.value(0, Some(key.as_bytes()), &mut member)?;
         let member = match member {
@@ -63,6 +72,7 @@ pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
             // Values start and end at ASCII bytes, so these are char boundaries.
             text: text.get(start..s.i)?,
             member,
+            roots: s.roots,
         });
     }
     (!out.is_empty()).then_some(out)
@@ -71,6 +81,8 @@ pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// The ECS roots among the current value's top-level keys.
+    roots: crate::ecs::Roots,
 }
 
 impl Scanner<'_> {
@@ -127,11 +139,15 @@ impl Scanner<'_> {
             if let Some(key) = key {
                 if escaped {
                     *member = Member::Unclear;
-                } else if name == key {
-                    *member = match member {
-                        Member::Absent => Member::At(value_start..self.i),
-                        _ => Member::Unclear,
-                    };
+                    self.roots = crate::ecs::Roots::ALL;
+                } else {
+                    self.roots.mark_bytes(name);
+                    if name == key {
+                        *member = match member {
+                            Member::Absent => Member::At(value_start..self.i),
+                            _ => Member::Unclear,
+                        };
+                    }
                 }
             }
             self.ws();

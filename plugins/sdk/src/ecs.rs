@@ -1,0 +1,545 @@
+//! ECS fields ([Elastic Common Schema](https://www.elastic.co/guide/en/ecs/current/index.html),
+//! as OpenSearch Security Analytics and SIEM on OpenSearch read them), written
+//! beside a source's own fields.
+//!
+//! A plugin fills an [`Ecs`] from its log (each source knows its own
+//! semantics) and calls [`Ecs::append_to`] on the finished body: the ECS
+//! roots (`event`, `cloud`, `source`, `destination`, `network`, `user`,
+//! `user_agent`, `http`, `url`, `dns`, `rule`, `related`) are appended as
+//! nested objects after the body's last member. Every original field stays
+//! as it came. A root the log already has at its top level ([`Roots`]) is
+//! skipped for that document, so a body never gets a duplicate key.
+//!
+//! What `append_to` checks and adds itself:
+//! - a source or destination address that parses as an IP
+//!   (`std::net::IpAddr`) is `*.ip` (and `*.address`); one that does not
+//!   (`ec2.amazonaws.com`, `fe80::1%eth0`) is only `*.address`;
+//! - GeoIP of a public `*.ip` ([`crate::geoip`]; private, loopback,
+//!   link-local, documentation, shared and multicast addresses are never
+//!   looked up): `*.geo.{country_iso_code,city_name,location}` and
+//!   `*.as.{number,organization.name}`; a location outside ±90/±180 or not
+//!   finite is left out;
+//! - `related.ip`: the source and destination IPs and [`Ecs::related_ip`]
+//!   (those that parse), without repeats;
+//! - `cloud.provider` `aws` whenever another `cloud` field is set, and
+//!   `event.module` `aws` with `event.dataset`.
+//!
+//! Nothing here fails a record: a value that does not fit is left out.
+//! [`INDEX_PROPERTIES`] is the mapping of every field this module writes.
+
+use std::net::IpAddr;
+
+use crate::json::push_json_string;
+
+/// The ECS roots this module may write, in the order it writes them.
+pub const ROOTS: [&str; 12] = [
+    "event",
+    "cloud",
+    "source",
+    "destination",
+    "network",
+    "user",
+    "user_agent",
+    "http",
+    "url",
+    "dns",
+    "rule",
+    "related",
+];
+
+/// OpenSearch mapping `properties` of every ECS field [`Ecs::append_to`]
+/// writes: `ip` for addresses, `geo_point` for locations, `long` for
+/// numbers, `keyword` for the rest. For [`Info::index_properties`](crate::Info::index_properties).
+pub const INDEX_PROPERTIES: &str = include_str!("ecs/index_properties.json");
+
+/// Which ECS roots a document already has as top-level keys (a bit per
+/// entry of [`ROOTS`]); [`Ecs::append_to`] skips them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Roots(u16);
+
+impl Roots {
+    /// No root present.
+    pub const NONE: Roots = Roots(0);
+    /// Every root present (nothing is appended): for a document whose keys
+    /// cannot be told.
+    pub const ALL: Roots = Roots((1 << ROOTS.len()) - 1);
+
+    /// Note a top-level key (anything but a root is ignored).
+    pub fn mark(&mut self, key: &str) {
+        self.mark_bytes(key.as_bytes());
+    }
+
+    /// [`Roots::mark`] of a key's UTF-8 bytes.
+    pub(crate) fn mark_bytes(&mut self, key: &[u8]) {
+        // Cheap first test: every root is 3..=11 bytes, lowercase ASCII.
+        if !(3..=11).contains(&key.len()) || !key[0].is_ascii_lowercase() {
+            return;
+        }
+        if let Some(i) = ROOTS.iter().position(|r| r.as_bytes() == key) {
+            self.0 |= 1 << i;
+        }
+    }
+
+    /// The roots among `keys`.
+    pub fn of_keys<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> Roots {
+        let mut roots = Roots::NONE;
+        for key in keys {
+            roots.mark(key.as_ref());
+        }
+        roots
+    }
+
+    /// The roots among the keys of a JSON object.
+    pub fn of_map(map: &serde_json::Map<String, serde_json::Value>) -> Roots {
+        Roots::of_keys(map.keys())
+    }
+
+    /// The roots among the top-level keys of the JSON object at the start
+    /// of `text` (keys read with their escapes decoded, values skipped);
+    /// [`Roots::ALL`] when it is not one.
+    pub fn of_json(text: &str) -> Roots {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde::Deserializer::deserialize_map(&mut de, KeysVisitor).unwrap_or(Roots::ALL)
+    }
+
+    /// Whether `root` (an entry of [`ROOTS`]) is present.
+    pub fn contains(self, root: &str) -> bool {
+        ROOTS
+            .iter()
+            .position(|r| *r == root)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
+struct KeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeysVisitor {
+    type Value = Roots;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Roots, A::Error> {
+        let mut roots = Roots::NONE;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            map.next_value::<serde::de::IgnoredAny>()?;
+            roots.mark(&key);
+        }
+        Ok(roots)
+    }
+}
+
+/// One end of a connection: `source` or `destination`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoint<'a> {
+    /// The address as the log gives it: `*.address`, and `*.ip` (with GeoIP)
+    /// when it parses as an IP.
+    pub address: Option<&'a str>,
+    /// `*.port`.
+    pub port: Option<u16>,
+    /// The country (ISO 3166-1 alpha-2) the source itself names (WAF's
+    /// `httpRequest.country`), written as `*.geo.country_iso_code` when
+    /// GeoIP gives none.
+    pub country: Option<&'a str>,
+}
+
+/// The ECS fields of one document; every field is optional (`None` or
+/// empty: left out). Build one with `Ecs { …, ..Ecs::default() }`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ecs<'a> {
+    /// `event.kind`: `event`, `alert`, …
+    pub kind: Option<&'static str>,
+    /// `event.category`: `network`, `web`, `authentication`, `iam`, …
+    pub category: &'static [&'static str],
+    /// `event.type`: `connection`, `allowed`, `denied`, `access`, `info`, …
+    pub types: &'static [&'static str],
+    /// `event.action`: what happened, as the source names it.
+    pub action: Option<&'a str>,
+    /// `event.outcome`: `success`, `failure` or `unknown`.
+    pub outcome: Option<&'static str>,
+    /// `event.provider`: the service that wrote the event.
+    pub provider: Option<&'a str>,
+    /// `event.dataset` (`aws.waf`, …); `event.module` is then `aws`.
+    pub dataset: Option<&'static str>,
+    /// `event.id`.
+    pub id: Option<&'a str>,
+    /// `cloud.account.id`.
+    pub account_id: Option<&'a str>,
+    /// `cloud.region`.
+    pub region: Option<&'a str>,
+    /// `source.*`.
+    pub source: Endpoint<'a>,
+    /// `destination.*`.
+    pub destination: Endpoint<'a>,
+    /// `network.transport`: `tcp`, `udp`, `icmp`, … (lowercase).
+    pub transport: Option<&'a str>,
+    /// `network.protocol`: `http`, `dns`, … (lowercase).
+    pub protocol: Option<&'a str>,
+    /// `network.iana_number`: the IP protocol number.
+    pub iana_number: Option<u8>,
+    /// `network.bytes`.
+    pub bytes: Option<u64>,
+    /// `network.packets`.
+    pub packets: Option<u64>,
+    /// `network.direction`: `ingress`, `egress`, …
+    pub direction: Option<&'a str>,
+    /// `user.name`.
+    pub user_name: Option<&'a str>,
+    /// `user_agent.original`.
+    pub user_agent: Option<&'a str>,
+    /// `http.request.method`.
+    pub http_method: Option<&'a str>,
+    /// `url.path`.
+    pub url_path: Option<&'a str>,
+    /// `url.query` (left out when empty).
+    pub url_query: Option<&'a str>,
+    /// `dns.question.name`.
+    pub dns_name: Option<&'a str>,
+    /// `dns.question.type`.
+    pub dns_type: Option<&'a str>,
+    /// `dns.response_code`.
+    pub dns_rcode: Option<&'a str>,
+    /// `rule.id`.
+    pub rule_id: Option<&'a str>,
+    /// `rule.name`.
+    pub rule_name: Option<&'a str>,
+    /// `rule.ruleset`.
+    pub ruleset: Option<&'a str>,
+    /// More addresses for `related.ip` (besides the source and destination
+    /// IPs); those that do not parse as IPs are left out.
+    pub related_ip: Vec<&'a str>,
+}
+
+impl Ecs<'_> {
+    /// Append the ECS roots to `body` (a JSON object's text, ending in `}`,
+    /// trailing whitespace allowed), after its last member, skipping the
+    /// roots in `present`. A body that does not end in `}`, or an `Ecs`
+    /// with nothing to write, is left unchanged.
+    pub fn append_to(&self, body: &mut String, present: Roots) {
+        let end = body.trim_end().len();
+        if !body[..end].ends_with('}') {
+            return;
+        }
+        // whitespace after the closing brace (rare), put back after it
+        let tail = (end < body.len()).then(|| body[end..].to_string());
+        body.truncate(end - 1);
+        let empty = body.trim_end().ends_with('{');
+        let mut top = Obj { out: body, empty };
+        self.write_roots(&mut top, present);
+        body.push('}');
+        if let Some(tail) = tail {
+            body.push_str(&tail);
+        }
+    }
+
+    /// Write every root not in `present`.
+    fn write_roots(&self, top: &mut Obj<'_>, present: Roots) {
+        let source = Resolved::of(&self.source);
+        let destination = Resolved::of(&self.destination);
+        let root = |name: &str| !present.contains(name);
+        if root("event") {
+            top.obj("event", |o| self.write_event(o));
+        }
+        if root("cloud") {
+            top.obj("cloud", |o| {
+                let any = self.account_id.is_some() || self.region.is_some();
+                o.str("provider", any.then_some("aws"));
+                o.obj("account", |a| a.str("id", self.account_id));
+                o.str("region", self.region);
+            });
+        }
+        if root("source") {
+            top.obj("source", |o| source.write(o, &self.source));
+        }
+        if root("destination") {
+            top.obj("destination", |o| destination.write(o, &self.destination));
+        }
+        if root("network") {
+            top.obj("network", |o| self.write_network(o));
+        }
+        self.write_request(top, present);
+        if root("related") {
+            top.obj("related", |o| {
+                o.ips("ip", source.ip, destination.ip, &self.related_ip);
+            });
+        }
+    }
+
+    fn write_event(&self, o: &mut Obj<'_>) {
+        o.str("kind", self.kind);
+        o.strs("category", self.category);
+        o.strs("type", self.types);
+        o.str("action", self.action);
+        o.str("outcome", self.outcome);
+        o.str("provider", self.provider);
+        o.str("module", self.dataset.map(|_| "aws"));
+        o.str("dataset", self.dataset);
+        o.str("id", self.id);
+    }
+
+    fn write_network(&self, o: &mut Obj<'_>) {
+        o.str("transport", self.transport);
+        o.str("protocol", self.protocol);
+        if let Some(n) = self.iana_number {
+            o.key("iana_number");
+            // a keyword in ECS: written as a string
+            o.out.push('"');
+            o.out.push_str(&n.to_string());
+            o.out.push('"');
+        }
+        o.num("bytes", self.bytes);
+        o.num("packets", self.packets);
+        o.str("direction", self.direction);
+    }
+
+    /// `user`, `user_agent`, `http`, `url`, `dns`, `rule`.
+    fn write_request(&self, top: &mut Obj<'_>, present: Roots) {
+        let root = |name: &str| !present.contains(name);
+        if root("user") {
+            top.obj("user", |o| o.str("name", self.user_name));
+        }
+        if root("user_agent") {
+            top.obj("user_agent", |o| o.str("original", self.user_agent));
+        }
+        if root("http") {
+            top.obj("http", |o| {
+                o.obj("request", |r| r.str("method", self.http_method));
+            });
+        }
+        if root("url") {
+            top.obj("url", |o| {
+                o.str("path", self.url_path);
+                o.str("query", self.url_query.filter(|q| !q.is_empty()));
+            });
+        }
+        if root("dns") {
+            top.obj("dns", |o| {
+                o.obj("question", |q| {
+                    q.str("name", self.dns_name);
+                    q.str("type", self.dns_type);
+                });
+                o.str("response_code", self.dns_rcode);
+            });
+        }
+        if root("rule") {
+            top.obj("rule", |o| {
+                o.str("id", self.rule_id);
+                o.str("name", self.rule_name);
+                o.str("ruleset", self.ruleset);
+            });
+        }
+    }
+}
+
+/// An endpoint's address checked, and its GeoIP.
+struct Resolved<'a> {
+    ip: Option<(&'a str, IpAddr)>,
+    geo: Option<crate::Geo>,
+}
+
+impl<'a> Resolved<'a> {
+    fn of(endpoint: &Endpoint<'a>) -> Resolved<'a> {
+        let ip = endpoint
+            .address
+            .and_then(|a| a.parse::<IpAddr>().ok().map(|ip| (a, ip)));
+        let geo = ip
+            .filter(|(_, ip)| is_public(ip))
+            .and_then(|(text, _)| crate::geoip(text));
+        Resolved { ip, geo }
+    }
+
+    fn write(&self, o: &mut Obj<'_>, endpoint: &Endpoint<'_>) {
+        o.str("address", endpoint.address);
+        o.str("ip", self.ip.map(|(text, _)| text));
+        o.num("port", endpoint.port.map(u64::from));
+        let geo = self.geo.as_ref();
+        o.obj("geo", |g| {
+            let country = geo.and_then(|g| g.country_iso_code.as_deref());
+            g.str("country_iso_code", country.or(endpoint.country));
+            g.str("city_name", geo.and_then(|g| g.city_name.as_deref()));
+            if let Some(at) = geo.and_then(|g| g.location.as_ref()) {
+                let ok = at.lat.is_finite()
+                    && at.lon.is_finite()
+                    && at.lat.abs() <= 90.0
+                    && at.lon.abs() <= 180.0;
+                if ok {
+                    g.key("location");
+                    g.out
+                        .push_str(&format!("{{\"lat\":{},\"lon\":{}}}", at.lat, at.lon));
+                }
+            }
+        });
+        o.obj("as", |a| {
+            a.num("number", geo.and_then(|g| g.as_number).map(u64::from));
+            a.obj("organization", |org| {
+                org.str("name", geo.and_then(|g| g.as_organization.as_deref()));
+            });
+        });
+    }
+}
+
+/// Whether GeoIP could know `ip`: not private, loopback, link-local,
+/// unspecified, multicast, broadcast, documentation or shared (CGNAT).
+pub fn is_public(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(&IpAddr::V4(v4));
+            }
+            let [s0, s1, ..] = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || (s0 == 0x2001 && s1 == 0x0db8))
+        }
+    }
+}
+
+/// A JSON object being written: members appended, an object left out when
+/// nothing was written into it.
+struct Obj<'o> {
+    out: &'o mut String,
+    empty: bool,
+}
+
+impl Obj<'_> {
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+    }
+
+    fn str(&mut self, key: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.key(key);
+            push_json_string(self.out, value);
+        }
+    }
+
+    fn num(&mut self, key: &str, value: Option<u64>) {
+        if let Some(value) = value {
+            self.key(key);
+            self.out.push_str(&value.to_string());
+        }
+    }
+
+    fn strs(&mut self, key: &str, values: &[&str]) {
+        if values.is_empty() {
+            return;
+        }
+        self.key(key);
+        self.out.push('[');
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            push_json_string(self.out, value);
+        }
+        self.out.push(']');
+    }
+
+    /// `related.ip`: every IP once, in order.
+    fn ips(
+        &mut self,
+        key: &str,
+        a: Option<(&str, IpAddr)>,
+        b: Option<(&str, IpAddr)>,
+        more: &[&str],
+    ) {
+        let mut seen: Vec<IpAddr> = Vec::with_capacity(2 + more.len());
+        let more = more
+            .iter()
+            .filter_map(|t| t.parse::<IpAddr>().ok().map(|ip| (*t, ip)));
+        let all = a.into_iter().chain(b).chain(more);
+        let mut wrote = false;
+        for (text, ip) in all {
+            if seen.contains(&ip) {
+                continue;
+            }
+            seen.push(ip);
+            if !wrote {
+                self.key(key);
+                self.out.push('[');
+                wrote = true;
+            } else {
+                self.out.push(',');
+            }
+            push_json_string(self.out, text);
+        }
+        if wrote {
+            self.out.push(']');
+        }
+    }
+
+    /// A member holding an object written by `f`; left out when `f` writes
+    /// nothing.
+    fn obj(&mut self, key: &str, f: impl FnOnce(&mut Obj<'_>)) {
+        let mark = self.out.len();
+        let was_empty = self.empty;
+        self.key(key);
+        self.out.push('{');
+        let mut child = Obj {
+            out: self.out,
+            empty: true,
+        };
+        f(&mut child);
+        if child.empty {
+            self.out.truncate(mark);
+            self.empty = was_empty;
+        } else {
+            self.out.push('}');
+        }
+    }
+}
+
+/// The account and region of an ARN (`arn:<partition>:<service>:<region>:<account>:…`),
+/// each `None` when empty. `None` when `arn` is not an ARN.
+pub fn arn_region_account(arn: &str) -> Option<(Option<&str>, Option<&str>)> {
+    let mut parts = arn.splitn(6, ':');
+    if parts.next()? != "arn" {
+        return None;
+    }
+    let (_partition, _service) = (parts.next()?, parts.next()?);
+    let region = parts.next()?;
+    let account = parts.next()?;
+    parts.next()?;
+    Some((non_empty(region), non_empty(account)))
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// `network.transport` of an IANA protocol number: `tcp` (6), `udp` (17),
+/// `icmp` (1), `ipv6-icmp` (58); `None` for any other.
+pub fn transport_of_iana(number: u64) -> Option<&'static str> {
+    match number {
+        1 => Some("icmp"),
+        6 => Some("tcp"),
+        17 => Some("udp"),
+        58 => Some("ipv6-icmp"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
