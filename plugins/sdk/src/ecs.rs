@@ -233,6 +233,17 @@ impl Ecs<'_> {
         }
     }
 
+    /// The ECS members alone (`"event":{…},"cloud":{…}`, no braces; empty
+    /// when there are none), for a body that is built after the log it
+    /// borrows from is taken apart; put them in with [`append_members`].
+    pub fn to_members(&self, present: Roots) -> String {
+        let mut members = String::from("{}");
+        self.append_to(&mut members, present);
+        members.pop();
+        members.remove(0);
+        members
+    }
+
     /// Write every root not in `present`.
     fn write_roots(&self, top: &mut Obj<'_>, present: Roots) {
         let source = Resolved::of(&self.source);
@@ -377,6 +388,22 @@ impl<'a> Resolved<'a> {
             });
         });
     }
+}
+
+/// Put `members` (from [`Ecs::to_members`]) after the last member of
+/// `body` (a JSON object's text ending in `}`). Empty `members`, or a body
+/// that does not end in `}`, leave it unchanged.
+pub fn append_members(body: &mut String, members: &str) {
+    let end = body.trim_end().len();
+    if members.is_empty() || !body[..end].ends_with('}') {
+        return;
+    }
+    body.truncate(end - 1);
+    if !body.trim_end().ends_with('{') {
+        body.push(',');
+    }
+    body.push_str(members);
+    body.push('}');
 }
 
 /// Whether GeoIP could know `ip`: not private, loopback, link-local,

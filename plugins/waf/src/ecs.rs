@@ -32,7 +32,7 @@ use weir_plugin_sdk::Loose;
 use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots, arn_region_account};
 
 /// The fields of a WAF log that ECS fields come from.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 pub(crate) struct WafFields<'a> {
     #[serde(borrow)]
     action: Option<Loose<'a>>,
@@ -44,7 +44,18 @@ pub(crate) struct WafFields<'a> {
     http_request: Option<HttpRequest<'a>>,
 }
 
-#[derive(Deserialize, Default)]
+/// The `httpRequest` of a log without one.
+static NO_REQUEST: HttpRequest<'static> = HttpRequest {
+    client_ip: None,
+    country: None,
+    uri: None,
+    args: None,
+    http_method: None,
+    request_id: None,
+    headers: None,
+};
+
+#[derive(Deserialize)]
 struct HttpRequest<'a> {
     #[serde(rename = "clientIp", borrow)]
     client_ip: Option<Loose<'a>>,
@@ -64,7 +75,6 @@ struct HttpRequest<'a> {
 
 /// The value of the first `User-Agent` header of `httpRequest.headers`
 /// (`[{"name": …, "value": …}, …]`).
-#[derive(Default)]
 struct UserAgent<'a>(Option<Cow<'a, str>>);
 
 #[derive(Deserialize)]
@@ -118,11 +128,19 @@ impl<'a> WafFields<'a> {
 
     /// Append the ECS fields to `body`, skipping the roots in `present`.
     pub(crate) fn append_to(&self, body: &mut String, present: Roots) {
+        self.ecs().append_to(body, present);
+    }
+
+    /// The ECS members alone ([`Ecs::to_members`]).
+    pub(crate) fn to_members(&self, present: Roots) -> String {
+        self.ecs().to_members(present)
+    }
+
+    fn ecs(&self) -> Ecs<'_> {
         fn s<'b>(v: &'b Option<Loose<'_>>) -> Option<&'b str> {
             v.as_ref().and_then(Loose::as_str)
         }
-        let empty = HttpRequest::default();
-        let req = self.http_request.as_ref().unwrap_or(&empty);
+        let req = self.http_request.as_ref().unwrap_or(&NO_REQUEST);
         let action = s(&self.action);
         let (types, outcome): (&'static [&'static str], _) = match action {
             Some("ALLOW") => (&["access", "allowed"], "success"),
@@ -157,7 +175,6 @@ impl<'a> WafFields<'a> {
             ruleset: arn.and_then(|a| a.webacl_name).or(webacl),
             ..Ecs::default()
         }
-        .append_to(body, present);
     }
 }
 

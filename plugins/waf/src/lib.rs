@@ -177,12 +177,7 @@ pub fn transform_log(value: Value, ecs: bool) -> Result<Document, String> {
     log.insert("timestamp".to_string(), Value::String(iso));
     out.extend(log.into_iter().filter(|(k, _)| k != "@timestamp"));
     let mut body = Value::Object(out).to_string();
-    if !ecs_members.is_empty() {
-        body.pop();
-        body.push(',');
-        body.push_str(&ecs_members);
-        body.push('}');
-    }
+    weir_plugin_sdk::ecs::append_members(&mut body, &ecs_members);
     Ok(Document::new(body).with_timestamp_ms(ms))
 }
 
@@ -195,11 +190,7 @@ fn ecs_members(value: &Value) -> String {
     let Ok(fields) = <WafFields<'_> as serde::Deserialize>::deserialize(value) else {
         return String::new();
     };
-    let mut members = String::from("{}");
-    fields.append_to(&mut members, Roots::of_map(log));
-    members.pop();
-    members.remove(0);
-    members
+    fields.to_members(Roots::of_map(log))
 }
 
 /// Read an epoch-millisecond number (an integer, or a float with no fraction).

@@ -350,3 +350,27 @@ fn leaves(path: &str, v: &serde_json::Value, f: &mut impl FnMut(&str)) {
         _ => f(path),
     }
 }
+
+#[test]
+fn members_alone_and_spliced() {
+    let ecs = Ecs {
+        user_name: Some("bob"),
+        dataset: Some("aws.waf"),
+        ..Ecs::default()
+    };
+    let members = ecs.to_members(Roots::NONE);
+    assert_eq!(
+        members,
+        r#""event":{"module":"aws","dataset":"aws.waf"},"user":{"name":"bob"}"#
+    );
+    let mut body = r#"{"a":1}"#.to_string();
+    append_members(&mut body, &members);
+    let mut direct = r#"{"a":1}"#.to_string();
+    ecs.append_to(&mut direct, Roots::NONE);
+    assert_eq!(body, direct);
+    let mut empty = "{}".to_string();
+    append_members(&mut empty, &members);
+    assert_eq!(empty, format!("{{{members}}}"));
+    append_members(&mut empty, "");
+    assert_eq!(Ecs::default().to_members(Roots::NONE), "");
+}
