@@ -49,15 +49,20 @@
 //!   log event is this prefix followed by the event's UTC date `YYYY.MM.DD`.
 //!   It must make a valid index name.
 
+mod cloudtrail;
+mod message;
+
 use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde::de::{Deserializer, IgnoredAny};
+use serde_json::Value;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
+
+use crate::cloudtrail::cloudtrail_identity;
+pub use crate::cloudtrail::{cloudtrail_document, cloudtrail_event_document};
+pub use crate::message::message_fields;
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
@@ -328,26 +333,6 @@ fn log_event_document(
     Ok(doc)
 }
 
-/// The `eventID` and `eventTime` (epoch ms, within 1970..=9999) of a
-/// CloudTrail event carried in a log event's message, when it is one (both
-/// present and usable).
-fn cloudtrail_identity(message: &str) -> Option<(String, i64)> {
-    #[derive(Deserialize)]
-    struct Identity<'a> {
-        #[serde(rename = "eventID", borrow)]
-        event_id: Option<Cow<'a, str>>,
-        #[serde(rename = "eventTime", borrow)]
-        event_time: Option<Cow<'a, str>>,
-    }
-    let json = message.get(message.find('{')?..)?.trim_end();
-    let ids: Identity<'_> = serde_json::from_str(json).ok()?;
-    let event_id = ids.event_id.filter(|s| !s.is_empty())?;
-    let ms = weir_plugin_sdk::iso_to_epoch_ms(&ids.event_time?)?;
-    (0..=weir_plugin_sdk::MAX_EPOCH_MS)
-        .contains(&ms)
-        .then(|| (event_id.into_owned(), ms))
-}
-
 /// A log event's `timestamp`, in epoch milliseconds within 1970..=9999.
 fn event_time(event: &LogEvent<'_>) -> Result<i64, String> {
     match &event.timestamp {
@@ -443,89 +428,6 @@ pub fn event_index(prefix: &str, iso: &str) -> String {
     index
 }
 
-/// The fields a log event's message contributes to its document, as JSON
-/// object members without the braces (`"a":1,"b":[…]`), ready to follow the
-/// `@` fields. The message's JSON object runs from its first `{` to its end
-/// (whitespace after it allowed), as in AWS's LogsToElasticsearch function.
-/// `None` when there is no such object, or it has no fields but reserved
-/// ones. The members are the message's own text, unchanged, unless a key is
-/// reserved ([`RESERVED_FIELDS`], left out) or repeated (the last value
-/// kept): then the object is re-encoded without them, in order.
-pub fn message_fields(message: &str) -> Option<Cow<'_, str>> {
-    let json = message.get(message.find('{')?..)?.trim_end();
-    let keys: TopKeys<'_> = serde_json::from_str(json).ok()?;
-    if keys.0.is_empty() {
-        return None;
-    }
-    let reserved = keys.0.iter().any(|k| RESERVED_FIELDS.contains(&k.as_ref()));
-    if !reserved && !has_duplicates(&keys.0) {
-        return Some(Cow::Borrowed(json.get(1..json.len() - 1)?.trim_ascii()));
-    }
-    let mut map: Map<String, Value> = serde_json::from_str(json).ok()?;
-    map.retain(|k, _| !RESERVED_FIELDS.contains(&k.as_str()));
-    if map.is_empty() {
-        return None;
-    }
-    let text = serde_json::to_string(&map).ok()?;
-    Some(Cow::Owned(text.get(1..text.len() - 1)?.to_string()))
-}
-
-fn has_duplicates(keys: &[Cow<'_, str>]) -> bool {
-    if keys.len() <= 32 {
-        return keys
-            .iter()
-            .enumerate()
-            .any(|(i, k)| keys[i + 1..].contains(k));
-    }
-    let mut sorted: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
-    sorted.sort_unstable();
-    sorted.windows(2).any(|w| w[0] == w[1])
-}
-
-/// The document of one record of a CloudTrail log file: the record
-/// unchanged, id `eventID`, time `eventTime` (each when usable).
-pub fn cloudtrail_document(record: Value) -> Result<Document, String> {
-    let Value::Object(map) = &record else {
-        return Err(format!(
-            "a CloudTrail record must be a JSON object, got {}",
-            weir_plugin_sdk::json_kind(&record)
-        ));
-    };
-    let id = map
-        .get("eventID")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    let ms = map
-        .get("eventTime")
-        .and_then(Value::as_str)
-        .and_then(weir_plugin_sdk::iso_to_epoch_ms);
-    let body = serde_json::to_string(&record).map_err(|e| format!("cannot encode: {e}"))?;
-    Ok(with_id_and_time(Document::new(body), id.as_deref(), ms))
-}
-
-/// The document of one CloudTrail event given as its own JSON text (kept
-/// verbatim; the host makes it one line).
-pub fn cloudtrail_event_document(
-    raw: &str,
-    event_id: Option<&str>,
-    event_time: Option<&str>,
-) -> Document {
-    let ms = event_time.and_then(weir_plugin_sdk::iso_to_epoch_ms);
-    let id = event_id.filter(|s| !s.is_empty());
-    with_id_and_time(Document::new(raw.to_string()), id, ms)
-}
-
-fn with_id_and_time(mut doc: Document, id: Option<&str>, ms: Option<i64>) -> Document {
-    if let Some(id) = id {
-        doc = doc.with_id(id);
-    }
-    if let Some(ms) = ms {
-        doc = doc.with_timestamp_ms(ms);
-    }
-    doc
-}
-
 /// A string field that may be absent (or null), but not of another type.
 fn optional_str<'b>(field: &'b Option<Loose<'_>>, name: &str) -> Result<Option<&'b str>, String> {
     match field {
@@ -551,35 +453,6 @@ fn loose_epoch_ms(value: &Loose<'_>) -> Option<i64> {
     (0..=weir_plugin_sdk::MAX_EPOCH_MS)
         .contains(&ms)
         .then_some(ms)
-}
-
-/// The top-level keys of a JSON object, in order (values skipped).
-struct TopKeys<'a>(Vec<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for TopKeys<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(TopKeysVisitor(PhantomData))
-    }
-}
-
-struct TopKeysVisitor<'a>(PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for TopKeysVisitor<'a> {
-    type Value = TopKeys<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(key) = map.next_key::<Loose<'a>>()? {
-            map.next_value::<IgnoredAny>()?;
-            if let Loose::Str(key) = key {
-                keys.push(key);
-            }
-        }
-        Ok(TopKeys(keys))
-    }
 }
 
 #[cfg(test)]
