@@ -50,6 +50,7 @@
 //!   It must make a valid index name.
 
 mod cloudtrail;
+mod ecs;
 mod message;
 
 use std::borrow::Cow;
@@ -68,9 +69,16 @@ weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct CloudWatchLogs;
     config: Config,
-    info: weir_plugin_sdk::info!("cloudwatch-logs").date_fields(&["@timestamp", "eventTime"]).default_index("cwl-%Y.%m.%d").config_schema(CONFIG_SCHEMA),
+    info: weir_plugin_sdk::info!("cloudwatch-logs")
+        .date_fields(&["@timestamp", "eventTime"])
+        .default_index("cwl-%Y.%m.%d")
+        .config_schema(CONFIG_SCHEMA)
+        .index_properties(INDEX_PROPERTIES),
     transform_record: |config, record| transform_record(record, config),
 }
+
+/// The index mapping properties this plugin suggests (merged in order).
+pub const INDEX_PROPERTIES: &[&str] = &[weir_plugin_sdk::ecs::INDEX_PROPERTIES];
 
 /// The default start of a log event's index name.
 pub const DEFAULT_INDEX_PREFIX: &str = "cwl-";
@@ -94,12 +102,15 @@ pub struct Config {
     /// The start of a log event's index name.
     #[serde(deserialize_with = "index_prefix")]
     pub index_prefix: String,
+    /// Whether CloudTrail events get ECS fields beside their own.
+    pub ecs: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             index_prefix: DEFAULT_INDEX_PREFIX.to_string(),
+            ecs: true,
         }
     }
 }
@@ -110,7 +121,11 @@ pub fn parse_config(config: &str) -> Result<Config, String> {
 }
 
 /// The JSON Schema of [`Config`].
-pub const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"index_prefix":{"type":"string","default":"cwl-","description":"The start of a log event's index name, followed by its UTC date YYYY.MM.DD; it must make a valid index name."}},"additionalProperties":false}"#;
+pub const CONFIG_SCHEMA: &str = concat!(
+    r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"index_prefix":{"type":"string","default":"cwl-","description":"The start of a log event's index name, followed by its UTC date YYYY.MM.DD; it must make a valid index name."},"#,
+    weir_plugin_sdk::ecs_schema_property!(),
+    r#"},"additionalProperties":false}"#
+);
 
 /// An `index_prefix` that makes a valid index name with a date after it.
 fn index_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -221,7 +236,10 @@ fn object_documents(
         *all_dropped = false;
         docs.reserve(records.len());
         for (i, record) in records.into_iter().enumerate() {
-            docs.push(cloudtrail_document(record).map_err(|e| format!("Records[{i}]: {e}"))?);
+            docs.push(
+                cloudtrail_document(record, config.ecs)
+                    .map_err(|e| format!("Records[{i}]: {e}"))?,
+            );
         }
         return Ok(used);
     }
@@ -238,6 +256,7 @@ fn object_documents(
             raw,
             env.event_id.as_ref().and_then(Loose::as_str),
             env.event_time.as_ref().and_then(Loose::as_str),
+            config.ecs,
         ));
         return Ok(used);
     }
@@ -322,7 +341,13 @@ fn log_event_document(
     let ms = trail.as_ref().map_or(cwl_ms, |t| t.1);
     let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
         .ok_or_else(|| "`timestamp` is not epoch milliseconds within 1970..=9999".to_string())?;
-    let body = event_body(event, meta, id.as_deref(), &iso, message)?;
+    let mut body = event_body(event, meta, id.as_deref(), &iso, message)?;
+    if config.ecs && trail.is_some() {
+        let json = message.find('{').and_then(|at| message.get(at..));
+        if let Some(fields) = json.and_then(|j| ecs::TrailFields::from_text(j.trim_end())) {
+            fields.append_to(&mut body);
+        }
+    }
     let index = event_index(&config.index_prefix, &iso);
     let mut doc = Document::new(body).with_timestamp_ms(ms).with_index(index);
     match (trail, id) {
