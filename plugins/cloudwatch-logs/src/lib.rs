@@ -29,8 +29,10 @@
 //!   event's id), so an event delivered twice is one document, and one
 //!   delivered after midnight lands in its own day.
 //! - **CloudTrail log file** (the S3 object, `{"Records": […]}`): one document
-//!   per record, the record unchanged; id `eventID`, `timestamp_ms` from
-//!   `eventTime`; no index (the route's). A record without a usable `eventID`
+//!   per record: `@timestamp` first (`eventTime` as ISO-8601 UTC with
+//!   milliseconds, when it is a timestamp; the record's own `@timestamp` is
+//!   then left out), then the record's fields as they came; id `eventID`,
+//!   `timestamp_ms` from `eventTime`; no index (the route's). A record without a usable `eventID`
 //!   or `eventTime` still gives its document, without id or time.
 //! - **One CloudTrail event** (an object with `eventVersion`, or `eventTime`,
 //!   or both `eventSource` and `eventName`, as in NDJSON exports; any one of
@@ -44,7 +46,12 @@
 //! `message`) fails its record with the reason; the other records of the
 //! batch are unaffected. A record whose objects are all dropped is dropped.
 //!
+//! CloudTrail events (in log events, log files or alone) get ECS fields
+//! after their own (see the `ecs` module, `src/ecs.rs`, for what comes from
+//! what); other log events get none.
+//!
 //! Config (all optional; unknown keys are refused):
+//! - `ecs`: boolean (default `true`); `false` leaves the ECS fields out.
 //! - `index_prefix`: string (default [`DEFAULT_INDEX_PREFIX`]); the index of a
 //!   log event is this prefix followed by the event's UTC date `YYYY.MM.DD`.
 //!   It must make a valid index name.

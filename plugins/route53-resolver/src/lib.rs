@@ -20,7 +20,7 @@
 //! Documents carry no id (query logs have none), so the host derives one
 //! from the request id, the record index and the document index.
 //!
-//! ECS fields (see [`ecs`](crate::ecs) for what comes from what) are
+//! ECS fields (see the `ecs` module, `src/ecs.rs`, for what comes from what) are
 //! appended after the log's own fields, with GeoIP of `srcaddr`.
 //!
 //! Config: `{}`, or `{"ecs": false}` to leave the ECS fields out

@@ -49,7 +49,7 @@
 //! - `default_index`: the index for findings whose product is unknown
 //!   (default [`DEFAULT_INDEX`]).
 //! - `keep_history`: boolean (default `false`), see above.
-//! - `ecs`: boolean (default `true`): ECS fields (see [`ecs`](crate::ecs)
+//! - `ecs`: boolean (default `true`): ECS fields (see the `ecs` module, `src/ecs.rs`,
 //!   for what comes from what) appended after the finding's own fields;
 //!   `false` leaves them out.
 

@@ -36,7 +36,7 @@
 //! files flow logs write to S3) is skipped; a record holding only header
 //! lines is dropped (nothing to index, nothing wrong), not failed.
 //!
-//! ECS fields (see [`ecs`](crate::ecs) for what comes from what) are
+//! ECS fields (see the `ecs` module, `src/ecs.rs`, for what comes from what) are
 //! appended after the flow log's own fields, with GeoIP of `srcaddr` and
 //! `dstaddr`.
 //!

@@ -13,7 +13,7 @@
 //! whose `timestamp` is missing or not an epoch-millisecond number, fails its
 //! record with the reason; the other records of the batch are unaffected.
 //!
-//! ECS fields (see [`ecs`](crate::ecs) for what comes from what) are
+//! ECS fields (see the `ecs` module, `src/ecs.rs`, for what comes from what) are
 //! appended after the log's own fields, with GeoIP of `httpRequest.clientIp`.
 //!
 //! Config: `{}`, or `{"ecs": false}` to leave the ECS fields out
