@@ -27,8 +27,13 @@
 //! Nothing here fails a record: a value that does not fit is left out.
 //! [`INDEX_PROPERTIES`] is the mapping of every field this module writes.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::rc::Rc;
 
+use crate::Geo;
 use crate::json::push_json_string;
 
 /// The ECS roots this module may write, in the order it writes them.
@@ -107,7 +112,12 @@ impl Roots {
         ROOTS
             .iter()
             .position(|r| *r == root)
-            .is_some_and(|i| self.0 & (1 << i) != 0)
+            .is_some_and(|i| self.has(i))
+    }
+
+    /// Whether root `ROOTS[i]` is present.
+    fn has(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
     }
 }
 
@@ -248,11 +258,12 @@ impl Ecs<'_> {
     fn write_roots(&self, top: &mut Obj<'_>, present: Roots) {
         let source = Resolved::of(&self.source);
         let destination = Resolved::of(&self.destination);
-        let root = |name: &str| !present.contains(name);
-        if root("event") {
+        // ROOTS[i] is written unless the log has it
+        let root = |i: usize| !present.has(i);
+        if root(0) {
             top.obj("event", |o| self.write_event(o));
         }
-        if root("cloud") {
+        if root(1) {
             top.obj("cloud", |o| {
                 let any = self.account_id.is_some() || self.region.is_some();
                 o.str("provider", any.then_some("aws"));
@@ -260,17 +271,17 @@ impl Ecs<'_> {
                 o.str("region", self.region);
             });
         }
-        if root("source") {
+        if root(2) {
             top.obj("source", |o| source.write(o, &self.source));
         }
-        if root("destination") {
+        if root(3) {
             top.obj("destination", |o| destination.write(o, &self.destination));
         }
-        if root("network") {
+        if root(4) {
             top.obj("network", |o| self.write_network(o));
         }
         self.write_request(top, present);
-        if root("related") {
+        if root(11) {
             top.obj("related", |o| {
                 o.ips("ip", source.ip, destination.ip, &self.related_ip);
             });
@@ -295,9 +306,7 @@ impl Ecs<'_> {
         if let Some(n) = self.iana_number {
             o.key("iana_number");
             // a keyword in ECS: written as a string
-            o.out.push('"');
-            o.out.push_str(&n.to_string());
-            o.out.push('"');
+            let _ = write!(o.out, "\"{n}\"");
         }
         o.num("bytes", self.bytes);
         o.num("packets", self.packets);
@@ -306,25 +315,25 @@ impl Ecs<'_> {
 
     /// `user`, `user_agent`, `http`, `url`, `dns`, `rule`.
     fn write_request(&self, top: &mut Obj<'_>, present: Roots) {
-        let root = |name: &str| !present.contains(name);
-        if root("user") {
+        let root = |i: usize| !present.has(i);
+        if root(5) {
             top.obj("user", |o| o.str("name", self.user_name));
         }
-        if root("user_agent") {
+        if root(6) {
             top.obj("user_agent", |o| o.str("original", self.user_agent));
         }
-        if root("http") {
+        if root(7) {
             top.obj("http", |o| {
                 o.obj("request", |r| r.str("method", self.http_method));
             });
         }
-        if root("url") {
+        if root(8) {
             top.obj("url", |o| {
                 o.str("path", self.url_path);
                 o.str("query", self.url_query.filter(|q| !q.is_empty()));
             });
         }
-        if root("dns") {
+        if root(9) {
             top.obj("dns", |o| {
                 o.obj("question", |q| {
                     q.str("name", self.dns_name);
@@ -333,7 +342,7 @@ impl Ecs<'_> {
                 o.str("response_code", self.dns_rcode);
             });
         }
-        if root("rule") {
+        if root(10) {
             top.obj("rule", |o| {
                 o.str("id", self.rule_id);
                 o.str("name", self.rule_name);
@@ -346,7 +355,7 @@ impl Ecs<'_> {
 /// An endpoint's address checked, and its GeoIP.
 struct Resolved<'a> {
     ip: Option<(&'a str, IpAddr)>,
-    geo: Option<crate::Geo>,
+    geo: Option<Rc<Geo>>,
 }
 
 impl<'a> Resolved<'a> {
@@ -356,7 +365,7 @@ impl<'a> Resolved<'a> {
             .and_then(|a| a.parse::<IpAddr>().ok().map(|ip| (a, ip)));
         let geo = ip
             .filter(|(_, ip)| is_public(ip))
-            .and_then(|(text, _)| crate::geoip(text));
+            .and_then(|(text, _)| geoip_cached(text));
         Resolved { ip, geo }
     }
 
@@ -364,7 +373,7 @@ impl<'a> Resolved<'a> {
         o.str("address", endpoint.address);
         o.str("ip", self.ip.map(|(text, _)| text));
         o.num("port", endpoint.port.map(u64::from));
-        let geo = self.geo.as_ref();
+        let geo = self.geo.as_deref();
         o.obj("geo", |g| {
             let country = geo.and_then(|g| g.country_iso_code.as_deref());
             g.str("country_iso_code", country.or(endpoint.country));
@@ -376,8 +385,7 @@ impl<'a> Resolved<'a> {
                     && at.lon.abs() <= 180.0;
                 if ok {
                     g.key("location");
-                    g.out
-                        .push_str(&format!("{{\"lat\":{},\"lon\":{}}}", at.lat, at.lon));
+                    let _ = write!(g.out, "{{\"lat\":{},\"lon\":{}}}", at.lat, at.lon);
                 }
             }
         });
@@ -404,6 +412,37 @@ pub fn append_members(body: &mut String, members: &str) {
     }
     body.push_str(members);
     body.push('}');
+}
+
+/// How many addresses' GeoIP answers a plugin instance keeps (an
+/// instance lives for one batch, where the same client often comes back):
+/// bounds the cache's memory to a few hundred kilobytes. Past it, lookups
+/// go to the host uncached.
+pub const GEOIP_CACHE_ENTRIES: usize = 1024;
+
+thread_local! {
+    static GEOIP_CACHE: RefCell<HashMap<String, Option<Rc<Geo>>>> = RefCell::new(HashMap::new());
+}
+
+/// [`crate::geoip`], remembered per address (see [`GEOIP_CACHE_ENTRIES`]).
+fn geoip_cached(ip: &str) -> Option<Rc<Geo>> {
+    GEOIP_CACHE.with(|cache| {
+        if let Some(hit) = cache.borrow().get(ip) {
+            return hit.clone();
+        }
+        let geo = crate::geoip(ip).map(Rc::new);
+        let mut cache = cache.borrow_mut();
+        if cache.len() < GEOIP_CACHE_ENTRIES {
+            cache.insert(ip.to_string(), geo.clone());
+        }
+        geo
+    })
+}
+
+/// Forget the cached GeoIP answers (natively, when a test changes them).
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn clear_geoip_cache() {
+    GEOIP_CACHE.with(|cache| cache.borrow_mut().clear());
 }
 
 /// Whether GeoIP could know `ip`: not private, loopback, link-local,
@@ -465,7 +504,7 @@ impl Obj<'_> {
     fn num(&mut self, key: &str, value: Option<u64>) {
         if let Some(value) = value {
             self.key(key);
-            self.out.push_str(&value.to_string());
+            let _ = write!(self.out, "{value}");
         }
     }
 
@@ -492,7 +531,7 @@ impl Obj<'_> {
         b: Option<(&str, IpAddr)>,
         more: &[&str],
     ) {
-        let mut seen: Vec<IpAddr> = Vec::with_capacity(2 + more.len());
+        let mut seen: Vec<IpAddr> = Vec::new();
         let more = more
             .iter()
             .filter_map(|t| t.parse::<IpAddr>().ok().map(|ip| (*t, ip)));

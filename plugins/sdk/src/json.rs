@@ -9,7 +9,7 @@ mod loose;
 mod scan;
 
 pub use loose::Loose;
-pub use scan::{Member, Scanned, scan};
+pub use scan::{Member, Scanned, Visit, scan, scan_visit};
 
 /// Append `s` to `out` as a JSON string literal (quoted and escaped), for
 /// plugins that write their document bodies directly instead of building a
@@ -46,6 +46,19 @@ pub fn push_json_string(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The string a JSON string literal (`raw`, quotes included, as
+/// [`scan_visit`] gives a value's range) holds: borrowed when it has no
+/// escapes. `None` when `raw` is not a string literal.
+pub fn json_str(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return (!inner.contains('"')).then_some(std::borrow::Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(raw)
+        .ok()
+        .map(std::borrow::Cow::Owned)
 }
 
 /// The JSON type name of a value, for error messages.

@@ -1,6 +1,4 @@
-//! The ECS fields of a WAF log ([`weir_plugin_sdk::ecs`]), read without
-//! building the log: only the fields used are deserialized (borrowed where
-//! they have no escapes), the rest is skipped.
+//! The ECS fields of a WAF log ([`weir_plugin_sdk::ecs`]).
 //!
 //! | ECS | from |
 //! |---|---|
@@ -22,108 +20,62 @@
 //! | `rule.ruleset` | the web ACL's name (from the `webaclId` ARN), else `webaclId` |
 //! | `related.ip` | `source.ip` |
 //!
-//! A log whose fields used here have other types than WAF writes (an
-//! object for `action`, …) gets no ECS fields; it never fails.
+//! A field used here that is not a string (an object for `action`, …) is
+//! left out; it never fails a log. On the fast path the fields are found by
+//! the same single scan that finds `timestamp` (no second parse).
 
 use std::borrow::Cow;
+use std::ops::Range;
 
-use serde::Deserialize;
-use weir_plugin_sdk::Loose;
+use serde_json::{Map, Value};
 use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots, arn_region_account};
+use weir_plugin_sdk::json::{Visit, json_str};
 
-/// The fields of a WAF log that ECS fields come from.
-#[derive(Deserialize)]
+/// How deep [`Collector`] needs [`scan_visit`](weir_plugin_sdk::json::scan_visit)
+/// to go: the log (1), `httpRequest` (2), `headers` (3), a header (4).
+pub(crate) const VISIT_DEPTH: usize = 4;
+
+/// The fields of a WAF log that ECS fields come from (each when it is a
+/// string).
+#[derive(Default)]
 pub(crate) struct WafFields<'a> {
-    #[serde(borrow)]
-    action: Option<Loose<'a>>,
-    #[serde(rename = "terminatingRuleId", borrow)]
-    terminating_rule_id: Option<Loose<'a>>,
-    #[serde(rename = "webaclId", borrow)]
-    webacl_id: Option<Loose<'a>>,
-    #[serde(rename = "httpRequest", borrow)]
-    http_request: Option<HttpRequest<'a>>,
-}
-
-/// The `httpRequest` of a log without one.
-static NO_REQUEST: HttpRequest<'static> = HttpRequest {
-    client_ip: None,
-    country: None,
-    uri: None,
-    args: None,
-    http_method: None,
-    request_id: None,
-    headers: None,
-};
-
-#[derive(Deserialize)]
-struct HttpRequest<'a> {
-    #[serde(rename = "clientIp", borrow)]
-    client_ip: Option<Loose<'a>>,
-    #[serde(borrow)]
-    country: Option<Loose<'a>>,
-    #[serde(borrow)]
-    uri: Option<Loose<'a>>,
-    #[serde(borrow)]
-    args: Option<Loose<'a>>,
-    #[serde(rename = "httpMethod", borrow)]
-    http_method: Option<Loose<'a>>,
-    #[serde(rename = "requestId", borrow)]
-    request_id: Option<Loose<'a>>,
-    #[serde(borrow)]
-    headers: Option<UserAgent<'a>>,
-}
-
-/// The value of the first `User-Agent` header of `httpRequest.headers`
-/// (`[{"name": …, "value": …}, …]`).
-struct UserAgent<'a>(Option<Cow<'a, str>>);
-
-#[derive(Deserialize)]
-struct Header<'a> {
-    #[serde(borrow)]
-    name: Option<Loose<'a>>,
-    #[serde(borrow)]
-    value: Option<Loose<'a>>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for UserAgent<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(HeadersVisitor(std::marker::PhantomData))
-    }
-}
-
-struct HeadersVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> serde::de::Visitor<'de> for HeadersVisitor<'a> {
-    type Value = UserAgent<'a>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an array of headers")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(header) = seq.next_element::<Header<'a>>()? {
-            if found.is_some() {
-                continue;
-            }
-            let is_ua = header
-                .name
-                .as_ref()
-                .and_then(Loose::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case("user-agent"));
-            if let (true, Some(Loose::Str(value))) = (is_ua, header.value) {
-                found = Some(value);
-            }
-        }
-        Ok(UserAgent(found))
-    }
+    action: Option<Cow<'a, str>>,
+    rule_id: Option<Cow<'a, str>>,
+    webacl_id: Option<Cow<'a, str>>,
+    client_ip: Option<Cow<'a, str>>,
+    country: Option<Cow<'a, str>>,
+    uri: Option<Cow<'a, str>>,
+    args: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
+    request_id: Option<Cow<'a, str>>,
+    user_agent: Option<Cow<'a, str>>,
 }
 
 impl<'a> WafFields<'a> {
-    /// Read the fields from a log's JSON text; `None` when they are not of
-    /// the types WAF writes.
-    pub(crate) fn from_text(text: &'a str) -> Option<WafFields<'a>> {
-        serde_json::from_str(text).ok()
+    /// The fields of a parsed log (the full path).
+    pub(crate) fn from_map(log: &'a Map<String, Value>) -> WafFields<'a> {
+        let s = |v: Option<&'a Value>| v.and_then(Value::as_str).map(Cow::Borrowed);
+        let req = log.get("httpRequest").and_then(Value::as_object);
+        let r = |key: &str| s(req.and_then(|r| r.get(key)));
+        let headers = req.and_then(|r| r.get("headers")).and_then(Value::as_array);
+        let user_agent = headers.into_iter().flatten().find_map(|h| {
+            let h = h.as_object()?;
+            let name = h.get("name")?.as_str()?;
+            name.eq_ignore_ascii_case("user-agent")
+                .then(|| h.get("value")?.as_str())?
+        });
+        WafFields {
+            action: s(log.get("action")),
+            rule_id: s(log.get("terminatingRuleId")),
+            webacl_id: s(log.get("webaclId")),
+            client_ip: r("clientIp"),
+            country: r("country"),
+            uri: r("uri"),
+            args: r("args"),
+            method: r("httpMethod"),
+            request_id: r("requestId"),
+            user_agent: user_agent.map(Cow::Borrowed),
+        }
     }
 
     /// Append the ECS fields to `body`, skipping the roots in `present`.
@@ -137,18 +89,14 @@ impl<'a> WafFields<'a> {
     }
 
     fn ecs(&self) -> Ecs<'_> {
-        fn s<'b>(v: &'b Option<Loose<'_>>) -> Option<&'b str> {
-            v.as_ref().and_then(Loose::as_str)
-        }
-        let req = self.http_request.as_ref().unwrap_or(&NO_REQUEST);
-        let action = s(&self.action);
+        let action = self.action.as_deref();
         let (types, outcome): (&'static [&'static str], _) = match action {
             Some("ALLOW") => (&["access", "allowed"], "success"),
             Some("BLOCK" | "CAPTCHA" | "CHALLENGE") => (&["access", "denied"], "failure"),
             Some("COUNT") => (&["access", "info"], "unknown"),
             _ => (&["access"], "unknown"),
         };
-        let webacl = s(&self.webacl_id);
+        let webacl = self.webacl_id.as_deref();
         let arn = webacl.and_then(arn_parts);
         Ecs {
             kind: Some("event"),
@@ -158,22 +106,127 @@ impl<'a> WafFields<'a> {
             outcome: Some(outcome),
             provider: Some(arn.map_or("waf", |a| a.service)),
             dataset: Some("aws.waf"),
-            id: s(&req.request_id),
+            id: self.request_id.as_deref(),
             account_id: arn.and_then(|a| a.account),
             region: arn.and_then(|a| a.region),
             source: Endpoint {
-                address: s(&req.client_ip),
+                address: self.client_ip.as_deref(),
                 port: None,
-                country: s(&req.country).filter(|c| c.len() == 2),
+                country: self.country.as_deref().filter(|c| c.len() == 2),
             },
             protocol: Some("http"),
-            http_method: s(&req.http_method),
-            url_path: s(&req.uri),
-            url_query: s(&req.args),
-            user_agent: req.headers.as_ref().and_then(|h| h.0.as_deref()),
-            rule_id: s(&self.terminating_rule_id),
+            http_method: self.method.as_deref(),
+            url_path: self.uri.as_deref(),
+            url_query: self.args.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            rule_id: self.rule_id.as_deref(),
             ruleset: arn.and_then(|a| a.webacl_name).or(webacl),
             ..Ecs::default()
+        }
+    }
+}
+
+/// Where the fields are in each log of a record, as the fast path's single
+/// scan finds them ([`Collector::visit`] is its visitor); then read with
+/// [`Collector::fields`]. A key written with escapes is not recognised (its
+/// field is left out).
+pub(crate) struct Collector<'a> {
+    record: &'a [u8],
+    logs: Vec<Ranges>,
+}
+
+/// The ranges (in the record) of one log's fields.
+#[derive(Default)]
+struct Ranges {
+    action: Option<Range<usize>>,
+    rule_id: Option<Range<usize>>,
+    webacl_id: Option<Range<usize>>,
+    client_ip: Option<Range<usize>>,
+    country: Option<Range<usize>>,
+    uri: Option<Range<usize>>,
+    args: Option<Range<usize>>,
+    method: Option<Range<usize>>,
+    request_id: Option<Range<usize>>,
+    user_agent: Option<Range<usize>>,
+    /// The header object whose name is `User-Agent`.
+    ua_object: Option<usize>,
+    /// The last header value seen before its name, with its object.
+    pending_value: Option<(usize, Range<usize>)>,
+}
+
+impl<'a> Collector<'a> {
+    pub(crate) fn new(record: &'a [u8]) -> Collector<'a> {
+        Collector {
+            record,
+            logs: Vec::new(),
+        }
+    }
+
+    /// Note a member the scan met.
+    pub(crate) fn visit(&mut self, v: &Visit<'_>) {
+        if v.escaped {
+            return;
+        }
+        if self.logs.len() <= v.value {
+            self.logs.resize_with(v.value + 1, Ranges::default);
+        }
+        let Some(r) = self.logs.get_mut(v.value) else {
+            return;
+        };
+        let range = Some(v.range.clone());
+        match (v.path, v.key) {
+            ([], b"action") => r.action = range,
+            ([], b"terminatingRuleId") => r.rule_id = range,
+            ([], b"webaclId") => r.webacl_id = range,
+            ([b"httpRequest"], key) => match key {
+                b"clientIp" => r.client_ip = range,
+                b"country" => r.country = range,
+                b"uri" => r.uri = range,
+                b"args" => r.args = range,
+                b"httpMethod" => r.method = range,
+                b"requestId" => r.request_id = range,
+                _ => {}
+            },
+            ([b"httpRequest", b"headers"], b"name") if r.user_agent.is_none() => {
+                let name = self.record.get(v.range.clone()).unwrap_or_default();
+                if name.len() == 12 && name[1..11].eq_ignore_ascii_case(b"user-agent") {
+                    r.ua_object = Some(v.object);
+                    if let Some((object, value)) = r.pending_value.take() {
+                        r.user_agent = (object == v.object).then_some(value);
+                    }
+                }
+            }
+            ([b"httpRequest", b"headers"], b"value") if r.user_agent.is_none() => {
+                if r.ua_object == Some(v.object) {
+                    r.user_agent = range;
+                } else {
+                    r.pending_value = Some((v.object, v.range.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The fields of log `i` of the record.
+    pub(crate) fn fields(&self, i: usize) -> WafFields<'a> {
+        let Some(r) = self.logs.get(i) else {
+            return WafFields::default();
+        };
+        let s = |range: &Option<Range<usize>>| {
+            let raw = self.record.get(range.clone()?)?;
+            json_str(std::str::from_utf8(raw).ok()?)
+        };
+        WafFields {
+            action: s(&r.action),
+            rule_id: s(&r.rule_id),
+            webacl_id: s(&r.webacl_id),
+            client_ip: s(&r.client_ip),
+            country: s(&r.country),
+            uri: s(&r.uri),
+            args: s(&r.args),
+            method: s(&r.method),
+            request_id: s(&r.request_id),
+            user_agent: s(&r.user_agent),
         }
     }
 }

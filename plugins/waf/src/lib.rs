@@ -28,7 +28,7 @@ use weir_plugin_sdk::ecs::Roots;
 use weir_plugin_sdk::json::Member;
 use weir_plugin_sdk::{Document, ISO_MS_LEN, Outcome};
 
-use crate::ecs::WafFields;
+use crate::ecs::{Collector, VISIT_DEPTH, WafFields};
 
 /// Room reserved in a body for the ECS fields, so that appending them
 /// does not reallocate (a typical WAF log's come to 500–700 bytes).
@@ -93,12 +93,18 @@ weir_plugin_sdk::export! {
 /// ([`weir_plugin_sdk::json::scan`]), and splice the ISO string in its
 /// place; every other byte is kept as it came. `None` for anything unusual
 /// (a float, an escaped key, a missing or repeated `timestamp`, invalid
-/// JSON): [`full_path`] handles it, and words the error. The ECS fields
-/// are read by a second, borrowing parse of the fields they need.
+/// JSON): [`full_path`] handles it, and words the error. The fields the
+/// ECS fields come from are found by the same scan.
 fn fast_path(record: &[u8], ecs: bool) -> Option<Outcome> {
-    let values = weir_plugin_sdk::json::scan(record, "timestamp")?;
+    let mut fields = Collector::new(record);
+    let values = match ecs {
+        true => weir_plugin_sdk::json::scan_visit(record, "timestamp", VISIT_DEPTH, &mut |v| {
+            fields.visit(v)
+        })?,
+        false => weir_plugin_sdk::json::scan(record, "timestamp")?,
+    };
     let mut docs = Vec::with_capacity(values.len());
-    for value in values {
+    for (i, value) in values.into_iter().enumerate() {
         let Member::At(range) = value.member else {
             return None;
         };
@@ -128,8 +134,8 @@ fn fast_path(record: &[u8], ecs: bool) -> Option<Outcome> {
         weir_plugin_sdk::push_epoch_ms_iso(&mut body, ms);
         body.push('"');
         body.push_str(&text[range.end..]);
-        if ecs && let Some(fields) = WafFields::from_text(text) {
-            fields.append_to(&mut body, value.roots);
+        if ecs {
+            fields.fields(i).append_to(&mut body, value.roots);
         }
         docs.push(Document::new(body).with_timestamp_ms(ms));
     }
@@ -187,10 +193,7 @@ fn ecs_members(value: &Value) -> String {
     let Value::Object(log) = value else {
         return String::new();
     };
-    let Ok(fields) = <WafFields<'_> as serde::Deserialize>::deserialize(value) else {
-        return String::new();
-    };
-    fields.to_members(Roots::of_map(log))
+    WafFields::from_map(log).to_members(Roots::of_map(log))
 }
 
 /// Read an epoch-millisecond number (an integer, or a float with no fraction).
@@ -460,13 +463,20 @@ mod tests {
             serde_json::json!({"address": "not-an-ip", "geo": {"country_iso_code": "GB"}})
         );
         assert!(body.get("related").is_none());
-        // a field of another type: no ECS fields, the log as it came
-        let odd = SAMPLE.replace(r#""headers":["#, r#""headers":{"a":1},"h":["#);
-        let docs = ok_docs(super::transform_record(odd.as_bytes(), true));
-        assert_eq!(
-            docs[0].body,
-            ok_docs(transform_record(odd.as_bytes()))[0].body
-        );
+        // fields of another type: left out, the rest kept, on both paths
+        let odd = SAMPLE
+            .replace(r#""headers":["#, r#""headers":{"a":1},"h":["#)
+            .replace(r#""BLOCK""#, "5");
+        for doc in [
+            &ok_docs(super::transform_record(odd.as_bytes(), true))[0],
+            &ok_docs(full_path(odd.as_bytes(), true))[0],
+        ] {
+            let body = weir_plugin_sdk::testing::body(doc);
+            assert!(body.get("user_agent").is_none());
+            assert!(body["event"].get("action").is_none());
+            assert_eq!(body["event"]["type"], serde_json::json!(["access"]));
+            assert_eq!(body["url"]["path"], "/foo");
+        }
         // a log with its own `event` and `source` keeps them, without duplicates
         let own = SAMPLE.replace(r#""action""#, r#""event":1,"source":"x","action""#);
         let body = ok_docs(super::transform_record(own.as_bytes(), true))[0]

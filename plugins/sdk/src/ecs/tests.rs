@@ -374,3 +374,40 @@ fn members_alone_and_spliced() {
     append_members(&mut empty, "");
     assert_eq!(Ecs::default().to_members(Roots::NONE), "");
 }
+
+#[test]
+fn geoip_answers_are_cached_per_address() {
+    let ecs = Ecs {
+        source: Endpoint {
+            address: Some("9.9.9.9"),
+            ..Endpoint::default()
+        },
+        ..Ecs::default()
+    };
+    // unknown, then cached as unknown
+    assert!(
+        appended(&ecs, "{}", Roots::NONE)["source"]
+            .get("geo")
+            .is_none()
+    );
+    crate::enrich::native::TABLE.with(|t| {
+        t.borrow_mut().insert(
+            "9.9.9.9".into(),
+            sample_geo("CH", "Zürich", 47.4, 8.5, 19281, "Quad9"),
+        )
+    });
+    assert!(
+        appended(&ecs, "{}", Roots::NONE)["source"]
+            .get("geo")
+            .is_none()
+    );
+    // set_geoip forgets the cache
+    set_geoip(
+        "9.9.9.9",
+        sample_geo("CH", "Zürich", 47.4, 8.5, 19281, "Quad9"),
+    );
+    assert_eq!(
+        appended(&ecs, "{}", Roots::NONE)["source"]["geo"]["country_iso_code"],
+        "CH"
+    );
+}

@@ -45,11 +45,68 @@ pub struct Scanned<'a> {
 /// that is an object. `None`: the record is not valid JSON, is empty, or
 /// holds something left to a full parse (see the module docs).
 pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
+    scan_inner(record, key, None)
+}
+
+/// One member of an object, as [`scan_visit`] reports it.
+#[derive(Debug)]
+pub struct Visit<'v> {
+    /// Which value of the record the member is in (0 for the first).
+    pub value: usize,
+    /// The keys leading to the object holding the member, outermost first
+    /// (arrays on the way are not named): `[]` for a top-level member,
+    /// `[b"httpRequest", b"headers"]` for a member of an object in the array
+    /// `httpRequest.headers`. Keys as written (escapes not decoded).
+    pub path: &'v [&'v [u8]],
+    /// The member's key as written (escapes not decoded).
+    pub key: &'v [u8],
+    /// Whether some key on the way, or this one, is written with escapes
+    /// (it may spell another name).
+    pub escaped: bool,
+    /// The offset in the record of the `{` of the object holding the
+    /// member: members with the same `object` are of the same object.
+    pub object: usize,
+    /// The member's value, as a byte range of the record.
+    pub range: Range<usize>,
+}
+
+/// [`scan`], also calling `visit` with every member of every object up to
+/// `max_depth` levels deep (a record's top-level object is level 1; an
+/// array is a level too: the objects of `{"a":[{…}]}` are at 1 and 3), in
+/// the order they end. For plugins that read a few fields of a record in
+/// the same single pass; a member seen by `visit` may still belong to a
+/// record that turns out invalid (then `None`).
+pub fn scan_visit<'a>(
+    record: &'a [u8],
+    key: &str,
+    max_depth: usize,
+    visit: &mut dyn FnMut(&Visit<'_>),
+) -> Option<Vec<Scanned<'a>>> {
+    scan_inner(record, key, Some((max_depth, visit)))
+}
+
+/// A visitor of [`scan_visit`], with its depth.
+type Visitor<'v> = (usize, &'v mut dyn FnMut(&Visit<'_>));
+
+fn scan_inner<'a>(
+    record: &'a [u8],
+    key: &str,
+    visit: Option<Visitor<'_>>,
+) -> Option<Vec<Scanned<'a>>> {
     let text = std::str::from_utf8(record).ok()?;
+    let (max_depth, visit) = match visit {
+        Some((depth, visit)) => (depth, Some(visit)),
+        None => (0, None),
+    };
     let mut s = Scanner {
         b: record,
         i: 0,
         roots: crate::ecs::Roots::NONE,
+        visit,
+        max_depth,
+        path: Vec::new(),
+        escaped_path: 0,
+        value_index: 0,
     };
     let mut out = Vec::new();
     loop {
@@ -74,18 +131,28 @@ pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
             member,
             roots: s.roots,
         });
+        s.value_index += 1;
     }
     (!out.is_empty()).then_some(out)
 }
 
-struct Scanner<'a> {
+struct Scanner<'a, 'v> {
     b: &'a [u8],
     i: usize,
     /// The ECS roots among the current value's top-level keys.
     roots: crate::ecs::Roots,
+    /// Called with every member of an object up to `max_depth` deep.
+    visit: Option<&'v mut dyn FnMut(&Visit<'_>)>,
+    max_depth: usize,
+    /// The keys leading to the current object (while visiting).
+    path: Vec<&'a [u8]>,
+    /// How many keys of `path` are escaped.
+    escaped_path: usize,
+    /// The index of the current value of the record.
+    value_index: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a, '_> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
@@ -115,6 +182,7 @@ impl Scanner<'_> {
         if depth > MAX_DEPTH {
             return None;
         }
+        let object = self.i;
         self.i += 1;
         self.ws();
         if self.peek()? == b'}' {
@@ -127,7 +195,8 @@ impl Scanner<'_> {
             }
             let name_start = self.i + 1;
             let escaped = self.string()?;
-            let name = &self.b[name_start..self.i - 1];
+            let b: &'a [u8] = self.b;
+            let name = &b[name_start..self.i - 1];
             self.ws();
             if self.peek()? != b':' {
                 return None;
@@ -135,7 +204,11 @@ impl Scanner<'_> {
             self.i += 1;
             self.ws();
             let value_start = self.i;
-            self.value(depth, None, &mut Member::Absent)?;
+            if self.visit.is_some() && depth <= self.max_depth {
+                self.visited_value(depth, name, escaped, object)?;
+            } else {
+                self.value(depth, None, &mut Member::Absent)?;
+            }
             if let Some(key) = key {
                 if escaped {
                     *member = Member::Unclear;
@@ -163,6 +236,34 @@ impl Scanner<'_> {
                 _ => return None,
             }
         }
+    }
+
+    /// The value of member `name` of the object at `object`, with its
+    /// descendants visited, then the member itself.
+    fn visited_value(
+        &mut self,
+        depth: usize,
+        name: &'a [u8],
+        escaped: bool,
+        object: usize,
+    ) -> Option<()> {
+        let value_start = self.i;
+        self.path.push(name);
+        self.escaped_path += usize::from(escaped);
+        self.value(depth, None, &mut Member::Absent)?;
+        self.path.pop();
+        self.escaped_path -= usize::from(escaped);
+        if let Some(visit) = self.visit.as_mut() {
+            visit(&Visit {
+                value: self.value_index,
+                path: &self.path,
+                key: name,
+                escaped: escaped || self.escaped_path > 0,
+                object,
+                range: value_start..self.i,
+            });
+        }
+        Some(())
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
