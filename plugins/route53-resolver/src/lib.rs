@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(
             b["event"],
             serde_json::json!({"kind": "event", "category": ["network"], "type": ["protocol"],
-                "action": "block", "module": "aws", "dataset": "aws.route53_resolver_logs"})
+                "action": "block", "dataset": "aws.route53_resolver_logs"})
         );
         assert_eq!(
             b["dns"],

@@ -12,8 +12,10 @@
 //!
 //! What `append_to` checks and adds itself:
 //! - a source or destination address that parses as an IP
-//!   (`std::net::IpAddr`) is `*.ip` (and `*.address`); one that does not
-//!   (`ec2.amazonaws.com`, `fe80::1%eth0`) is only `*.address`;
+//!   (`std::net::IpAddr`) is `*.ip`; one that does not
+//!   (`ec2.amazonaws.com`, `fe80::1%eth0`) is `*.address` (ECS suggests
+//!   both for an IP; the copy is left out to keep documents small, since
+//!   `*.ip` holds the same text);
 //! - GeoIP of a public `*.ip` ([`crate::geoip`]; private, loopback,
 //!   link-local, documentation, shared and multicast addresses are never
 //!   looked up): `*.geo.{country_iso_code,city_name,location}` and
@@ -21,8 +23,10 @@
 //!   finite is left out;
 //! - `related.ip`: the source and destination IPs and [`Ecs::related_ip`]
 //!   (those that parse), without repeats;
-//! - `cloud.provider` `aws` whenever another `cloud` field is set, and
-//!   `event.module` `aws` with `event.dataset`.
+//! - `cloud.provider` `aws` whenever another `cloud` field is set.
+//!
+//! GeoIP answers are cached per address for the plugin instance (one batch),
+//! rendered once.
 //!
 //! Nothing here fails a record: a value that does not fit is left out.
 //! [`INDEX_PROPERTIES`] is the mapping of every field this module writes.
@@ -143,8 +147,8 @@ impl<'de> serde::de::Visitor<'de> for KeysVisitor {
 /// One end of a connection: `source` or `destination`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Endpoint<'a> {
-    /// The address as the log gives it: `*.address`, and `*.ip` (with GeoIP)
-    /// when it parses as an IP.
+    /// The address as the log gives it: `*.ip` (with GeoIP) when it parses
+    /// as an IP, else `*.address`.
     pub address: Option<&'a str>,
     /// `*.port`.
     pub port: Option<u16>,
@@ -170,7 +174,7 @@ pub struct Ecs<'a> {
     pub outcome: Option<&'static str>,
     /// `event.provider`: the service that wrote the event.
     pub provider: Option<&'a str>,
-    /// `event.dataset` (`aws.waf`, …); `event.module` is then `aws`.
+    /// `event.dataset` (`aws.waf`, …).
     pub dataset: Option<&'static str>,
     /// `event.id`.
     pub id: Option<&'a str>,
@@ -266,7 +270,7 @@ impl Ecs<'_> {
         if root(1) {
             top.obj("cloud", |o| {
                 let any = self.account_id.is_some() || self.region.is_some();
-                o.str("provider", any.then_some("aws"));
+                o.lit("provider", any.then_some("aws"));
                 o.obj("account", |a| a.str("id", self.account_id));
                 o.str("region", self.region);
             });
@@ -289,14 +293,13 @@ impl Ecs<'_> {
     }
 
     fn write_event(&self, o: &mut Obj<'_>) {
-        o.str("kind", self.kind);
+        o.lit("kind", self.kind);
         o.strs("category", self.category);
         o.strs("type", self.types);
         o.str("action", self.action);
-        o.str("outcome", self.outcome);
+        o.lit("outcome", self.outcome);
         o.str("provider", self.provider);
-        o.str("module", self.dataset.map(|_| "aws"));
-        o.str("dataset", self.dataset);
+        o.lit("dataset", self.dataset);
         o.str("id", self.id);
     }
 
@@ -355,7 +358,13 @@ impl Ecs<'_> {
 /// An endpoint's address checked, and its GeoIP.
 struct Resolved<'a> {
     ip: Option<(&'a str, IpAddr)>,
-    geo: Option<Rc<Geo>>,
+    geo: Option<Rc<GeoEntry>>,
+}
+
+/// A GeoIP answer, and its `geo` and `as` members as written.
+struct GeoEntry {
+    geo: Geo,
+    members: String,
 }
 
 impl<'a> Resolved<'a> {
@@ -370,13 +379,28 @@ impl<'a> Resolved<'a> {
     }
 
     fn write(&self, o: &mut Obj<'_>, endpoint: &Endpoint<'_>) {
-        o.str("address", endpoint.address);
-        o.str("ip", self.ip.map(|(text, _)| text));
+        match self.ip {
+            Some((ip, _)) => o.str("ip", Some(ip)),
+            None => o.str("address", endpoint.address),
+        }
         o.num("port", endpoint.port.map(u64::from));
-        let geo = self.geo.as_deref();
+        match &self.geo {
+            // rendered once per address, unless the log's own country is needed
+            Some(entry) if entry.geo.country_iso_code.is_some() || endpoint.country.is_none() => {
+                o.members(&entry.members);
+            }
+            geo => write_geo(o, geo.as_ref().map(|e| &e.geo), endpoint.country),
+        }
+    }
+}
+
+/// `geo` and `as` of an endpoint (each left out when empty); `country` when
+/// the answer has none.
+fn write_geo(o: &mut Obj<'_>, geo: Option<&Geo>, fallback: Option<&str>) {
+    {
         o.obj("geo", |g| {
             let country = geo.and_then(|g| g.country_iso_code.as_deref());
-            g.str("country_iso_code", country.or(endpoint.country));
+            g.str("country_iso_code", country.or(fallback));
             g.str("city_name", geo.and_then(|g| g.city_name.as_deref()));
             if let Some(at) = geo.and_then(|g| g.location.as_ref()) {
                 let ok = at.lat.is_finite()
@@ -421,16 +445,27 @@ pub fn append_members(body: &mut String, members: &str) {
 pub const GEOIP_CACHE_ENTRIES: usize = 1024;
 
 thread_local! {
-    static GEOIP_CACHE: RefCell<HashMap<String, Option<Rc<Geo>>>> = RefCell::new(HashMap::new());
+    static GEOIP_CACHE: RefCell<HashMap<String, Option<Rc<GeoEntry>>>> = RefCell::new(HashMap::new());
 }
 
 /// [`crate::geoip`], remembered per address (see [`GEOIP_CACHE_ENTRIES`]).
-fn geoip_cached(ip: &str) -> Option<Rc<Geo>> {
+fn geoip_cached(ip: &str) -> Option<Rc<GeoEntry>> {
     GEOIP_CACHE.with(|cache| {
         if let Some(hit) = cache.borrow().get(ip) {
             return hit.clone();
         }
-        let geo = crate::geoip(ip).map(Rc::new);
+        let geo = crate::geoip(ip).map(|geo| {
+            let mut members = String::new();
+            write_geo(
+                &mut Obj {
+                    out: &mut members,
+                    empty: true,
+                },
+                Some(&geo),
+                None,
+            );
+            Rc::new(GeoEntry { geo, members })
+        });
         let mut cache = cache.borrow_mut();
         if cache.len() < GEOIP_CACHE_ENTRIES {
             cache.insert(ip.to_string(), geo.clone());
@@ -489,9 +524,32 @@ impl Obj<'_> {
             self.out.push(',');
         }
         self.empty = false;
+        // keys are this module's constants: nothing to escape
         self.out.push('"');
         self.out.push_str(key);
         self.out.push_str("\":");
+    }
+
+    /// A member whose value needs no escaping (this module's constants).
+    fn lit(&mut self, key: &str, value: Option<&'static str>) {
+        if let Some(value) = value {
+            self.key(key);
+            self.out.push('"');
+            self.out.push_str(value);
+            self.out.push('"');
+        }
+    }
+
+    /// Members already written (`"a":…,"b":…`), after the others.
+    fn members(&mut self, members: &str) {
+        if members.is_empty() {
+            return;
+        }
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        self.out.push_str(members);
     }
 
     fn str(&mut self, key: &str, value: Option<&str>) {
@@ -518,7 +576,10 @@ impl Obj<'_> {
             if i > 0 {
                 self.out.push(',');
             }
-            push_json_string(self.out, value);
+            // this module's constants: nothing to escape
+            self.out.push('"');
+            self.out.push_str(value);
+            self.out.push('"');
         }
         self.out.push(']');
     }
@@ -531,29 +592,39 @@ impl Obj<'_> {
         b: Option<(&str, IpAddr)>,
         more: &[&str],
     ) {
-        let mut seen: Vec<IpAddr> = Vec::new();
-        let more = more
-            .iter()
-            .filter_map(|t| t.parse::<IpAddr>().ok().map(|ip| (*t, ip)));
-        let all = a.into_iter().chain(b).chain(more);
+        let b = b.filter(|(_, ip)| a.is_none_or(|(_, first)| first != *ip));
         let mut wrote = false;
-        for (text, ip) in all {
-            if seen.contains(&ip) {
+        for (text, _) in a.into_iter().chain(b) {
+            self.list_item(key, &mut wrote, text);
+        }
+        // the rest checked against a list (no allocation without them)
+        let mut seen: Vec<IpAddr> = Vec::new();
+        for text in more {
+            let Ok(ip) = text.parse::<IpAddr>() else {
+                continue;
+            };
+            let known = |x: Option<(&str, IpAddr)>| x.is_some_and(|(_, known)| known == ip);
+            if known(a) || known(b) || seen.contains(&ip) {
                 continue;
             }
             seen.push(ip);
-            if !wrote {
-                self.key(key);
-                self.out.push('[');
-                wrote = true;
-            } else {
-                self.out.push(',');
-            }
-            push_json_string(self.out, text);
+            self.list_item(key, &mut wrote, text);
         }
         if wrote {
             self.out.push(']');
         }
+    }
+
+    /// One string of a list member `key`, opening it first (`wrote`).
+    fn list_item(&mut self, key: &str, wrote: &mut bool, text: &str) {
+        if *wrote {
+            self.out.push(',');
+        } else {
+            self.key(key);
+            self.out.push('[');
+            *wrote = true;
+        }
+        push_json_string(self.out, text);
     }
 
     /// A member holding an object written by `f`; left out when `f` writes

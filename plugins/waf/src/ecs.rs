@@ -25,15 +25,15 @@
 //! the same single scan that finds `timestamp` (no second parse).
 
 use std::borrow::Cow;
-use std::ops::Range;
 
 use serde_json::{Map, Value};
-use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots, arn_region_account};
-use weir_plugin_sdk::json::{Visit, json_str};
+use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
+use weir_plugin_sdk::json::{Paths, Visit, json_str};
 
-/// How deep [`Collector`] needs [`scan_visit`](weir_plugin_sdk::json::scan_visit)
-/// to go: the log (1), `httpRequest` (2), `headers` (3), a header (4).
-pub(crate) const VISIT_DEPTH: usize = 4;
+/// The objects whose members [`Collector`] reads, for
+/// [`scan_visit`](weir_plugin_sdk::json::scan_visit): the log, its
+/// `httpRequest` and the headers in `httpRequest.headers`.
+pub(crate) const VISIT: Paths<'static> = &[&[], &[b"httpRequest"], &[b"httpRequest", b"headers"]];
 
 /// The fields of a WAF log that ECS fields come from (each when it is a
 /// string).
@@ -126,108 +126,93 @@ impl<'a> WafFields<'a> {
     }
 }
 
-/// Where the fields are in each log of a record, as the fast path's single
-/// scan finds them ([`Collector::visit`] is its visitor); then read with
-/// [`Collector::fields`]. A key written with escapes is not recognised (its
-/// field is left out).
+/// The fields of each log of a record, as the fast path's single scan
+/// finds them ([`Collector::visit`] is its visitor). A key written with
+/// escapes is not recognised (its field is left out).
+#[derive(Default)]
 pub(crate) struct Collector<'a> {
-    record: &'a [u8],
-    logs: Vec<Ranges>,
+    /// The first log (most records hold one: no allocation).
+    first: Log<'a>,
+    /// The logs after the first.
+    more: Vec<Log<'a>>,
 }
 
-/// The ranges (in the record) of one log's fields.
 #[derive(Default)]
-struct Ranges {
-    action: Option<Range<usize>>,
-    rule_id: Option<Range<usize>>,
-    webacl_id: Option<Range<usize>>,
-    client_ip: Option<Range<usize>>,
-    country: Option<Range<usize>>,
-    uri: Option<Range<usize>>,
-    args: Option<Range<usize>>,
-    method: Option<Range<usize>>,
-    request_id: Option<Range<usize>>,
-    user_agent: Option<Range<usize>>,
+struct Log<'a> {
+    fields: WafFields<'a>,
     /// The header object whose name is `User-Agent`.
     ua_object: Option<usize>,
-    /// The last header value seen before its name, with its object.
-    pending_value: Option<(usize, Range<usize>)>,
+    /// The last header value seen (plain string, raw text), with its
+    /// object (WAF writes `name` first, but JSON does not promise it);
+    /// decoded only if its name is `User-Agent`.
+    last_value: Option<(usize, Option<&'a str>, &'a str)>,
 }
 
 impl<'a> Collector<'a> {
-    pub(crate) fn new(record: &'a [u8]) -> Collector<'a> {
-        Collector {
-            record,
-            logs: Vec::new(),
-        }
-    }
-
-    /// Note a member the scan met.
-    pub(crate) fn visit(&mut self, v: &Visit<'_>) {
+    /// Note a member the scan met. [`VISIT`] has one path per length, so
+    /// the path's length tells the object.
+    pub(crate) fn visit(&mut self, v: &Visit<'_, 'a>) {
         if v.escaped {
             return;
         }
-        if self.logs.len() <= v.value {
-            self.logs.resize_with(v.value + 1, Ranges::default);
-        }
-        let Some(r) = self.logs.get_mut(v.value) else {
-            return;
+        let log = match v.value.checked_sub(1) {
+            None => &mut self.first,
+            Some(i) => {
+                if self.more.len() <= i {
+                    self.more.resize_with(i + 1, Log::default);
+                }
+                let Some(log) = self.more.get_mut(i) else {
+                    return;
+                };
+                log
+            }
         };
-        let range = Some(v.range.clone());
-        match (v.path, v.key) {
-            ([], b"action") => r.action = range,
-            ([], b"terminatingRuleId") => r.rule_id = range,
-            ([], b"webaclId") => r.webacl_id = range,
-            ([b"httpRequest"], key) => match key {
-                b"clientIp" => r.client_ip = range,
-                b"country" => r.country = range,
-                b"uri" => r.uri = range,
-                b"args" => r.args = range,
-                b"httpMethod" => r.method = range,
-                b"requestId" => r.request_id = range,
+        let f = &mut log.fields;
+        let string = || v.plain.map(Cow::Borrowed).or_else(|| json_str(v.raw));
+        match v.path.len() {
+            0 => match v.key {
+                b"action" => f.action = string(),
+                b"terminatingRuleId" => f.rule_id = string(),
+                b"webaclId" => f.webacl_id = string(),
                 _ => {}
             },
-            ([b"httpRequest", b"headers"], b"name") if r.user_agent.is_none() => {
-                let name = self.record.get(v.range.clone()).unwrap_or_default();
-                if name.len() == 12 && name[1..11].eq_ignore_ascii_case(b"user-agent") {
-                    r.ua_object = Some(v.object);
-                    if let Some((object, value)) = r.pending_value.take() {
-                        r.user_agent = (object == v.object).then_some(value);
+            1 => match v.key {
+                b"clientIp" => f.client_ip = string(),
+                b"country" => f.country = string(),
+                b"uri" => f.uri = string(),
+                b"args" => f.args = string(),
+                b"httpMethod" => f.method = string(),
+                b"requestId" => f.request_id = string(),
+                _ => {}
+            },
+            _ if f.user_agent.is_some() => {}
+            _ => match v.key {
+                b"name"
+                    if v.plain
+                        .is_some_and(|n| n.eq_ignore_ascii_case("user-agent")) =>
+                {
+                    log.ua_object = Some(v.object);
+                    if let Some((object, plain, raw)) = log.last_value.take() {
+                        f.user_agent = (object == v.object)
+                            .then(|| plain.map(Cow::Borrowed).or_else(|| json_str(raw)))
+                            .flatten();
                     }
                 }
-            }
-            ([b"httpRequest", b"headers"], b"value") if r.user_agent.is_none() => {
-                if r.ua_object == Some(v.object) {
-                    r.user_agent = range;
-                } else {
-                    r.pending_value = Some((v.object, v.range.clone()));
-                }
-            }
-            _ => {}
+                b"value" if log.ua_object == Some(v.object) => f.user_agent = string(),
+                b"value" => log.last_value = Some((v.object, v.plain, v.raw)),
+                _ => {}
+            },
         }
     }
 
     /// The fields of log `i` of the record.
-    pub(crate) fn fields(&self, i: usize) -> WafFields<'a> {
-        let Some(r) = self.logs.get(i) else {
-            return WafFields::default();
+    pub(crate) fn fields(&mut self, i: usize) -> WafFields<'a> {
+        let log = match i.checked_sub(1) {
+            None => Some(&mut self.first),
+            Some(i) => self.more.get_mut(i),
         };
-        let s = |range: &Option<Range<usize>>| {
-            let raw = self.record.get(range.clone()?)?;
-            json_str(std::str::from_utf8(raw).ok()?)
-        };
-        WafFields {
-            action: s(&r.action),
-            rule_id: s(&r.rule_id),
-            webacl_id: s(&r.webacl_id),
-            client_ip: s(&r.client_ip),
-            country: s(&r.country),
-            uri: s(&r.uri),
-            args: s(&r.args),
-            method: s(&r.method),
-            request_id: s(&r.request_id),
-            user_agent: s(&r.user_agent),
-        }
+        log.map(|log| std::mem::take(&mut log.fields))
+            .unwrap_or_default()
     }
 }
 
@@ -243,19 +228,20 @@ struct WebAclArn<'a> {
 /// `arn:aws:wafv2:<region>:<account>:<regional|global>/webacl/<name>/<id>`;
 /// a `global/` web ACL (CloudFront) has no region.
 fn arn_parts(arn: &str) -> Option<WebAclArn<'_>> {
-    let (region, account) = arn_region_account(arn)?;
-    let mut parts = arn.splitn(6, ':');
-    let service = parts.nth(2)?;
-    let resource = parts.nth(2)?;
-    let global = resource.starts_with("global/");
-    let webacl_name = resource
-        .split('/')
-        .nth(2)
-        .filter(|n| !n.is_empty() && resource.split('/').nth(1) == Some("webacl"));
+    let rest = arn.strip_prefix("arn:")?;
+    let (_partition, rest) = rest.split_once(':')?;
+    let (service, rest) = rest.split_once(':')?;
+    let (region, rest) = rest.split_once(':')?;
+    let (account, resource) = rest.split_once(':')?;
+    let (scope, webacl) = resource.split_once('/').unwrap_or((resource, ""));
+    let webacl_name = webacl
+        .strip_prefix("webacl/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|n| !n.is_empty());
     Some(WebAclArn {
         service,
-        region: region.filter(|_| !global),
-        account,
+        region: Some(region).filter(|r| !r.is_empty() && scope != "global"),
+        account: Some(account).filter(|a| !a.is_empty()),
         webacl_name,
     })
 }

@@ -28,11 +28,11 @@ use weir_plugin_sdk::ecs::Roots;
 use weir_plugin_sdk::json::Member;
 use weir_plugin_sdk::{Document, ISO_MS_LEN, Outcome};
 
-use crate::ecs::{Collector, VISIT_DEPTH, WafFields};
+use crate::ecs::{Collector, VISIT, WafFields};
 
 /// Room reserved in a body for the ECS fields, so that appending them
-/// does not reallocate (a typical WAF log's come to 500–700 bytes).
-const ECS_RESERVE: usize = 768;
+/// does not reallocate (a typical WAF log's come to 450–800 bytes with GeoIP).
+const ECS_RESERVE: usize = 1024;
 
 /// Transform one record (one or more WAF logs, plain or gzip, or a
 /// CloudWatch Logs payload of them); `ecs`: append the ECS fields.
@@ -96,11 +96,9 @@ weir_plugin_sdk::export! {
 /// JSON): [`full_path`] handles it, and words the error. The fields the
 /// ECS fields come from are found by the same scan.
 fn fast_path(record: &[u8], ecs: bool) -> Option<Outcome> {
-    let mut fields = Collector::new(record);
+    let mut fields = Collector::default();
     let values = match ecs {
-        true => weir_plugin_sdk::json::scan_visit(record, "timestamp", VISIT_DEPTH, &mut |v| {
-            fields.visit(v)
-        })?,
+        true => weir_plugin_sdk::json::scan_visit(record, "timestamp", VISIT, |v| fields.visit(v))?,
         false => weir_plugin_sdk::json::scan(record, "timestamp")?,
     };
     let mut docs = Vec::with_capacity(values.len());
@@ -395,7 +393,7 @@ mod tests {
         assert_eq!(
             ecs("event"),
             serde_json::json!({"kind": "event", "category": ["web"], "type": ["access", "denied"],
-                "action": "BLOCK", "outcome": "failure", "provider": "wafv2", "module": "aws",
+                "action": "BLOCK", "outcome": "failure", "provider": "wafv2",
                 "dataset": "aws.waf", "id": "rid-1"})
         );
         assert_eq!(

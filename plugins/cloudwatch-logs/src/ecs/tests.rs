@@ -67,7 +67,7 @@ fn ecs_of_a_console_login_in_every_framing() {
             b["event"],
             json!({"kind": "event", "category": ["authentication"], "type": ["start"],
                 "action": "ConsoleLogin", "outcome": "failure", "provider": "signin.amazonaws.com",
-                "module": "aws", "dataset": "aws.cloudtrail", "id": "e-1"})
+                "dataset": "aws.cloudtrail", "id": "e-1"})
         );
         assert_eq!(
             b["cloud"],

@@ -40,10 +40,10 @@ fn renders_nested_roots_after_the_body() {
         body,
         concat!(
             r#"{"@timestamp":"x","a":1,"#,
-            r#""event":{"kind":"event","category":["network"],"type":["connection","allowed"],"action":"accept","outcome":"success","module":"aws","dataset":"aws.vpcflow"},"#,
+            r#""event":{"kind":"event","category":["network"],"type":["connection","allowed"],"action":"accept","outcome":"success","dataset":"aws.vpcflow"},"#,
             r#""cloud":{"provider":"aws","account":{"id":"123456789012"},"region":"eu-north-1"},"#,
-            r#""source":{"address":"10.0.0.1","ip":"10.0.0.1","port":443},"#,
-            r#""destination":{"address":"10.0.0.2","ip":"10.0.0.2","port":5000},"#,
+            r#""source":{"ip":"10.0.0.1","port":443},"#,
+            r#""destination":{"ip":"10.0.0.2","port":5000},"#,
             r#""network":{"transport":"tcp","iana_number":"6","bytes":4249,"packets":20},"#,
             r#""related":{"ip":["10.0.0.1","10.0.0.2"]}}"#
         )
@@ -144,7 +144,7 @@ fn geoip_of_public_addresses() {
     assert_eq!(
         v["source"],
         serde_json::json!({
-            "address": "81.2.69.142", "ip": "81.2.69.142", "port": 1,
+            "ip": "81.2.69.142", "port": 1,
             "geo": {"country_iso_code": "GB", "city_name": "London",
                     "location": {"lat": 51.5142, "lon": -0.0931}},
             "as": {"number": 20712, "organization": {"name": "Andrews & Arnold"}},
@@ -154,7 +154,7 @@ fn geoip_of_public_addresses() {
     assert_eq!(
         v["destination"],
         serde_json::json!({
-            "address": "2a02:cf40::1", "ip": "2a02:cf40::1",
+            "ip": "2a02:cf40::1",
             "geo": {"country_iso_code": "DE"}, "as": {"number": 1},
         })
     );
@@ -166,10 +166,7 @@ fn geoip_of_public_addresses() {
         ..Ecs::default()
     };
     let v = appended(&private, r#"{"a":1}"#, Roots::NONE);
-    assert_eq!(
-        v["source"],
-        serde_json::json!({"address": "10.1.1.1", "ip": "10.1.1.1"})
-    );
+    assert_eq!(v["source"], serde_json::json!({"ip": "10.1.1.1"}));
 }
 
 #[test]
@@ -361,7 +358,7 @@ fn members_alone_and_spliced() {
     let members = ecs.to_members(Roots::NONE);
     assert_eq!(
         members,
-        r#""event":{"module":"aws","dataset":"aws.waf"},"user":{"name":"bob"}"#
+        r#""event":{"dataset":"aws.waf"},"user":{"name":"bob"}"#
     );
     let mut body = r#"{"a":1}"#.to_string();
     append_members(&mut body, &members);

@@ -176,12 +176,13 @@ fn mutations_of_the_samples_agree_with_serde_json() {
 }
 
 #[test]
-fn visits_members_up_to_a_depth() {
+fn visits_members_of_the_chosen_objects() {
     let record = br#"{"a":1,"h":{"x":"y","hs":[{"name":"UA","value":"c\"u"},{"name":"b"}]},"t":2}
 {"\u0061":{"k":true}}"#;
     let mut seen: Vec<(usize, Vec<String>, String, bool, usize, String)> = Vec::new();
     let text = std::str::from_utf8(record).unwrap();
-    let scanned = scan_visit(record, "t", 4, &mut |v| {
+    let into: Paths<'_> = &[&[], &[b"h"], &[b"h", b"hs"], &[br"\u0061"]];
+    let scanned = scan_visit(record, "t", into, |v: &Visit<'_, '_>| {
         seen.push((
             v.value,
             v.path
@@ -229,16 +230,37 @@ fn visits_members_up_to_a_depth() {
     // the two headers are two objects
     assert_eq!(seen[2].4, seen[3].4);
     assert_ne!(seen[2].4, seen[4].4);
-    // depth 1: top-level members only
-    let mut top = 0;
-    scan_visit(record, "t", 1, &mut |v| {
+    // top-level members only
+    let mut top = Vec::new();
+    scan_visit(record, "t", &[&[]], |v: &Visit<'_, '_>| {
         assert!(v.path.is_empty());
-        top += 1;
+        top.push((v.raw, v.plain));
     })
     .unwrap();
-    assert_eq!(top, 4);
+    assert_eq!(top.len(), 4);
+    assert_eq!(top[0], ("1", None));
+    assert_eq!(top[2], ("2", None));
+    // strings: plain when they have no escapes
+    let mut strings = Vec::new();
+    scan_visit(
+        br#"{"a":"x","b":"\u0079","c":{"d":"z"}}"#,
+        "t",
+        &[&[]],
+        |v: &Visit<'_, '_>| {
+            strings.push((v.raw, v.plain));
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        strings,
+        [
+            (r#""x""#, Some("x")),
+            (r#""\u0079""#, None),
+            (r#"{"d":"z"}"#, None)
+        ]
+    );
     // an invalid record: None
-    assert!(scan_visit(b"{\"a\":{\"b\":1}", "t", 4, &mut |_| {}).is_none());
+    assert!(scan_visit(b"{\"a\":{\"b\":1}", "t", into, |_: &Visit<'_, '_>| {}).is_none());
 }
 
 #[test]
