@@ -265,91 +265,93 @@ impl Ecs<'_> {
         // ROOTS[i] is written unless the log has it
         let root = |i: usize| !present.has(i);
         if root(0) {
-            top.obj("event", |o| self.write_event(o));
+            top.obj(k!("event"), |o| self.write_event(o));
         }
         if root(1) {
-            top.obj("cloud", |o| {
+            top.obj(k!("cloud"), |o| {
                 let any = self.account_id.is_some() || self.region.is_some();
-                o.lit("provider", any.then_some("aws"));
-                o.obj("account", |a| a.str("id", self.account_id));
-                o.str("region", self.region);
+                o.lit(k!("provider"), any.then_some("aws"));
+                o.obj(k!("account"), |a| a.str(k!("id"), self.account_id));
+                o.str(k!("region"), self.region);
             });
         }
         if root(2) {
-            top.obj("source", |o| source.write(o, &self.source));
+            top.obj(k!("source"), |o| source.write(o, &self.source));
         }
         if root(3) {
-            top.obj("destination", |o| destination.write(o, &self.destination));
+            top.obj(k!("destination"), |o| {
+                destination.write(o, &self.destination)
+            });
         }
         if root(4) {
-            top.obj("network", |o| self.write_network(o));
+            top.obj(k!("network"), |o| self.write_network(o));
         }
         self.write_request(top, present);
         if root(11) {
-            top.obj("related", |o| {
-                o.ips("ip", source.ip, destination.ip, &self.related_ip);
+            top.obj(k!("related"), |o| {
+                o.ips(k!("ip"), source.ip, destination.ip, &self.related_ip);
             });
         }
     }
 
     fn write_event(&self, o: &mut Obj<'_>) {
-        o.lit("kind", self.kind);
-        o.strs("category", self.category);
-        o.strs("type", self.types);
-        o.str("action", self.action);
-        o.lit("outcome", self.outcome);
-        o.str("provider", self.provider);
-        o.lit("dataset", self.dataset);
-        o.str("id", self.id);
+        o.lit(k!("kind"), self.kind);
+        o.strs(k!("category"), self.category);
+        o.strs(k!("type"), self.types);
+        o.str(k!("action"), self.action);
+        o.lit(k!("outcome"), self.outcome);
+        o.str(k!("provider"), self.provider);
+        o.lit(k!("dataset"), self.dataset);
+        o.str(k!("id"), self.id);
     }
 
     fn write_network(&self, o: &mut Obj<'_>) {
-        o.str("transport", self.transport);
-        o.str("protocol", self.protocol);
+        o.str(k!("transport"), self.transport);
+        o.str(k!("protocol"), self.protocol);
         if let Some(n) = self.iana_number {
-            o.key("iana_number");
+            o.key(k!("iana_number"));
             // a keyword in ECS: written as a string
             let _ = write!(o.out, "\"{n}\"");
         }
-        o.num("bytes", self.bytes);
-        o.num("packets", self.packets);
-        o.str("direction", self.direction);
+        o.num(k!("bytes"), self.bytes);
+        o.num(k!("packets"), self.packets);
+        o.str(k!("direction"), self.direction);
     }
 
     /// `user`, `user_agent`, `http`, `url`, `dns`, `rule`.
     fn write_request(&self, top: &mut Obj<'_>, present: Roots) {
         let root = |i: usize| !present.has(i);
         if root(5) {
-            top.obj("user", |o| o.str("name", self.user_name));
+            top.obj(k!("user"), |o| o.str(k!("name"), self.user_name));
         }
         if root(6) {
-            top.obj("user_agent", |o| o.str("original", self.user_agent));
+            top.obj(k!("user_agent"), |o| o.str(k!("original"), self.user_agent));
         }
         if root(7) {
-            top.obj("http", |o| {
-                o.obj("request", |r| r.str("method", self.http_method));
+            top.obj(k!("http"), |o| {
+                o.obj(k!("request"), |r| r.str(k!("method"), self.http_method));
             });
         }
         if root(8) {
-            top.obj("url", |o| {
-                o.str("path", self.url_path);
-                o.str("query", self.url_query.filter(|q| !q.is_empty()));
+            top.obj(k!("url"), |o| {
+                o.str(k!("path"), self.url_path);
+                o.str(k!("query"), self.url_query.filter(|q| !q.is_empty()));
             });
         }
         if root(9) {
-            top.obj("dns", |o| {
-                o.obj("question", |q| {
-                    q.str("name", self.dns_name);
-                    q.str("type", self.dns_type);
+            top.obj(k!("dns"), |o| {
+                o.obj(k!("question"), |q| {
+                    q.str(k!("name"), self.dns_name);
+                    q.str(k!("type"), self.dns_type);
                 });
-                o.str("response_code", self.dns_rcode);
+                o.str(k!("response_code"), self.dns_rcode);
             });
         }
         if root(10) {
-            top.obj("rule", |o| {
-                o.str("id", self.rule_id);
-                o.str("name", self.rule_name);
-                o.str("ruleset", self.ruleset);
+            top.obj(k!("rule"), |o| {
+                o.str(k!("id"), self.rule_id);
+                o.str(k!("name"), self.rule_name);
+                o.str(k!("ruleset"), self.ruleset);
             });
         }
     }
@@ -380,10 +382,10 @@ impl<'a> Resolved<'a> {
 
     fn write(&self, o: &mut Obj<'_>, endpoint: &Endpoint<'_>) {
         match self.ip {
-            Some((ip, _)) => o.str("ip", Some(ip)),
-            None => o.str("address", endpoint.address),
+            Some((ip, _)) => o.str(k!("ip"), Some(ip)),
+            None => o.str(k!("address"), endpoint.address),
         }
-        o.num("port", endpoint.port.map(u64::from));
+        o.num(k!("port"), endpoint.port.map(u64::from));
         match &self.geo {
             // rendered once per address, unless the log's own country is needed
             Some(entry) if entry.geo.country_iso_code.is_some() || endpoint.country.is_none() => {
@@ -398,25 +400,25 @@ impl<'a> Resolved<'a> {
 /// the answer has none.
 fn write_geo(o: &mut Obj<'_>, geo: Option<&Geo>, fallback: Option<&str>) {
     {
-        o.obj("geo", |g| {
+        o.obj(k!("geo"), |g| {
             let country = geo.and_then(|g| g.country_iso_code.as_deref());
-            g.str("country_iso_code", country.or(fallback));
-            g.str("city_name", geo.and_then(|g| g.city_name.as_deref()));
+            g.str(k!("country_iso_code"), country.or(fallback));
+            g.str(k!("city_name"), geo.and_then(|g| g.city_name.as_deref()));
             if let Some(at) = geo.and_then(|g| g.location.as_ref()) {
                 let ok = at.lat.is_finite()
                     && at.lon.is_finite()
                     && at.lat.abs() <= 90.0
                     && at.lon.abs() <= 180.0;
                 if ok {
-                    g.key("location");
+                    g.key(k!("location"));
                     let _ = write!(g.out, "{{\"lat\":{},\"lon\":{}}}", at.lat, at.lon);
                 }
             }
         });
-        o.obj("as", |a| {
-            a.num("number", geo.and_then(|g| g.as_number).map(u64::from));
-            a.obj("organization", |org| {
-                org.str("name", geo.and_then(|g| g.as_organization.as_deref()));
+        o.obj(k!("as"), |a| {
+            a.num(k!("number"), geo.and_then(|g| g.as_number).map(u64::from));
+            a.obj(k!("organization"), |org| {
+                org.str(k!("name"), geo.and_then(|g| g.as_organization.as_deref()));
             });
         });
     }
@@ -511,6 +513,15 @@ pub fn is_public(ip: &IpAddr) -> bool {
     }
 }
 
+/// A key as written in a member: `k!("kind")` is `"kind":` (this module's
+/// keys need no escaping).
+macro_rules! k {
+    ($key:literal) => {
+        concat!("\"", $key, "\":")
+    };
+}
+use k;
+
 /// A JSON object being written: members appended, an object left out when
 /// nothing was written into it.
 struct Obj<'o> {
@@ -519,15 +530,14 @@ struct Obj<'o> {
 }
 
 impl Obj<'_> {
+    /// Start a member: `key` is its key as written, quoted, with the colon
+    /// ([`k!`]).
     fn key(&mut self, key: &str) {
         if !self.empty {
             self.out.push(',');
         }
         self.empty = false;
-        // keys are this module's constants: nothing to escape
-        self.out.push('"');
         self.out.push_str(key);
-        self.out.push_str("\":");
     }
 
     /// A member whose value needs no escaping (this module's constants).
