@@ -29,8 +29,10 @@
 //!   event's id), so an event delivered twice is one document, and one
 //!   delivered after midnight lands in its own day.
 //! - **CloudTrail log file** (the S3 object, `{"Records": […]}`): one document
-//!   per record, the record unchanged; id `eventID`, `timestamp_ms` from
-//!   `eventTime`; no index (the route's). A record without a usable `eventID`
+//!   per record: `@timestamp` first (`eventTime` as ISO-8601 UTC with
+//!   milliseconds, when it is a timestamp; the record's own `@timestamp` is
+//!   then left out), then the record's fields as they came; id `eventID`,
+//!   `timestamp_ms` from `eventTime`; no index (the route's). A record without a usable `eventID`
 //!   or `eventTime` still gives its document, without id or time.
 //! - **One CloudTrail event** (an object with `eventVersion`, or `eventTime`,
 //!   or both `eventSource` and `eventName`, as in NDJSON exports; any one of
@@ -44,28 +46,49 @@
 //! `message`) fails its record with the reason; the other records of the
 //! batch are unaffected. A record whose objects are all dropped is dropped.
 //!
+//! CloudTrail events (in log events, log files or alone) get ECS fields
+//! after their own (see the `ecs` module, `src/ecs.rs`, for what comes from
+//! what); other log events get none.
+//!
 //! Config (all optional; unknown keys are refused):
+//! - `ecs`: boolean (default `true`); `false` leaves the ECS fields out.
 //! - `index_prefix`: string (default [`DEFAULT_INDEX_PREFIX`]); the index of a
 //!   log event is this prefix followed by the event's UTC date `YYYY.MM.DD`.
 //!   It must make a valid index name.
 
+mod cloudtrail;
+mod ecs;
+mod message;
+
 use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde::de::{Deserializer, IgnoredAny};
+use serde_json::Value;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
+
+use crate::cloudtrail::cloudtrail_identity;
+pub use crate::cloudtrail::{cloudtrail_document, cloudtrail_event_document};
+pub use crate::message::message_fields;
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct CloudWatchLogs;
     config: Config,
-    info: weir_plugin_sdk::info!("cloudwatch-logs").date_fields(&["@timestamp", "eventTime"]).default_index("cwl-%Y.%m.%d").config_schema(CONFIG_SCHEMA).index_properties(&[include_str!("../index-properties.json")]),
+    info: weir_plugin_sdk::info!("cloudwatch-logs")
+        .date_fields(&["@timestamp", "eventTime"])
+        .default_index("cwl-%Y.%m.%d")
+        .config_schema(CONFIG_SCHEMA)
+        .index_properties(INDEX_PROPERTIES),
     transform_record: |config, record| transform_record(record, config),
 }
+
+/// The index mapping properties this plugin suggests (merged in order).
+pub const INDEX_PROPERTIES: &[&str] = &[
+    weir_plugin_sdk::ecs::INDEX_PROPERTIES,
+    include_str!("../index-properties.json"),
+];
 
 /// The default start of a log event's index name.
 pub const DEFAULT_INDEX_PREFIX: &str = "cwl-";
@@ -89,12 +112,15 @@ pub struct Config {
     /// The start of a log event's index name.
     #[serde(deserialize_with = "index_prefix")]
     pub index_prefix: String,
+    /// Whether CloudTrail events get ECS fields beside their own.
+    pub ecs: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             index_prefix: DEFAULT_INDEX_PREFIX.to_string(),
+            ecs: true,
         }
     }
 }
@@ -105,7 +131,11 @@ pub fn parse_config(config: &str) -> Result<Config, String> {
 }
 
 /// The JSON Schema of [`Config`].
-pub const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"index_prefix":{"type":"string","default":"cwl-","description":"The start of a log event's index name, followed by its UTC date YYYY.MM.DD; it must make a valid index name."}},"additionalProperties":false}"#;
+pub const CONFIG_SCHEMA: &str = concat!(
+    r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"index_prefix":{"type":"string","default":"cwl-","description":"The start of a log event's index name, followed by its UTC date YYYY.MM.DD; it must make a valid index name."},"#,
+    weir_plugin_sdk::ecs_schema_property!(),
+    r#"},"additionalProperties":false}"#
+);
 
 /// An `index_prefix` that makes a valid index name with a date after it.
 fn index_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -216,7 +246,10 @@ fn object_documents(
         *all_dropped = false;
         docs.reserve(records.len());
         for (i, record) in records.into_iter().enumerate() {
-            docs.push(cloudtrail_document(record).map_err(|e| format!("Records[{i}]: {e}"))?);
+            docs.push(
+                cloudtrail_document(record, config.ecs)
+                    .map_err(|e| format!("Records[{i}]: {e}"))?,
+            );
         }
         return Ok(used);
     }
@@ -233,6 +266,7 @@ fn object_documents(
             raw,
             env.event_id.as_ref().and_then(Loose::as_str),
             env.event_time.as_ref().and_then(Loose::as_str),
+            config.ecs,
         ));
         return Ok(used);
     }
@@ -317,7 +351,13 @@ fn log_event_document(
     let ms = trail.as_ref().map_or(cwl_ms, |t| t.1);
     let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
         .ok_or_else(|| "`timestamp` is not epoch milliseconds within 1970..=9999".to_string())?;
-    let body = event_body(event, meta, id.as_deref(), &iso, message)?;
+    let mut body = event_body(event, meta, id.as_deref(), &iso, message)?;
+    if config.ecs && trail.is_some() {
+        let json = message.find('{').and_then(|at| message.get(at..));
+        if let Some(fields) = json.and_then(|j| ecs::TrailFields::from_text(j.trim_end())) {
+            fields.append_to(&mut body);
+        }
+    }
     let index = event_index(&config.index_prefix, &iso);
     let mut doc = Document::new(body).with_timestamp_ms(ms).with_index(index);
     match (trail, id) {
@@ -326,26 +366,6 @@ fn log_event_document(
         (None, None) => {}
     }
     Ok(doc)
-}
-
-/// The `eventID` and `eventTime` (epoch ms, within 1970..=9999) of a
-/// CloudTrail event carried in a log event's message, when it is one (both
-/// present and usable).
-fn cloudtrail_identity(message: &str) -> Option<(String, i64)> {
-    #[derive(Deserialize)]
-    struct Identity<'a> {
-        #[serde(rename = "eventID", borrow)]
-        event_id: Option<Cow<'a, str>>,
-        #[serde(rename = "eventTime", borrow)]
-        event_time: Option<Cow<'a, str>>,
-    }
-    let json = message.get(message.find('{')?..)?.trim_end();
-    let ids: Identity<'_> = serde_json::from_str(json).ok()?;
-    let event_id = ids.event_id.filter(|s| !s.is_empty())?;
-    let ms = weir_plugin_sdk::iso_to_epoch_ms(&ids.event_time?)?;
-    (0..=weir_plugin_sdk::MAX_EPOCH_MS)
-        .contains(&ms)
-        .then(|| (event_id.into_owned(), ms))
 }
 
 /// A log event's `timestamp`, in epoch milliseconds within 1970..=9999.
@@ -443,89 +463,6 @@ pub fn event_index(prefix: &str, iso: &str) -> String {
     index
 }
 
-/// The fields a log event's message contributes to its document, as JSON
-/// object members without the braces (`"a":1,"b":[…]`), ready to follow the
-/// `@` fields. The message's JSON object runs from its first `{` to its end
-/// (whitespace after it allowed), as in AWS's LogsToElasticsearch function.
-/// `None` when there is no such object, or it has no fields but reserved
-/// ones. The members are the message's own text, unchanged, unless a key is
-/// reserved ([`RESERVED_FIELDS`], left out) or repeated (the last value
-/// kept): then the object is re-encoded without them, in order.
-pub fn message_fields(message: &str) -> Option<Cow<'_, str>> {
-    let json = message.get(message.find('{')?..)?.trim_end();
-    let keys: TopKeys<'_> = serde_json::from_str(json).ok()?;
-    if keys.0.is_empty() {
-        return None;
-    }
-    let reserved = keys.0.iter().any(|k| RESERVED_FIELDS.contains(&k.as_ref()));
-    if !reserved && !has_duplicates(&keys.0) {
-        return Some(Cow::Borrowed(json.get(1..json.len() - 1)?.trim_ascii()));
-    }
-    let mut map: Map<String, Value> = serde_json::from_str(json).ok()?;
-    map.retain(|k, _| !RESERVED_FIELDS.contains(&k.as_str()));
-    if map.is_empty() {
-        return None;
-    }
-    let text = serde_json::to_string(&map).ok()?;
-    Some(Cow::Owned(text.get(1..text.len() - 1)?.to_string()))
-}
-
-fn has_duplicates(keys: &[Cow<'_, str>]) -> bool {
-    if keys.len() <= 32 {
-        return keys
-            .iter()
-            .enumerate()
-            .any(|(i, k)| keys[i + 1..].contains(k));
-    }
-    let mut sorted: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
-    sorted.sort_unstable();
-    sorted.windows(2).any(|w| w[0] == w[1])
-}
-
-/// The document of one record of a CloudTrail log file: the record
-/// unchanged, id `eventID`, time `eventTime` (each when usable).
-pub fn cloudtrail_document(record: Value) -> Result<Document, String> {
-    let Value::Object(map) = &record else {
-        return Err(format!(
-            "a CloudTrail record must be a JSON object, got {}",
-            weir_plugin_sdk::json_kind(&record)
-        ));
-    };
-    let id = map
-        .get("eventID")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    let ms = map
-        .get("eventTime")
-        .and_then(Value::as_str)
-        .and_then(weir_plugin_sdk::iso_to_epoch_ms);
-    let body = serde_json::to_string(&record).map_err(|e| format!("cannot encode: {e}"))?;
-    Ok(with_id_and_time(Document::new(body), id.as_deref(), ms))
-}
-
-/// The document of one CloudTrail event given as its own JSON text (kept
-/// verbatim; the host makes it one line).
-pub fn cloudtrail_event_document(
-    raw: &str,
-    event_id: Option<&str>,
-    event_time: Option<&str>,
-) -> Document {
-    let ms = event_time.and_then(weir_plugin_sdk::iso_to_epoch_ms);
-    let id = event_id.filter(|s| !s.is_empty());
-    with_id_and_time(Document::new(raw.to_string()), id, ms)
-}
-
-fn with_id_and_time(mut doc: Document, id: Option<&str>, ms: Option<i64>) -> Document {
-    if let Some(id) = id {
-        doc = doc.with_id(id);
-    }
-    if let Some(ms) = ms {
-        doc = doc.with_timestamp_ms(ms);
-    }
-    doc
-}
-
 /// A string field that may be absent (or null), but not of another type.
 fn optional_str<'b>(field: &'b Option<Loose<'_>>, name: &str) -> Result<Option<&'b str>, String> {
     match field {
@@ -551,35 +488,6 @@ fn loose_epoch_ms(value: &Loose<'_>) -> Option<i64> {
     (0..=weir_plugin_sdk::MAX_EPOCH_MS)
         .contains(&ms)
         .then_some(ms)
-}
-
-/// The top-level keys of a JSON object, in order (values skipped).
-struct TopKeys<'a>(Vec<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for TopKeys<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(TopKeysVisitor(PhantomData))
-    }
-}
-
-struct TopKeysVisitor<'a>(PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for TopKeysVisitor<'a> {
-    type Value = TopKeys<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut keys = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(key) = map.next_key::<Loose<'a>>()? {
-            map.next_value::<IgnoredAny>()?;
-            if let Loose::Str(key) = key {
-                keys.push(key);
-            }
-        }
-        Ok(TopKeys(keys))
-    }
 }
 
 #[cfg(test)]

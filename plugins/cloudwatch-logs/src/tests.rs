@@ -133,8 +133,16 @@ fn fixture(name: &str) -> &'static [u8] {
         .unwrap()
 }
 
+/// Without ECS fields: the documents as before they existed.
 fn run(record: &[u8]) -> Outcome {
-    transform_record(record, &Config::default())
+    transform_record(record, &no_ecs())
+}
+
+fn no_ecs() -> Config {
+    Config {
+        ecs: false,
+        ..Config::default()
+    }
 }
 
 #[allow(clippy::disallowed_types)] // test oracle only
@@ -303,7 +311,13 @@ fn cloudtrail_log_files_give_one_document_per_record() {
         let d = ok_docs(run(raw));
         assert_eq!(d.len(), 7);
         for (doc, record) in d.iter().zip(records) {
-            assert_eq!(doc.body, serde_json::to_string(record).unwrap());
+            // `@timestamp` (eventTime as ISO with milliseconds), then the record
+            let iso = weir_plugin_sdk::epoch_ms_to_iso(doc.timestamp_ms.unwrap()).unwrap();
+            let record_text = serde_json::to_string(record).unwrap();
+            assert_eq!(
+                doc.body,
+                format!(r#"{{"@timestamp":"{iso}",{}"#, &record_text[1..])
+            );
             assert_eq!(doc.id.as_deref(), record["eventID"].as_str());
             assert_eq!(
                 doc.timestamp_ms,
@@ -364,7 +378,11 @@ fn single_cloudtrail_events_per_line() {
     for line in &lines {
         let d = ok_docs(run(line.as_bytes()));
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].body, *line);
+        let iso = weir_plugin_sdk::epoch_ms_to_iso(d[0].timestamp_ms.unwrap()).unwrap();
+        assert_eq!(
+            d[0].body,
+            format!(r#"{{"@timestamp":"{iso}",{}"#, &line[1..])
+        );
         let v: Value = serde_json::from_str(line).unwrap();
         assert_eq!(d[0].id.as_deref(), v["eventID"].as_str());
         assert_eq!(
@@ -388,7 +406,9 @@ fn a_bare_event_is_accepted_as_inside_records() {
         let bare = ok_docs(run(event.as_bytes()));
         let wrapped = ok_docs(run(format!(r#"{{"Records":[{event}]}}"#).as_bytes()));
         assert_eq!(bare.len(), 1, "{event}");
-        assert_eq!(bare[0].body, event);
+        assert_eq!(bare[0].body, wrapped[0].body, "{event}");
+        // verbatim, after `@timestamp` when there is a time
+        assert!(bare[0].body.ends_with(&event[1..]), "{event}");
         assert_eq!(bare[0].id, wrapped[0].id, "{event}");
         assert_eq!(bare[0].timestamp_ms, wrapped[0].timestamp_ms, "{event}");
     }
@@ -585,6 +605,9 @@ fn info() {
         schema["properties"]["index_prefix"]["default"],
         DEFAULT_INDEX_PREFIX
     );
+    assert_eq!(schema["properties"]["ecs"]["default"], true);
+    assert_eq!(info.index_properties, INDEX_PROPERTIES);
+    assert!(parse_config(r#"{"ecs":false,"index_prefix":"ct-"}"#).is_ok());
 }
 
 weir_plugin_sdk::golden_test!(CloudWatchLogs, "cloudwatch-logs");

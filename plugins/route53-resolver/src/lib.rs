@@ -20,35 +20,46 @@
 //! Documents carry no id (query logs have none), so the host derives one
 //! from the request id, the record index and the document index.
 //!
-//! Config: none (`{}`); unknown keys are refused.
+//! ECS fields (see the `ecs` module, `src/ecs.rs`, for what comes from what) are
+//! appended after the log's own fields, with GeoIP of `srcaddr`.
+//!
+//! Config: `{}`, or `{"ecs": false}` to leave the ECS fields out
+//! ([`EcsOption`]); unknown keys are refused.
+
+mod ecs;
 
 use serde::Deserialize;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::config::NoOptions;
+use weir_plugin_sdk::config::EcsOption;
 use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct Route53Resolver;
-    config: NoOptions,
-    info: weir_plugin_sdk::info!("route53-resolver").date_fields(&["@timestamp", "query_timestamp"]).default_index("route53-resolver-%Y.%m.%d"),
-    transform_record: |_, record| transform_record(record),
+    config: EcsOption,
+    info: weir_plugin_sdk::info!("route53-resolver")
+        .date_fields(&["@timestamp", "query_timestamp"])
+        .default_index("route53-resolver-%Y.%m.%d")
+        .config_schema(weir_plugin_sdk::config::ECS_OPTION_SCHEMA)
+        .index_properties(&[weir_plugin_sdk::ecs::INDEX_PROPERTIES]),
+    transform_record: |config, record| transform_record(record, config.ecs),
 }
 
-/// Transform one record (one or more query logs, plain or gzip).
-pub fn transform_record(record: &[u8]) -> Outcome {
+/// Transform one record (one or more query logs, plain or gzip); `ecs`:
+/// append the ECS fields.
+pub fn transform_record(record: &[u8], ecs: bool) -> Outcome {
     weir_plugin_sdk::text_outcome(record, |text| {
-        weir_plugin_sdk::cwl::documents(text, query_logs)
-            .unwrap_or_else(|| query_logs(text).map(Some))
+        weir_plugin_sdk::cwl::documents(text, |t| query_logs(t, ecs))
+            .unwrap_or_else(|| query_logs(text, ecs).map(Some))
     })
 }
 
 /// Validate every query log of a record's text; one document each.
-pub fn query_logs(text: &str) -> Result<Vec<Document>, String> {
+pub fn query_logs(text: &str, ecs: bool) -> Result<Vec<Document>, String> {
     let mut docs = Vec::new();
     let mut rest = trim_json_ws(text);
     while !rest.is_empty() {
-        let (doc, used) = query_log(rest).map_err(|e| match docs.len() {
+        let (doc, used) = query_log(rest, ecs).map_err(|e| match docs.len() {
             0 => e,
             n => format!("log {} of the record: {e}", n + 1),
         })?;
@@ -62,8 +73,9 @@ pub fn query_logs(text: &str) -> Result<Vec<Document>, String> {
 }
 
 /// Validate the query log at the start of `text`; returns its document and
-/// the number of bytes it took. The body is the log's own text, unchanged.
-pub fn query_log(text: &str) -> Result<(Document, usize), String> {
+/// the number of bytes it took. The body is the log's own text, unchanged,
+/// with `@timestamp` first and (with `ecs`) the ECS fields last.
+pub fn query_log(text: &str, ecs: bool) -> Result<(Document, usize), String> {
     let (log, used): (QueryLog<'_>, usize) = weir_plugin_sdk::json_object_at(
         text,
         "a query log must be a JSON object",
@@ -78,7 +90,7 @@ pub fn query_log(text: &str) -> Result<(Document, usize), String> {
     let log = text.get(..used).unwrap_or(text);
     // `{"@timestamp":"<iso ms>",` + the log after its `{` (it has members).
     let after_brace = log.get(1..).unwrap_or_default();
-    let mut body = String::with_capacity(log.len() + weir_plugin_sdk::ISO_MS_LEN + 18);
+    let mut body = String::with_capacity(log.len() + weir_plugin_sdk::ISO_MS_LEN + 530);
     body.push_str("{\"@timestamp\":\"");
     if weir_plugin_sdk::push_epoch_ms_iso(&mut body, ms) {
         body.push_str("\",");
@@ -86,6 +98,9 @@ pub fn query_log(text: &str) -> Result<(Document, usize), String> {
         body.truncate(1);
     }
     body.push_str(after_brace);
+    if ecs {
+        ecs::append_to(log, &mut body);
+    }
     Ok((Document::new(body).with_timestamp_ms(ms), used))
 }
 
@@ -121,6 +136,11 @@ mod tests {
     const ELASTIC: &str = include_str!(
         "../../../tests/fixtures/plugins/route53-resolver/elastic_test-route53.lines.in"
     );
+
+    /// Without ECS fields: the body as before they existed.
+    fn transform_record(record: &[u8]) -> Outcome {
+        super::transform_record(record, false)
+    }
 
     #[test]
     fn passes_a_log_through_unchanged() {
@@ -179,7 +199,7 @@ mod tests {
             .take(2)
             .collect();
         weir_plugin_sdk::testing::assert_cwl_payloads(
-            transform_record,
+            |r| super::transform_record(r, true),
             &lines,
             "missing `query_timestamp`",
         );
@@ -257,9 +277,10 @@ mod tests {
     }
 
     #[test]
-    fn config_takes_no_options() {
+    fn config_takes_only_ecs() {
         let validate = weir_plugin_sdk::testing::validate_config::<Route53Resolver>;
         assert!(validate("{}").is_ok());
+        assert!(validate(r#"{"ecs":false}"#).is_ok());
         assert!(validate("").is_ok());
         assert!(
             validate(r#"{"x":1}"#)
@@ -267,8 +288,63 @@ mod tests {
                 .contains("unknown option `x`")
         );
         assert!(validate("[]").is_err());
-        let (info, _) = weir_plugin_sdk::testing::checked_info::<Route53Resolver>();
+        let (info, schema) = weir_plugin_sdk::testing::checked_info::<Route53Resolver>();
         assert_eq!(info.date_fields, ["@timestamp", "query_timestamp"]);
+        assert_eq!(schema["properties"]["ecs"]["default"], true);
+        assert_eq!(
+            info.index_properties,
+            [weir_plugin_sdk::ecs::INDEX_PROPERTIES]
+        );
+    }
+
+    #[test]
+    fn ecs_fields_of_a_query_log() {
+        let d = ok_docs(super::transform_record(AWSDOCS, true));
+        let b = weir_plugin_sdk::testing::body(&d[0]);
+        assert_eq!(
+            b["event"],
+            serde_json::json!({"kind": "event", "category": ["network"], "type": ["protocol"],
+                "action": "block", "dataset": "aws.route53_resolver_logs"})
+        );
+        assert_eq!(
+            b["dns"],
+            serde_json::json!({"question": {"name": "15.3.4.32.in-addr.arpa.", "type": "PTR"},
+                "response_code": "NOERROR"})
+        );
+        assert_eq!(
+            b["network"],
+            serde_json::json!({"transport": "udp", "protocol": "dns"})
+        );
+        assert_eq!(b["source"]["ip"], "4.5.64.102");
+        assert_eq!(b["source"]["port"], 56067);
+        assert_eq!(b["cloud"]["account"]["id"], "111122223333");
+        assert_eq!(
+            b["related"],
+            serde_json::json!({"ip": ["4.5.64.102", "203.0.113.9"]})
+        );
+        // ecs off: the body as before
+        let mut on = b.clone();
+        for root in weir_plugin_sdk::ecs::ROOTS {
+            on.as_object_mut().unwrap().shift_remove(root);
+        }
+        let off = ok_docs(transform_record(AWSDOCS));
+        assert_eq!(on, weir_plugin_sdk::testing::body(&off[0]));
+    }
+
+    #[test]
+    fn odd_ecs_values_never_fail_a_log() {
+        let log = r#"{"query_timestamp":"2021-12-11T22:46:23Z","query_name":"a.","query_type":"A","srcaddr":"999.1.1.1","srcport":"99999","answers":5,"dns":1}"#;
+        let d = ok_docs(super::transform_record(log.as_bytes(), true));
+        // `answers` is not a list: no ECS fields at all
+        assert_eq!(d[0].body, ok_docs(transform_record(log.as_bytes()))[0].body);
+        let log = log.replace(r#""answers":5"#, r#""answers":[{"Rdata":"x."}]"#);
+        let b = weir_plugin_sdk::testing::body(
+            &ok_docs(super::transform_record(log.as_bytes(), true))[0],
+        );
+        assert_eq!(b["source"], serde_json::json!({"address": "999.1.1.1"}));
+        assert_eq!(b["dns"], 1);
+        assert!(b.get("related").is_none());
+        assert_eq!(b["event"]["dataset"], "aws.route53_resolver_logs");
     }
 
     weir_plugin_sdk::golden_test!(Route53Resolver, "route53-resolver");

@@ -16,6 +16,42 @@ use serde_json::{Map, Value};
 #[serde(deny_unknown_fields)]
 pub struct NoOptions {}
 
+/// The config of a source plugin whose only option is the ECS switch:
+/// `{}` or `{"ecs": true}` (the default) writes the [`ecs`](crate::ecs)
+/// fields, `{"ecs": false}` leaves them out; any other key is refused. A
+/// plugin with options of its own adds an `ecs: bool` field (default
+/// `true`) and [`ecs_schema_property!`](crate::ecs_schema_property) to its
+/// schema instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EcsOption {
+    /// Whether documents get ECS fields beside their own.
+    pub ecs: bool,
+}
+
+impl Default for EcsOption {
+    fn default() -> Self {
+        EcsOption { ecs: true }
+    }
+}
+
+/// The JSON Schema of [`EcsOption`], for [`Info::config_schema`](crate::Info::config_schema).
+pub const ECS_OPTION_SCHEMA: &str = concat!(
+    r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"#,
+    crate::ecs_schema_property!(),
+    r#"},"additionalProperties":false}"#
+);
+
+/// The JSON Schema property of the `ecs` switch, as a string literal
+/// (`"ecs":{"type":"boolean",…}`) for `concat!` into a plugin's own config
+/// schema.
+#[macro_export]
+macro_rules! ecs_schema_property {
+    () => {
+        r#""ecs":{"type":"boolean","default":true,"description":"Add ECS fields (event, cloud, source, destination, network, …, with GeoIP) beside the source's own; false leaves them out."}"#
+    };
+}
+
 /// Parse a plugin's config (JSON text, `{}` when the route gives none) into
 /// `T`. An empty (all-whitespace) text reads as `{}`.
 ///

@@ -9,7 +9,7 @@ mod loose;
 mod scan;
 
 pub use loose::Loose;
-pub use scan::{Member, Scanned, scan};
+pub use scan::{MAX_VISIT_DEPTH, Member, Paths, Scanned, Visit, scan, scan_visit};
 
 /// Append `s` to `out` as a JSON string literal (quoted and escaped), for
 /// plugins that write their document bodies directly instead of building a
@@ -20,32 +20,45 @@ pub fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
+    loop {
+        // the next byte to escape, eight bytes at a time
+        let i = scan::skip_plain(bytes, start);
+        // `bytes[i]` is ASCII (or the end), so `i` is on a char boundary.
+        out.push_str(s.get(start..i).unwrap_or_default());
+        let Some(&b) = bytes.get(i) else {
+            break;
         };
-        // `b` is ASCII, so `i` is on a char boundary.
-        out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            out.push_str(escape);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The string a JSON string literal (`raw`, quotes included, as
+/// [`scan_visit`] gives a value's range) holds: borrowed when it has no
+/// escapes. `None` when `raw` is not a string literal.
+pub fn json_str(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return (!inner.contains('"')).then_some(std::borrow::Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(raw)
+        .ok()
+        .map(std::borrow::Cow::Owned)
 }
 
 /// The JSON type name of a value, for error messages.

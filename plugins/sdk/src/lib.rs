@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod config;
 pub mod cwl;
 mod document;
+pub mod ecs;
 pub mod enrich;
 pub mod json;
 mod plugin;

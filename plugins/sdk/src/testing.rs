@@ -240,6 +240,7 @@ pub fn assert_cwl_payloads(
 /// the table starts empty, as a host without GeoIP databases).
 pub fn set_geoip(ip: &str, geo: crate::Geo) {
     crate::enrich::native::TABLE.with(|t| t.borrow_mut().insert(ip.to_string(), geo));
+    crate::ecs::clear_geoip_cache();
 }
 
 /// A [`Geo`](crate::Geo) with every part set, for tests.

@@ -49,6 +49,11 @@
 //! - `default_index`: the index for findings whose product is unknown
 //!   (default [`DEFAULT_INDEX`]).
 //! - `keep_history`: boolean (default `false`), see above.
+//! - `ecs`: boolean (default `true`): ECS fields (see the `ecs` module, `src/ecs.rs`,
+//!   for what comes from what) appended after the finding's own fields;
+//!   `false` leaves them out.
+
+mod ecs;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
@@ -60,7 +65,11 @@ weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct SecurityHub;
     config: Config,
-    info: weir_plugin_sdk::info!("securityhub").date_fields(&["@timestamp", "CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"]).default_index(DEFAULT_INDEX).config_schema(CONFIG_SCHEMA),
+    info: weir_plugin_sdk::info!("securityhub")
+        .date_fields(&["@timestamp", "CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"])
+        .default_index(DEFAULT_INDEX)
+        .config_schema(CONFIG_SCHEMA)
+        .index_properties(&[weir_plugin_sdk::ecs::INDEX_PROPERTIES]),
     transform_record: |config, record| transform_record(record, config),
 }
 
@@ -85,6 +94,8 @@ pub struct Config {
     pub default_index: String,
     /// Whether the document id includes `UpdatedAt`.
     pub keep_history: bool,
+    /// Whether documents get ECS fields beside their own.
+    pub ecs: bool,
 }
 
 impl Default for Config {
@@ -93,6 +104,7 @@ impl Default for Config {
             indices: Vec::new(),
             default_index: DEFAULT_INDEX.to_string(),
             keep_history: false,
+            ecs: true,
         }
     }
 }
@@ -103,7 +115,11 @@ pub fn parse_config(config: &str) -> Result<Config, String> {
 }
 
 /// The JSON Schema of [`Config`].
-pub const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"indices":{"type":"object","description":"Product (`guardduty`) or `company/product` (case-insensitive) to index name, overriding the product's default index.","additionalProperties":{"type":"string"}},"default_index":{"type":"string","default":"aws-securityhub-findings-unknown","description":"The index of findings whose product is unknown."},"keep_history":{"type":"boolean","default":false,"description":"Document id `Id@UpdatedAt`: one document per version of a finding."}},"additionalProperties":false}"#;
+pub const CONFIG_SCHEMA: &str = concat!(
+    r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"indices":{"type":"object","description":"Product (`guardduty`) or `company/product` (case-insensitive) to index name, overriding the product's default index.","additionalProperties":{"type":"string"}},"default_index":{"type":"string","default":"aws-securityhub-findings-unknown","description":"The index of findings whose product is unknown."},"keep_history":{"type":"boolean","default":false,"description":"Document id `Id@UpdatedAt`: one document per version of a finding."},"#,
+    weir_plugin_sdk::ecs_schema_property!(),
+    r#"},"additionalProperties":false}"#
+);
 
 /// `indices`: product → index, checked, keys lowercased, in order.
 fn indices<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
@@ -293,7 +309,12 @@ pub fn finding_document(finding: Value, config: &Config) -> Result<Document, Str
         .filter_map(|field| map.get(*field).and_then(Value::as_str))
         .find_map(weir_plugin_sdk::iso_to_epoch_ms)
         .and_then(weir_plugin_sdk::epoch_ms_to_iso);
-    let body = match (at_timestamp, finding) {
+    let ecs_members = if config.ecs {
+        ecs::members(map)
+    } else {
+        String::new()
+    };
+    let mut body = match (at_timestamp, finding) {
         (Some(iso), Value::Object(map)) => {
             let mut out = Map::with_capacity(map.len() + 1);
             out.insert("@timestamp".to_string(), Value::String(iso));
@@ -303,6 +324,7 @@ pub fn finding_document(finding: Value, config: &Config) -> Result<Document, Str
         (_, finding) => serde_json::to_string(&finding),
     }
     .map_err(|e| format!("cannot encode: {e}"))?;
+    weir_plugin_sdk::ecs::append_members(&mut body, &ecs_members);
     let mut doc = Document::new(body).with_id(id).with_index(index);
     if let Some(ms) = created {
         doc = doc.with_timestamp_ms(ms);

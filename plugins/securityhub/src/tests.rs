@@ -20,7 +20,8 @@ fn ids_and_indices(d: &[Document]) -> Vec<(&str, &str)> {
 #[test]
 fn imported_event_gives_its_finding_unchanged() {
     let raw = fixture!("asr_CIS-1.3.in");
-    let d = ok_docs(transform_record(raw, &Config::default()));
+    let no_ecs = parse_config(r#"{"ecs":false}"#).unwrap();
+    let d = ok_docs(transform_record(raw, &no_ecs));
     assert_eq!(d.len(), 1);
     let event: Value = serde_json::from_slice(raw).unwrap();
     let finding = &event["detail"]["findings"][0];
@@ -414,6 +415,80 @@ fn info() {
         (&dates[..], Some(DEFAULT_INDEX))
     );
     assert_eq!(schema["properties"]["keep_history"]["type"], "boolean");
+    assert_eq!(schema["properties"]["ecs"]["default"], true);
+    assert_eq!(
+        info.index_properties,
+        [weir_plugin_sdk::ecs::INDEX_PROPERTIES]
+    );
+}
+
+#[test]
+fn ecs_fields_of_findings() {
+    let raw = fixture!("awsdocs-guardduty_typical-asff-finding.in");
+    let b = body(&ok_docs(transform_record(raw, &Config::default()))[0]);
+    assert_eq!(
+        b["event"],
+        json!({"kind": "alert", "category": ["intrusion_detection"], "type": ["info"],
+            "provider": "guardduty", "dataset": "aws.securityhub_findings",
+            "id": "arn:aws::guardduty:us-east-1:193043430472:detector/d4b040365221be2b54a6264dc9a4bc64/finding/46ba0ac2845071e23ccdeb2ae03bfdea"})
+    );
+    assert_eq!(
+        b["cloud"],
+        json!({"provider": "aws", "account": {"id": "193043430472"}, "region": "us-east-1"})
+    );
+    assert_eq!(
+        b["rule"]["id"],
+        "arn:aws::guardduty:us-east-1:193043430472:detector/d4b040365221be2b54a6264dc9a4bc64"
+    );
+    assert_eq!(
+        b["related"],
+        json!({"ip": ["199.241.229.197", "172.31.43.6"]})
+    );
+    // ecs off: the body as before, the ECS roots aside
+    let off = parse_config(r#"{"ecs":false}"#).unwrap();
+    let off = body(&ok_docs(transform_record(raw, &off))[0]);
+    let mut on = b.clone();
+    for root in weir_plugin_sdk::ecs::ROOTS {
+        on.as_object_mut().unwrap().shift_remove(root);
+    }
+    assert_eq!(on.to_string(), off.to_string());
+}
+
+#[test]
+fn ecs_network_of_a_finding() {
+    let finding = json!({
+        "Id": "f1", "ProductArn": "arn:aws:securityhub:eu-west-1::product/acme/ids",
+        "ProductName": "ACME IDS", "Types": ["Effects/Data Exfiltration"],
+        "Network": {"Direction": "OUT", "Protocol": "TCP", "SourceIpV4": "10.0.0.5",
+                    "SourcePort": 51000, "DestinationIpV6": "2a00:1450::1",
+                    "DestinationPort": 99999, "DestinationDomain": "x.example"},
+        "event": "theirs",
+    });
+    let b = body(
+        &ok_docs(transform_record(
+            finding.to_string().as_bytes(),
+            &Config::default(),
+        ))[0],
+    );
+    assert_eq!(b["event"], "theirs");
+    assert_eq!(b["cloud"]["region"], "eu-west-1");
+    assert_eq!(b["source"], json!({"ip": "10.0.0.5", "port": 51000}));
+    assert_eq!(b["destination"], json!({"ip": "2a00:1450::1"}));
+    assert_eq!(
+        b["network"],
+        json!({"transport": "tcp", "direction": "outbound"})
+    );
+    assert_eq!(b["related"], json!({"ip": ["10.0.0.5", "2a00:1450::1"]}));
+    // a source that is not an IP: address only, the finding still indexed
+    let mut odd = finding.clone();
+    odd["Network"]["SourceIpV4"] = json!("10.0.0.300");
+    let b = body(
+        &ok_docs(transform_record(
+            odd.to_string().as_bytes(),
+            &Config::default(),
+        ))[0],
+    );
+    assert_eq!(b["source"], json!({"address": "10.0.0.300", "port": 51000}));
 }
 
 weir_plugin_sdk::golden_test!(SecurityHub, "securityhub");

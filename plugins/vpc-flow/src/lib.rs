@@ -36,12 +36,19 @@
 //! files flow logs write to S3) is skipped; a record holding only header
 //! lines is dropped (nothing to index, nothing wrong), not failed.
 //!
+//! ECS fields (see the `ecs` module, `src/ecs.rs`, for what comes from what) are
+//! appended after the flow log's own fields, with GeoIP of `srcaddr` and
+//! `dstaddr`.
+//!
 //! Config (all optional; unknown keys are refused):
+//! - `ecs`: boolean (default `true`); `false` leaves the ECS fields out.
 //! - `format`: the flow log's format string, as AWS shows it
 //!   (`"${version} ${vpc-id} ${subnet-id} …"`; bare names separated by spaces
 //!   are accepted too). Default: the version 2 default format,
 //!   [`DEFAULT_FORMAT`]. Every name must be a known flow log field
 //!   ([`FIELDS`]), at most once.
+
+mod ecs;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -54,7 +61,11 @@ weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct VpcFlow;
     config: Config,
-    info: weir_plugin_sdk::info!("vpc-flow").date_fields(&["@timestamp", "start", "end"]).default_index("vpc-flow-%Y.%m.%d").config_schema(CONFIG_SCHEMA),
+    info: weir_plugin_sdk::info!("vpc-flow")
+        .date_fields(&["@timestamp", "start", "end"])
+        .default_index("vpc-flow-%Y.%m.%d")
+        .config_schema(CONFIG_SCHEMA)
+        .index_properties(&[weir_plugin_sdk::ecs::INDEX_PROPERTIES]),
     transform_record: |config, record| transform_record(record, config),
 }
 
@@ -217,12 +228,15 @@ impl TryFrom<String> for Format {
 pub struct Config {
     /// The format of the flow log lines.
     pub format: Format,
+    /// Whether documents get ECS fields beside their own.
+    pub ecs: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             format: default_format(),
+            ecs: true,
         }
     }
 }
@@ -239,7 +253,11 @@ pub fn default_format() -> Format {
 }
 
 /// The JSON Schema of [`Config`].
-pub const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"format":{"type":"string","description":"The flow log format as AWS shows it (`${version} ${account-id} …`) or bare field names separated by spaces; default: the version 2 default format."}},"additionalProperties":false}"#;
+pub const CONFIG_SCHEMA: &str = concat!(
+    r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"format":{"type":"string","description":"The flow log format as AWS shows it (`${version} ${account-id} …`) or bare field names separated by spaces; default: the version 2 default format."},"#,
+    weir_plugin_sdk::ecs_schema_property!(),
+    r#"},"additionalProperties":false}"#
+);
 
 /// Parse the plugin config (`{}` or `{"format": "…"}`).
 pub fn parse_config(config: &str) -> Result<Config, String> {
@@ -250,17 +268,17 @@ pub fn parse_config(config: &str) -> Result<Config, String> {
 pub fn transform_record(record: &[u8], config: &Config) -> Outcome {
     weir_plugin_sdk::text_outcome(record, |text| {
         let payload = weir_plugin_sdk::cwl::documents(text, |line| {
-            Ok(flow_line(line.trim_ascii(), &config.format, None)?
+            Ok(flow_line(line.trim_ascii(), config, None)?
                 .into_iter()
                 .collect())
         });
         let docs = if let Some(docs) = payload {
             docs?
         } else if trim_json_ws(text).starts_with('{') {
-            json_record(text, &config.format)?
+            json_record(text, config)?
         } else {
             let mut docs = Vec::new();
-            match text_lines(text, &config.format, &mut docs)? {
+            match text_lines(text, config, &mut docs)? {
                 // only the header line: nothing to index, nothing wrong
                 Lines::OnlyHeaders => None,
                 Lines::Some | Lines::None => Some(docs),
@@ -286,14 +304,14 @@ pub enum Lines {
 
 /// One document per flow log line of `text` (blank lines and a header line
 /// are skipped), appended to `docs`.
-pub fn text_lines(text: &str, format: &Format, docs: &mut Vec<Document>) -> Result<Lines, String> {
+pub fn text_lines(text: &str, config: &Config, docs: &mut Vec<Document>) -> Result<Lines, String> {
     let lines = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .filter(|l| !l.trim_ascii().is_empty());
     let mut found = Lines::None;
     for (i, line) in lines.enumerate() {
-        match flow_line(line, format, None) {
+        match flow_line(line, config, None) {
             Ok(Some(doc)) => {
                 docs.push(doc);
                 found = Lines::Some;
@@ -319,7 +337,7 @@ struct JsonRecord<'a> {
 /// A record of `{"message": …}` objects (CloudWatch Logs payloads are
 /// [`weir_plugin_sdk::cwl`]'s, before this). `Ok(None)` when every object
 /// holds only header lines.
-pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>, String> {
+pub fn json_record(text: &str, config: &Config) -> Result<Option<Vec<Document>>, String> {
     let mut docs = Vec::new();
     let mut all_dropped = true;
     let mut rest = trim_json_ws(text);
@@ -349,7 +367,7 @@ pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>,
                 ));
             }
             (None, Some(message)) => {
-                if text_lines(&message, format, &mut docs).map_err(at)? != Lines::OnlyHeaders {
+                if text_lines(&message, config, &mut docs).map_err(at)? != Lines::OnlyHeaders {
                     all_dropped = false;
                 }
             }
@@ -373,10 +391,11 @@ pub fn json_record(text: &str, format: &Format) -> Result<Option<Vec<Document>>,
 /// header line). `id` becomes the document id.
 pub fn flow_line(
     line: &str,
-    format: &Format,
+    config: &Config,
     id: Option<&str>,
 ) -> Result<Option<Document>, String> {
-    flow_line_fields(line, format, id).map_err(|e| {
+    let format = &config.format;
+    flow_line_fields(line, format, config.ecs, id).map_err(|e| {
         // A line of the wrong length is reported as such, even when a value
         // error was met first.
         let got = line.split_ascii_whitespace().count();
@@ -391,6 +410,7 @@ pub fn flow_line(
 fn flow_line_fields(
     line: &str,
     format: &Format,
+    with_ecs: bool,
     id: Option<&str>,
 ) -> Result<Option<Document>, String> {
     let mut tokens = line.split_ascii_whitespace();
@@ -399,8 +419,10 @@ fn flow_line_fields(
     {
         return Ok(None);
     }
-    let mut body = String::with_capacity(line.len() + 16 * format.len() + 16);
+    let reserve = if with_ecs { ecs::RESERVE } else { 0 };
+    let mut body = String::with_capacity(line.len() + 16 * format.len() + 16 + reserve);
     body.push('{');
+    let mut ecs = ecs::FlowFields::default();
     let (mut start, mut end) = (None, None);
     let mut start_iso: Option<String> = None;
     for (i, &(name, kind)) in format.fields.iter().enumerate() {
@@ -409,6 +431,9 @@ fn flow_line_fields(
         };
         if value == "-" {
             continue;
+        }
+        if with_ecs {
+            ecs.note(name, value);
         }
         if body.len() > 1 {
             body.push(',');
@@ -452,6 +477,9 @@ fn flow_line_fields(
     if let Some(iso) = start_iso {
         // `@timestamp` first: the flow's start (a member follows: `start`).
         body.insert_str(1, &format!("\"@timestamp\":\"{iso}\","));
+    }
+    if with_ecs {
+        ecs.append_to(&mut body);
     }
     let mut doc = Document::new(body);
     if let Some(secs) = start.or(end) {

@@ -8,8 +8,20 @@ macro_rules! fixture {
     };
 }
 
+/// A parsed config, without ECS fields (the bodies as before them) unless
+/// it says otherwise.
 fn config(json: &str) -> Config {
-    parse_config(json).unwrap()
+    let mut config = parse_config(json).unwrap();
+    config.ecs &= json.contains("\"ecs\"");
+    config
+}
+
+/// The default config without ECS fields.
+fn plain() -> Config {
+    Config {
+        ecs: false,
+        ..Config::default()
+    }
 }
 
 /// Each non-empty line of a `.lines.in` fixture as its own record.
@@ -24,7 +36,7 @@ fn each_line(text: &str, config: &Config) -> Vec<Outcome> {
 fn default_format_line() {
     let d = ok_docs(transform_record(
         b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
-        &Config::default(),
+        &plain(),
     ));
     assert_eq!(d.len(), 1);
     assert_eq!(
@@ -38,8 +50,10 @@ fn default_format_line() {
 #[test]
 fn default_format_string_matches_the_default() {
     assert_eq!(Format::parse(DEFAULT_FORMAT).unwrap(), default_format());
-    assert_eq!(config("{}"), Config::default());
-    assert_eq!(config(""), Config::default());
+    assert_eq!(parse_config("{}").unwrap(), Config::default());
+    assert_eq!(parse_config("").unwrap(), Config::default());
+    assert!(Config::default().ecs);
+    assert!(!parse_config(r#"{"ecs":false}"#).unwrap().ecs);
 }
 
 #[test]
@@ -56,7 +70,7 @@ fn nodata_and_skipdata_keep_their_status() {
             "eni-11111111aaaaaaaaa",
         ),
     ] {
-        let d = ok_docs(transform_record(text.as_bytes(), &Config::default()));
+        let d = ok_docs(transform_record(text.as_bytes(), &plain()));
         assert_eq!(d.len(), 1);
         assert_eq!(
             body(&d[0]),
@@ -73,7 +87,7 @@ fn nodata_and_skipdata_keep_their_status() {
 fn at_timestamp_is_start_first_and_absent_without_a_start() {
     let d = ok_docs(transform_record(
         b"2 1 eni-a - - - - - - - 1418530010 1418530070 - NODATA",
-        &Config::default(),
+        &plain(),
     ));
     assert!(
         d[0].body
@@ -81,7 +95,7 @@ fn at_timestamp_is_start_first_and_absent_without_a_start() {
     );
     let d = ok_docs(transform_record(
         b"2 1 eni-a - - - - - - - - - - SKIPDATA",
-        &Config::default(),
+        &plain(),
     ));
     assert_eq!(
         d[0].body,
@@ -103,7 +117,7 @@ fn v2_fixtures_all_parse() {
         fixture!("awsdocs_v2-default-format.lines.in"),
         fixture!("elastic_test-extra-samples.lines.in"),
     ] {
-        for o in each_line(text, &Config::default()) {
+        for o in each_line(text, &plain()) {
             let d = ok_docs(o);
             assert_eq!(d.len(), 1);
             assert_eq!(body(&d[0])["version"], 2);
@@ -112,7 +126,7 @@ fn v2_fixtures_all_parse() {
     // the IPv6 line
     let d = ok_docs(transform_record(
         fixture!("awsdocs_v2-default-format.lines.in").as_bytes(),
-        &Config::default(),
+        &plain(),
     ));
     assert_eq!(d.len(), 5);
     assert_eq!(
@@ -257,7 +271,7 @@ fn elastic_all_fields_samples() {
 fn message_field_json_lines() {
     let d = ok_docs(transform_record(
         fixture!("elastic_test-with-message-field.in").as_bytes(),
-        &Config::default(),
+        &plain(),
     ));
     assert_eq!(d.len(), 1);
     assert_eq!(body(&d[0])["log-status"], "NODATA");
@@ -265,7 +279,7 @@ fn message_field_json_lines() {
 
     // several JSON lines in one record, and a message with a trailing newline
     let two = "{\"message\":\"2 1 eni-a - - - - - - - 1 2 - NODATA\\n\"}\n{\"message\":\"2 1 eni-b - - - - - - - 1 2 - SKIPDATA\"}\n";
-    let d = ok_docs(transform_record(two.as_bytes(), &Config::default()));
+    let d = ok_docs(transform_record(two.as_bytes(), &plain()));
     assert_eq!(d.len(), 2);
     assert_eq!(body(&d[1])["interface-id"], "eni-b");
 }
@@ -274,7 +288,7 @@ fn message_field_json_lines() {
 fn firehose_payloads_default_format_keeps_v2_and_fails_the_rest() {
     let outcomes = each_line(
         fixture!("elastic-awsfirehose_firehose-record-payloads.lines.in"),
-        &Config::default(),
+        &plain(),
     );
     assert_eq!(outcomes.len(), 15);
     let ok = outcomes
@@ -294,6 +308,7 @@ fn firehose_payloads_with_their_own_formats() {
     // line `n` of the payloads fixture, read with `format`
     let line_body = |format: &str, n: usize| {
         let cfg = Config {
+            ecs: false,
             format: Format::parse(format).unwrap(),
         };
         let line = fixture!("elastic-awsfirehose_firehose-record-payloads.lines.in")
@@ -322,7 +337,7 @@ fn firehose_payloads_with_their_own_formats() {
 fn cloudwatch_logs_payloads() {
     let raw = fixture!("otel_valid_vpc_flow_cw.in");
     for record in [raw.as_bytes().to_vec(), gzip(raw.as_bytes())] {
-        let d = ok_docs(transform_record(&record, &Config::default()));
+        let d = ok_docs(transform_record(&record, &plain()));
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].id.as_deref(), Some("eventId1"));
         assert_eq!(d[1].id.as_deref(), Some("eventId2"));
@@ -331,17 +346,17 @@ fn cloudwatch_logs_payloads() {
     }
     let control = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1600110003794,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
     assert!(matches!(
-        transform_record(control.as_bytes(), &Config::default()),
+        transform_record(control.as_bytes(), &plain()),
         Outcome::Dropped
     ));
     let bad = r#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1","message":"2 x"}]}"#;
     assert!(
-        failed(transform_record(bad.as_bytes(), &Config::default()))
+        failed(transform_record(bad.as_bytes(), &plain()))
             .starts_with("logEvents[0]: the line has 2 fields")
     );
     let odd = r#"{"messageType":"OTHER"}"#;
     assert!(
-        failed(transform_record(odd.as_bytes(), &Config::default()))
+        failed(transform_record(odd.as_bytes(), &plain()))
             .contains("unknown CloudWatch Logs messageType")
     );
 }
@@ -349,7 +364,7 @@ fn cloudwatch_logs_payloads() {
 #[test]
 fn header_lines_are_skipped() {
     let text = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n2 1 eni-a - - - - - - - 1 2 - NODATA\n";
-    let d = ok_docs(transform_record(text.as_bytes(), &Config::default()));
+    let d = ok_docs(transform_record(text.as_bytes(), &plain()));
     assert_eq!(d.len(), 1);
     // a header alone is dropped, not failed: plain, as `{"message": …}`, twice
     let header = text.lines().next().unwrap();
@@ -361,7 +376,7 @@ fn header_lines_are_skipped() {
     ] {
         assert!(
             matches!(
-                transform_record(record.as_bytes(), &Config::default()),
+                transform_record(record.as_bytes(), &plain()),
                 Outcome::Dropped
             ),
             "{record}"
@@ -369,10 +384,7 @@ fn header_lines_are_skipped() {
     }
     // a gzip header-only record too
     let gz = weir_plugin_sdk::testing::gzip(header.as_bytes());
-    assert!(matches!(
-        transform_record(&gz, &Config::default()),
-        Outcome::Dropped
-    ));
+    assert!(matches!(transform_record(&gz, &plain()), Outcome::Dropped));
 }
 
 #[test]
@@ -439,12 +451,14 @@ fn bad_lines_fail_with_a_reason() {
 #[test]
 fn values_are_json_escaped() {
     let cfg = Config {
+        ecs: false,
         format: Format::parse("account-id action").unwrap(),
     };
     let d = ok_docs(transform_record(br#"a"b c\d"#, &cfg));
     assert_eq!(d[0].body, r#"{"account-id":"a\"b","action":"c\\d"}"#);
     // leading zeros of numbers are dropped (JSON forbids them)
     let cfg = Config {
+        ecs: false,
         format: Format::parse("version srcport").unwrap(),
     };
     let d = ok_docs(transform_record(b"02 0080", &cfg));
@@ -487,6 +501,75 @@ fn info() {
     let (info, schema) = weir_plugin_sdk::testing::checked_info::<VpcFlow>();
     assert_eq!(info.date_fields, ["@timestamp", "start", "end"]);
     assert_eq!(schema["properties"]["format"]["type"], "string");
+    assert_eq!(schema["properties"]["ecs"]["default"], true);
+    assert_eq!(
+        info.index_properties,
+        [weir_plugin_sdk::ecs::INDEX_PROPERTIES]
+    );
+}
+
+const ACCEPT: &str = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 81.2.69.142 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK";
+
+#[test]
+fn ecs_fields_of_a_line() {
+    weir_plugin_sdk::testing::set_geoip(
+        "81.2.69.142",
+        weir_plugin_sdk::testing::sample_geo("GB", "London", 51.5, -0.09, 20712, "AAISP"),
+    );
+    let d = ok_docs(transform_record(ACCEPT.as_bytes(), &Config::default()));
+    let b = body(&d[0]);
+    assert_eq!(
+        b["event"],
+        json!({"kind": "event", "category": ["network"], "type": ["connection", "allowed"],
+               "action": "accept", "outcome": "success", "dataset": "aws.vpcflow"})
+    );
+    assert_eq!(
+        b["cloud"],
+        json!({"provider": "aws", "account": {"id": "123456789010"}})
+    );
+    assert_eq!(b["source"], json!({"ip": "172.31.16.139", "port": 20641}));
+    assert_eq!(b["destination"]["geo"]["country_iso_code"], "GB");
+    assert_eq!(b["destination"]["as"]["organization"]["name"], "AAISP");
+    assert_eq!(
+        b["network"],
+        json!({"transport": "tcp", "iana_number": "6", "bytes": 4249, "packets": 20})
+    );
+    assert_eq!(
+        b["related"],
+        json!({"ip": ["172.31.16.139", "81.2.69.142"]})
+    );
+    // without ECS: exactly the body as before
+    let off = ok_docs(transform_record(
+        ACCEPT.as_bytes(),
+        &config(r#"{"ecs":false}"#),
+    ));
+    let mut on = b.clone();
+    for root in weir_plugin_sdk::ecs::ROOTS {
+        on.as_object_mut().unwrap().shift_remove(root);
+    }
+    assert_eq!(on.to_string(), off[0].body);
+}
+
+#[test]
+fn ecs_of_reject_nodata_and_odd_values() {
+    let reject = ACCEPT.replace("ACCEPT", "REJECT").replace(" 6 ", " 50 ");
+    let b = body(&ok_docs(transform_record(reject.as_bytes(), &Config::default()))[0]);
+    assert_eq!(b["event"]["type"], json!(["connection", "denied"]));
+    assert_eq!(b["event"]["outcome"], "failure");
+    assert_eq!(b["network"]["iana_number"], "50");
+    assert!(b["network"].get("transport").is_none());
+    let nodata =
+        "2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA";
+    let b = body(&ok_docs(transform_record(nodata.as_bytes(), &Config::default()))[0]);
+    assert_eq!(b["event"]["type"], json!(["connection"]));
+    assert!(b.get("source").is_none() && b.get("network").is_none());
+    // an address that is not an IP, a port past 65535: left out, never failed
+    let odd = ACCEPT
+        .replace("172.31.16.139", "not-an-ip")
+        .replace("20641", "70000");
+    let b = body(&ok_docs(transform_record(odd.as_bytes(), &Config::default()))[0]);
+    assert_eq!(b["source"], json!({"address": "not-an-ip"}));
+    assert_eq!(b["related"], json!({"ip": ["81.2.69.142"]}));
 }
 
 weir_plugin_sdk::golden_test!(VpcFlow, "vpc-flow");

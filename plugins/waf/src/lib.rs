@@ -13,41 +13,54 @@
 //! whose `timestamp` is missing or not an epoch-millisecond number, fails its
 //! record with the reason; the other records of the batch are unaffected.
 //!
-//! Config: none (`{}`); unknown keys are refused.
+//! ECS fields (see the `ecs` module, `src/ecs.rs`, for what comes from what) are
+//! appended after the log's own fields, with GeoIP of `httpRequest.clientIp`.
+//!
+//! Config: `{}`, or `{"ecs": false}` to leave the ECS fields out
+//! ([`EcsOption`]); unknown keys are refused.
+
+mod ecs;
 
 use serde_json::{Map, Value};
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
-use weir_plugin_sdk::config::NoOptions;
+use weir_plugin_sdk::config::EcsOption;
+use weir_plugin_sdk::ecs::Roots;
 use weir_plugin_sdk::json::Member;
 use weir_plugin_sdk::{Document, ISO_MS_LEN, Outcome};
 
+use crate::ecs::{Collector, VISIT, WafFields};
+
+/// Room reserved in a body for the ECS fields, so that appending them
+/// does not reallocate (a typical WAF log's come to 450–800 bytes with GeoIP).
+const ECS_RESERVE: usize = 1024;
+
 /// Transform one record (one or more WAF logs, plain or gzip, or a
-/// CloudWatch Logs payload of them).
-pub fn transform_record(record: &[u8]) -> Outcome {
+/// CloudWatch Logs payload of them); `ecs`: append the ECS fields.
+pub fn transform_record(record: &[u8], ecs: bool) -> Outcome {
     // The common case first, untouched: one plain log.
-    if let Some(outcome) = fast_path(record) {
+    if let Some(outcome) = fast_path(record, ecs) {
         return outcome;
     }
     if weir_plugin_sdk::is_gzip(record) {
         return match weir_plugin_sdk::record_text(record, MAX_DECOMPRESSED_BYTES) {
-            Ok(text) => plain_record(text.as_bytes()),
+            Ok(text) => plain_record(text.as_bytes(), ecs),
             Err(e) => Outcome::Failed(e),
         };
     }
-    payload_or_full_path(record)
+    payload_or_full_path(record, ecs)
 }
 
 /// A record known not to be gzip (a gunzipped one).
-fn plain_record(record: &[u8]) -> Outcome {
-    fast_path(record).unwrap_or_else(|| payload_or_full_path(record))
+fn plain_record(record: &[u8], ecs: bool) -> Outcome {
+    fast_path(record, ecs).unwrap_or_else(|| payload_or_full_path(record, ecs))
 }
 
 /// A CloudWatch Logs payload (one plain record per log event's message,
 /// each document keyed by its log event id), or else [`full_path`].
-fn payload_or_full_path(record: &[u8]) -> Outcome {
+fn payload_or_full_path(record: &[u8], ecs: bool) -> Outcome {
     if let Ok(text) = std::str::from_utf8(record) {
-        let one_log = |message: &str| match fast_path(message.as_bytes())
-            .unwrap_or_else(|| full_path(message.as_bytes()))
+        let one_log = |message: &str| match fast_path(message.as_bytes(), ecs)
+            .unwrap_or_else(|| full_path(message.as_bytes(), ecs))
         {
             Outcome::Ok(docs) => Ok(docs),
             Outcome::Dropped => Ok(Vec::new()),
@@ -60,15 +73,19 @@ fn payload_or_full_path(record: &[u8]) -> Outcome {
             None => {}
         }
     }
-    full_path(record)
+    full_path(record, ecs)
 }
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
     pub struct Waf;
-    config: NoOptions,
-    info: weir_plugin_sdk::info!("waf").date_fields(&["@timestamp", "timestamp"]).default_index("waf"),
-    transform_record: |_, record| transform_record(record),
+    config: EcsOption,
+    info: weir_plugin_sdk::info!("waf")
+        .date_fields(&["@timestamp", "timestamp"])
+        .default_index("waf")
+        .config_schema(weir_plugin_sdk::config::ECS_OPTION_SCHEMA)
+        .index_properties(&[weir_plugin_sdk::ecs::INDEX_PROPERTIES]),
+    transform_record: |config, record| transform_record(record, config.ecs),
 }
 
 /// The common case without building the log: check the record is valid
@@ -76,11 +93,16 @@ weir_plugin_sdk::export! {
 /// ([`weir_plugin_sdk::json::scan`]), and splice the ISO string in its
 /// place; every other byte is kept as it came. `None` for anything unusual
 /// (a float, an escaped key, a missing or repeated `timestamp`, invalid
-/// JSON): [`full_path`] handles it, and words the error.
-fn fast_path(record: &[u8]) -> Option<Outcome> {
-    let values = weir_plugin_sdk::json::scan(record, "timestamp")?;
+/// JSON): [`full_path`] handles it, and words the error. The fields the
+/// ECS fields come from are found by the same scan.
+fn fast_path(record: &[u8], ecs: bool) -> Option<Outcome> {
+    let mut fields = Collector::default();
+    let values = match ecs {
+        true => weir_plugin_sdk::json::scan_visit(record, "timestamp", VISIT, |v| fields.visit(v))?,
+        false => weir_plugin_sdk::json::scan(record, "timestamp")?,
+    };
     let mut docs = Vec::with_capacity(values.len());
-    for value in values {
+    for (i, value) in values.into_iter().enumerate() {
         let Member::At(range) = value.member else {
             return None;
         };
@@ -97,7 +119,9 @@ fn fast_path(record: &[u8]) -> Option<Outcome> {
         // `{"@timestamp":"<iso>",` + the log after its `{`, with the iso in
         // place of the digits. `text` starts with `{`: it has a member.
         let after_brace = text.get(1..range.start)?;
-        let mut body = String::with_capacity(text.len() + 2 * ISO_MS_LEN + 18 - digits.len());
+        let reserve = if ecs { ECS_RESERVE } else { 0 };
+        let mut body =
+            String::with_capacity(text.len() + 2 * ISO_MS_LEN + 18 - digits.len() + reserve);
         body.push_str("{\"@timestamp\":\"");
         if !weir_plugin_sdk::push_epoch_ms_iso(&mut body, ms) {
             return None;
@@ -108,20 +132,23 @@ fn fast_path(record: &[u8]) -> Option<Outcome> {
         weir_plugin_sdk::push_epoch_ms_iso(&mut body, ms);
         body.push('"');
         body.push_str(&text[range.end..]);
+        if ecs {
+            fields.fields(i).append_to(&mut body, value.roots);
+        }
         docs.push(Document::new(body).with_timestamp_ms(ms));
     }
     Some(Outcome::Ok(docs))
 }
 
 /// Every case, through a full parse of each log.
-fn full_path(record: &[u8]) -> Outcome {
+fn full_path(record: &[u8], ecs: bool) -> Outcome {
     let values = match weir_plugin_sdk::json_values(record) {
         Ok(v) => v,
         Err(e) => return Outcome::Failed(e),
     };
     let mut docs = Vec::with_capacity(values.len());
     for (i, value) in values.into_iter().enumerate() {
-        match transform_log(value) {
+        match transform_log(value, ecs) {
             Ok(doc) => docs.push(doc),
             Err(e) if i == 0 => return Outcome::Failed(e),
             Err(e) => return Outcome::Failed(format!("log {} of the record: {e}", i + 1)),
@@ -130,8 +157,13 @@ fn full_path(record: &[u8]) -> Outcome {
     Outcome::Ok(docs)
 }
 
-/// Rewrite one WAF log.
-pub fn transform_log(value: Value) -> Result<Document, String> {
+/// Rewrite one WAF log; `ecs`: append the ECS fields.
+pub fn transform_log(value: Value, ecs: bool) -> Result<Document, String> {
+    let ecs_members = if ecs {
+        ecs_members(&value)
+    } else {
+        String::new()
+    };
     let Value::Object(mut log) = value else {
         return Err(format!(
             "a WAF log must be a JSON object, got {}",
@@ -148,7 +180,18 @@ pub fn transform_log(value: Value) -> Result<Document, String> {
     out.insert("@timestamp".to_string(), Value::String(iso.clone()));
     log.insert("timestamp".to_string(), Value::String(iso));
     out.extend(log.into_iter().filter(|(k, _)| k != "@timestamp"));
-    Ok(Document::new(Value::Object(out).to_string()).with_timestamp_ms(ms))
+    let mut body = Value::Object(out).to_string();
+    weir_plugin_sdk::ecs::append_members(&mut body, &ecs_members);
+    Ok(Document::new(body).with_timestamp_ms(ms))
+}
+
+/// The ECS members of a log (`"event":{…},…`, without braces), rendered
+/// before the log is taken apart; empty when there are none.
+fn ecs_members(value: &Value) -> String {
+    let Value::Object(log) = value else {
+        return String::new();
+    };
+    WafFields::from_map(log).to_members(Roots::of_map(log))
 }
 
 /// Read an epoch-millisecond number (an integer, or a float with no fraction).
@@ -175,6 +218,11 @@ mod tests {
     use super::*;
     use weir_plugin_sdk::testing::{failed, gzip, ok_docs};
 
+    /// Without ECS fields: the body as before they existed.
+    fn transform_record(record: &[u8]) -> Outcome {
+        super::transform_record(record, false)
+    }
+
     fn ok_bodies(outcome: Outcome) -> Vec<(String, Option<i64>)> {
         ok_docs(outcome)
             .into_iter()
@@ -199,15 +247,23 @@ mod tests {
 
     #[test]
     fn the_fast_path_and_the_full_path_agree() {
+        for ecs in [false, true] {
+            fast_and_full_agree(ecs);
+        }
+    }
+
+    fn fast_and_full_agree(ecs: bool) {
         for record in [
             &br#"{"timestamp":1576280412771,"a":{"timestamp":1},"b":[1,"}"]}"#[..],
             br#"{"x":"\"timestamp\":5","timestamp":0}"#,
             b"{\"timestamp\":1}\n{\"timestamp\":2,\"y\":null}",
             br#"{ "timestamp" : 1576280412771 , "z" : true }"#,
             b"{\n  \"timestamp\": 5\n}",
+            CAPTCHA,
+            SAMPLE.as_bytes(),
         ] {
-            let fast = fast_path(record).expect("fast path taken");
-            let full = full_path(record);
+            let fast = fast_path(record, ecs).expect("fast path taken");
+            let full = full_path(record, ecs);
             let norm = |o: Outcome| -> Vec<(serde_json::Value, Option<i64>)> {
                 ok_docs(o)
                     .into_iter()
@@ -232,7 +288,7 @@ mod tests {
             b"{",
         ] {
             assert!(
-                fast_path(unusual).is_none(),
+                fast_path(unusual, ecs).is_none(),
                 "{}",
                 String::from_utf8_lossy(unusual)
             );
@@ -279,7 +335,7 @@ mod tests {
     fn logs_inside_a_cloudwatch_logs_payload() {
         let log = r#"{"timestamp":1576280412771,"action":"BLOCK"}"#;
         weir_plugin_sdk::testing::assert_cwl_payloads(
-            transform_record,
+            |r| super::transform_record(r, true),
             &[log, log],
             "missing `timestamp`",
         );
@@ -300,17 +356,133 @@ mod tests {
     }
 
     #[test]
-    fn config_takes_no_options_and_info() {
+    fn config_takes_only_ecs_and_info() {
         let validate = weir_plugin_sdk::testing::validate_config::<Waf>;
         assert!(validate("{}").is_ok());
         assert!(validate("").is_ok());
+        assert!(validate(r#"{"ecs":false}"#).is_ok());
+        assert!(validate(r#"{"ecs":0}"#).unwrap_err().contains("`ecs`"));
         assert!(validate(r#"{"x":1}"#).unwrap_err().contains("`x`"));
         let (info, schema) = weir_plugin_sdk::testing::checked_info::<Waf>();
         assert_eq!(
             (info.name, info.date_fields),
             ("waf", &["@timestamp", "timestamp"][..])
         );
-        assert_eq!((info.default_index, schema), (Some("waf"), Value::Null));
+        assert_eq!(info.default_index, Some("waf"));
+        assert_eq!(schema["properties"]["ecs"]["type"], "boolean");
+        assert_eq!(
+            info.index_properties,
+            [weir_plugin_sdk::ecs::INDEX_PROPERTIES]
+        );
+    }
+
+    const CAPTCHA: &[u8] =
+        include_bytes!("../../../tests/fixtures/plugins/waf/awsdocs_captcha-missing-token.in");
+
+    const SAMPLE: &str = r#"{"timestamp":1576280412771,"webaclId":"arn:aws:wafv2:ap-southeast-2:111122223333:regional/webacl/STMTest/1EX","terminatingRuleId":"STMTest_SQLi_XSS","action":"BLOCK","httpRequest":{"clientIp":"81.2.69.142","country":"GB","headers":[{"name":"Host","value":"localhost:1989"},{"name":"user-agent","value":"curl/7.61.1"}],"uri":"/foo","args":"x=1","httpVersion":"HTTP/1.1","httpMethod":"GET","requestId":"rid-1"}}"#;
+
+    #[test]
+    fn ecs_fields_of_a_sample() {
+        weir_plugin_sdk::testing::set_geoip(
+            "81.2.69.142",
+            weir_plugin_sdk::testing::sample_geo("GB", "London", 51.5, -0.09, 20712, "AAISP"),
+        );
+        let docs = ok_docs(super::transform_record(SAMPLE.as_bytes(), true));
+        let body = weir_plugin_sdk::testing::body(&docs[0]);
+        let ecs = |k: &str| body[k].clone();
+        assert_eq!(
+            ecs("event"),
+            serde_json::json!({"kind": "event", "category": ["web"], "type": ["access", "denied"],
+                "action": "BLOCK", "outcome": "failure", "provider": "wafv2",
+                "dataset": "aws.waf", "id": "rid-1"})
+        );
+        assert_eq!(
+            ecs("cloud"),
+            serde_json::json!({"provider": "aws", "account": {"id": "111122223333"}, "region": "ap-southeast-2"})
+        );
+        assert_eq!(ecs("source")["ip"], "81.2.69.142");
+        assert_eq!(ecs("source")["geo"]["city_name"], "London");
+        assert_eq!(ecs("source")["as"]["number"], 20712);
+        assert_eq!(ecs("network"), serde_json::json!({"protocol": "http"}));
+        assert_eq!(
+            ecs("http"),
+            serde_json::json!({"request": {"method": "GET"}})
+        );
+        assert_eq!(
+            ecs("url"),
+            serde_json::json!({"path": "/foo", "query": "x=1"})
+        );
+        assert_eq!(
+            ecs("user_agent"),
+            serde_json::json!({"original": "curl/7.61.1"})
+        );
+        assert_eq!(
+            ecs("rule"),
+            serde_json::json!({"id": "STMTest_SQLi_XSS", "ruleset": "STMTest"})
+        );
+        assert_eq!(ecs("related"), serde_json::json!({"ip": ["81.2.69.142"]}));
+        // the original fields first, unchanged
+        let plain = ok_docs(transform_record(SAMPLE.as_bytes()));
+        assert!(
+            docs[0]
+                .body
+                .starts_with(&plain[0].body[..plain[0].body.len() - 1])
+        );
+    }
+
+    #[test]
+    fn ecs_off_gives_the_body_without_them() {
+        for record in [SAMPLE.as_bytes(), CAPTCHA] {
+            let on = ok_docs(super::transform_record(record, true));
+            let off = ok_docs(transform_record(record));
+            let mut on = weir_plugin_sdk::testing::body(&on[0]);
+            for root in weir_plugin_sdk::ecs::ROOTS {
+                on.as_object_mut().unwrap().shift_remove(root);
+            }
+            let off = weir_plugin_sdk::testing::body(&off[0]);
+            assert_eq!(on.to_string(), off.to_string());
+        }
+        let off =
+            weir_plugin_sdk::testing::transform::<Waf>(r#"{"ecs":false}"#, &[SAMPLE.as_bytes()]);
+        assert_eq!(
+            ok_docs(off.into_iter().next().unwrap())[0].body,
+            ok_docs(transform_record(SAMPLE.as_bytes()))[0].body
+        );
+    }
+
+    #[test]
+    fn odd_ecs_values_never_fail_a_log() {
+        let bad_ip = SAMPLE.replace("81.2.69.142", "not-an-ip");
+        let body = weir_plugin_sdk::testing::body(
+            &ok_docs(super::transform_record(bad_ip.as_bytes(), true))[0],
+        );
+        assert_eq!(
+            body["source"],
+            serde_json::json!({"address": "not-an-ip", "geo": {"country_iso_code": "GB"}})
+        );
+        assert!(body.get("related").is_none());
+        // fields of another type: left out, the rest kept, on both paths
+        let odd = SAMPLE
+            .replace(r#""headers":["#, r#""headers":{"a":1},"h":["#)
+            .replace(r#""BLOCK""#, "5");
+        for doc in [
+            &ok_docs(super::transform_record(odd.as_bytes(), true))[0],
+            &ok_docs(full_path(odd.as_bytes(), true))[0],
+        ] {
+            let body = weir_plugin_sdk::testing::body(doc);
+            assert!(body.get("user_agent").is_none());
+            assert!(body["event"].get("action").is_none());
+            assert_eq!(body["event"]["type"], serde_json::json!(["access"]));
+            assert_eq!(body["url"]["path"], "/foo");
+        }
+        // a log with its own `event` and `source` keeps them, without duplicates
+        let own = SAMPLE.replace(r#""action""#, r#""event":1,"source":"x","action""#);
+        let body = ok_docs(super::transform_record(own.as_bytes(), true))[0]
+            .body
+            .clone();
+        assert_eq!(body.matches(r#""event":"#).count(), 1);
+        assert_eq!(body.matches(r#""source":"#).count(), 1);
+        assert!(body.contains(r#""url":{"path":"/foo""#));
     }
 
     weir_plugin_sdk::golden_test!(Waf, "waf");

@@ -73,3 +73,17 @@ fn config_must_be_a_json_object() {
             .starts_with("plugin config is not valid JSON: ")
     );
 }
+
+#[test]
+fn the_ecs_option() {
+    assert!(parse::<EcsOption>("").unwrap().ecs);
+    assert!(parse::<EcsOption>("{}").unwrap().ecs);
+    assert!(!parse::<EcsOption>(r#"{"ecs": false}"#).unwrap().ecs);
+    let e = parse::<EcsOption>(r#"{"ecs": "no"}"#).unwrap_err();
+    assert!(e.starts_with("`ecs`: invalid type"), "{e}");
+    let e = parse::<EcsOption>(r#"{"x": 1}"#).unwrap_err();
+    assert!(e.starts_with("unknown option `x`"), "{e}");
+    let schema: serde_json::Value = serde_json::from_str(ECS_OPTION_SCHEMA).unwrap();
+    assert_eq!(schema["properties"]["ecs"]["default"], true);
+    assert_eq!(schema["additionalProperties"], false);
+}

@@ -15,6 +15,11 @@ use std::ops::Range;
 /// Nesting deeper than this is left to a full parse (`serde_json`'s limit).
 const MAX_DEPTH: usize = 128;
 
+/// The longest path [`scan_visit`] follows (keys, not counting arrays):
+/// the `into` paths are a few keys long, and a fixed array keeps the
+/// scan from allocating.
+pub const MAX_VISIT_DEPTH: usize = 8;
+
 /// Where the member that [`scan`] looked for is in one value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Member {
@@ -34,6 +39,10 @@ pub struct Scanned<'a> {
     pub text: &'a str,
     /// Where the top-level member [`scan`] was asked for is.
     pub member: Member,
+    /// The [ECS roots](crate::ecs::ROOTS) among its top-level keys
+    /// ([`Roots::ALL`](crate::ecs::Roots::ALL) when a key is written with
+    /// escapes), for [`Ecs::append_to`](crate::ecs::Ecs::append_to).
+    pub roots: crate::ecs::Roots,
 }
 
 /// Check `record` is valid JSON (one value, or several separated by
@@ -41,8 +50,75 @@ pub struct Scanned<'a> {
 /// that is an object. `None`: the record is not valid JSON, is empty, or
 /// holds something left to a full parse (see the module docs).
 pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
+    scan_inner::<fn(&Visit<'_, 'a>)>(record, key, &[], None)
+}
+
+/// One member of an object, as [`scan_visit`] reports it.
+#[derive(Debug)]
+pub struct Visit<'v, 'a> {
+    /// Which value of the record the member is in (0 for the first).
+    pub value: usize,
+    /// The keys leading to the object holding the member, outermost first
+    /// (arrays on the way are not named): `[]` for a top-level member,
+    /// `[b"httpRequest", b"headers"]` for a member of an object in the array
+    /// `httpRequest.headers`. Keys as written (escapes not decoded).
+    pub path: &'v [&'a [u8]],
+    /// The member's key as written (escapes not decoded).
+    pub key: &'a [u8],
+    /// Whether some key on the way, or this one, is written with escapes
+    /// (it may spell another name).
+    pub escaped: bool,
+    /// The offset in the record of the `{` of the object holding the
+    /// member: members with the same `object` are of the same object.
+    pub object: usize,
+    /// The member's value, as a byte range of the record.
+    pub range: Range<usize>,
+    /// The member's value, as text.
+    pub raw: &'a str,
+    /// The value's string when it is a string without escapes (`None` for
+    /// one with escapes, decoded by [`json_str`](super::json_str) from
+    /// `raw`, or for any other value).
+    pub plain: Option<&'a str>,
+}
+
+/// The objects whose members [`scan_visit`] reports, by their path (as
+/// [`Visit::path`]): `&[]` is a record's top-level object.
+pub type Paths<'p> = &'p [&'p [&'p [u8]]];
+
+/// [`scan`], also calling `visit` with every member of the objects at the
+/// paths `into` (objects anywhere else are only checked; a path is shorter
+/// than [`MAX_VISIT_DEPTH`] keys), in the order the
+/// members end. For plugins that read a few fields of a record in the same
+/// single pass; a member seen by `visit` may still belong to a record that
+/// turns out invalid (then `None`).
+pub fn scan_visit<'a, F: FnMut(&Visit<'_, 'a>)>(
+    record: &'a [u8],
+    key: &str,
+    into: Paths<'_>,
+    visit: F,
+) -> Option<Vec<Scanned<'a>>> {
+    scan_inner(record, key, into, Some(visit))
+}
+
+fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
+    record: &'a [u8],
+    key: &str,
+    into: Paths<'_>,
+    visit: Option<F>,
+) -> Option<Vec<Scanned<'a>>> {
     let text = std::str::from_utf8(record).ok()?;
-    let mut s = Scanner { b: record, i: 0 };
+    let mut s = Scanner {
+        b: record,
+        text,
+        i: 0,
+        roots: crate::ecs::Roots::NONE,
+        visit,
+        into,
+        path: [&[]; MAX_VISIT_DEPTH],
+        path_len: 0,
+        escaped_path: 0,
+        value_index: 0,
+    };
     let mut out = Vec::new();
     loop {
         s.ws();
@@ -53,6 +129,7 @@ pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
             return None;
         }
         let start = s.i;
+        s.roots = crate::ecs::Roots::NONE;
         let mut member = Member::Absent;
         s.value(0, Some(key.as_bytes()), &mut member)?;
         let member = match member {
@@ -63,17 +140,34 @@ pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
             // Values start and end at ASCII bytes, so these are char boundaries.
             text: text.get(start..s.i)?,
             member,
+            roots: s.roots,
         });
+        s.value_index += 1;
     }
     (!out.is_empty()).then_some(out)
 }
 
-struct Scanner<'a> {
+struct Scanner<'a, 'p, F> {
     b: &'a [u8],
+    /// `b`, checked UTF-8.
+    text: &'a str,
     i: usize,
+    /// The ECS roots among the current value's top-level keys.
+    roots: crate::ecs::Roots,
+    /// Called with every member of the objects at the paths `into`.
+    visit: Option<F>,
+    into: Paths<'p>,
+    /// The keys leading to the current object (while visiting).
+    path: [&'a [u8]; MAX_VISIT_DEPTH],
+    /// How many keys of `path` are in use.
+    path_len: usize,
+    /// How many keys of `path` are escaped.
+    escaped_path: usize,
+    /// The index of the current value of the record.
+    value_index: usize,
 }
 
-impl Scanner<'_> {
+impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
@@ -103,6 +197,11 @@ impl Scanner<'_> {
         if depth > MAX_DEPTH {
             return None;
         }
+        let object = self.i;
+        let visiting = self.visit.is_some() && {
+            let path = self.path.get(..self.path_len).unwrap_or_default();
+            self.into.contains(&path)
+        };
         self.i += 1;
         self.ws();
         if self.peek()? == b'}' {
@@ -115,7 +214,8 @@ impl Scanner<'_> {
             }
             let name_start = self.i + 1;
             let escaped = self.string()?;
-            let name = &self.b[name_start..self.i - 1];
+            let b: &'a [u8] = self.b;
+            let name = &b[name_start..self.i - 1];
             self.ws();
             if self.peek()? != b':' {
                 return None;
@@ -123,15 +223,23 @@ impl Scanner<'_> {
             self.i += 1;
             self.ws();
             let value_start = self.i;
-            self.value(depth, None, &mut Member::Absent)?;
+            if visiting {
+                self.visited_value(depth, name, escaped, object)?;
+            } else {
+                self.value(depth, None, &mut Member::Absent)?;
+            }
             if let Some(key) = key {
                 if escaped {
                     *member = Member::Unclear;
-                } else if name == key {
-                    *member = match member {
-                        Member::Absent => Member::At(value_start..self.i),
-                        _ => Member::Unclear,
-                    };
+                    self.roots = crate::ecs::Roots::ALL;
+                } else {
+                    self.roots.mark_bytes(name);
+                    if name == key {
+                        *member = match member {
+                            Member::Absent => Member::At(value_start..self.i),
+                            _ => Member::Unclear,
+                        };
+                    }
                 }
             }
             self.ws();
@@ -147,6 +255,58 @@ impl Scanner<'_> {
                 _ => return None,
             }
         }
+    }
+
+    /// The value of member `name` of the object at `object`, with its
+    /// descendants visited, then the member itself.
+    fn visited_value(
+        &mut self,
+        depth: usize,
+        name: &'a [u8],
+        escaped: bool,
+        object: usize,
+    ) -> Option<()> {
+        let value_start = self.i;
+        // past MAX_VISIT_DEPTH keys, nothing below is visited (the path
+        // stops growing, so it matches none of `into`'s shorter ones)
+        let pushed = match self.path.get_mut(self.path_len) {
+            Some(slot) => {
+                *slot = name;
+                self.path_len += 1;
+                true
+            }
+            None => false,
+        };
+        self.escaped_path += usize::from(escaped);
+        // a string's escapes are known from scanning it
+        let plain_string = match self.peek()? {
+            b'"' => !self.string()?,
+            _ => {
+                self.value(depth, None, &mut Member::Absent)?;
+                false
+            }
+        };
+        self.path_len -= usize::from(pushed);
+        self.escaped_path -= usize::from(escaped);
+        // values start and end at ASCII bytes: char boundaries
+        let raw = self.text.get(value_start..self.i)?;
+        let plain = match plain_string {
+            true => raw.get(1..raw.len() - 1),
+            false => None,
+        };
+        if let Some(visit) = self.visit.as_mut() {
+            visit(&Visit {
+                value: self.value_index,
+                path: self.path.get(..self.path_len).unwrap_or_default(),
+                key: name,
+                escaped: escaped || self.escaped_path > 0,
+                object,
+                range: value_start..self.i,
+                raw,
+                plain,
+            });
+        }
+        Some(())
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
@@ -287,7 +447,7 @@ fn hex4(b: &[u8], at: usize) -> Option<u32> {
 /// lowest zero byte of `x` (a borrow only flags bytes above a true one), so
 /// the lowest set bit of the three tests together is the first match.
 #[inline]
-fn skip_plain(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_plain(b: &[u8], mut i: usize) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = b.get(i..i + 8) {

@@ -18,6 +18,8 @@ fn json_strings_match_serde_json() {
         "ctl \u{0} \u{1} \u{8} \u{c} \u{1f} \n\r\t",
         "unicode é ✓ 😀 \u{7f}",
         "\"",
+        "a long plain run past eight bytes \" then more\u{1}and é✓ at the end\\",
+        "12345678\"2345678\n",
     ] {
         let mut out = String::from("x");
         push_json_string(&mut out, s);

@@ -174,3 +174,104 @@ fn mutations_of_the_samples_agree_with_serde_json() {
     // Both sides are exercised.
     assert!(accepted > 100 && refused > 100, "{accepted} {refused}");
 }
+
+#[test]
+fn visits_members_of_the_chosen_objects() {
+    let record = br#"{"a":1,"h":{"x":"y","hs":[{"name":"UA","value":"c\"u"},{"name":"b"}]},"t":2}
+{"\u0061":{"k":true}}"#;
+    let mut seen: Vec<(usize, Vec<String>, String, bool, usize, String)> = Vec::new();
+    let text = std::str::from_utf8(record).unwrap();
+    let into: Paths<'_> = &[&[], &[b"h"], &[b"h", b"hs"], &[br"\u0061"]];
+    let scanned = scan_visit(record, "t", into, |v: &Visit<'_, '_>| {
+        seen.push((
+            v.value,
+            v.path
+                .iter()
+                .map(|p| String::from_utf8(p.to_vec()).unwrap())
+                .collect(),
+            String::from_utf8(v.key.to_vec()).unwrap(),
+            v.escaped,
+            v.object,
+            text[v.range.clone()].to_string(),
+        ));
+    })
+    .unwrap();
+    assert_eq!(scanned.len(), 2);
+    let Member::At(t) = scanned[0].member.clone() else {
+        panic!("t not found")
+    };
+    assert_eq!(&scanned[0].text[t], "2");
+    let h = &text[text.find(r#"{"x""#).unwrap()..text.find(r#","t""#).unwrap()];
+    let brief: Vec<(usize, String, &str, bool, &str)> = seen
+        .iter()
+        .map(|(v, p, k, e, _, r)| (*v, p.join("."), k.as_str(), *e, r.as_str()))
+        .collect();
+    assert_eq!(
+        brief,
+        [
+            (0, String::new(), "a", false, "1"),
+            (0, "h".into(), "x", false, r#""y""#),
+            (0, "h.hs".into(), "name", false, r#""UA""#),
+            (0, "h.hs".into(), "value", false, r#""c\"u""#),
+            (0, "h.hs".into(), "name", false, r#""b""#),
+            (
+                0,
+                "h".into(),
+                "hs",
+                false,
+                r#"[{"name":"UA","value":"c\"u"},{"name":"b"}]"#
+            ),
+            (0, String::new(), "h", false, h),
+            (0, String::new(), "t", false, "2"),
+            (1, r"\u0061".into(), "k", true, "true"),
+            (1, String::new(), r"\u0061", true, r#"{"k":true}"#),
+        ]
+    );
+    // the two headers are two objects
+    assert_eq!(seen[2].4, seen[3].4);
+    assert_ne!(seen[2].4, seen[4].4);
+    // top-level members only
+    let mut top = Vec::new();
+    scan_visit(record, "t", &[&[]], |v: &Visit<'_, '_>| {
+        assert!(v.path.is_empty());
+        top.push((v.raw, v.plain));
+    })
+    .unwrap();
+    assert_eq!(top.len(), 4);
+    assert_eq!(top[0], ("1", None));
+    assert_eq!(top[2], ("2", None));
+    // strings: plain when they have no escapes
+    let mut strings = Vec::new();
+    scan_visit(
+        br#"{"a":"x","b":"\u0079","c":{"d":"z"}}"#,
+        "t",
+        &[&[]],
+        |v: &Visit<'_, '_>| {
+            strings.push((v.raw, v.plain));
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        strings,
+        [
+            (r#""x""#, Some("x")),
+            (r#""\u0079""#, None),
+            (r#"{"d":"z"}"#, None)
+        ]
+    );
+    // an invalid record: None
+    assert!(scan_visit(b"{\"a\":{\"b\":1}", "t", into, |_: &Visit<'_, '_>| {}).is_none());
+}
+
+#[test]
+fn string_literals() {
+    use crate::json::json_str;
+    assert_eq!(json_str(r#""abc""#).as_deref(), Some("abc"));
+    assert!(matches!(
+        json_str(r#""abc""#),
+        Some(std::borrow::Cow::Borrowed(_))
+    ));
+    assert_eq!(json_str(r#""a\"b\u00e9""#).as_deref(), Some("a\"bé"));
+    assert_eq!(json_str("12"), None);
+    assert_eq!(json_str(r#""a"#), None);
+}

@@ -1,0 +1,153 @@
+//! GeoIP of an endpoint: looked up once per address for the instance
+//! ([`GEOIP_CACHE_ENTRIES`]), only for public addresses ([`is_public`]),
+//! and rendered once.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use super::Endpoint;
+use super::write::{Obj, k};
+use crate::Geo;
+
+/// An endpoint's address checked, and its GeoIP.
+pub(super) struct Resolved<'a> {
+    pub(super) ip: Option<(&'a str, IpAddr)>,
+    geo: Option<Rc<GeoEntry>>,
+}
+
+/// A GeoIP answer, and its `geo` and `as` members as written.
+struct GeoEntry {
+    geo: Geo,
+    members: String,
+}
+
+impl<'a> Resolved<'a> {
+    pub(super) fn of(endpoint: &Endpoint<'a>) -> Resolved<'a> {
+        let ip = endpoint
+            .address
+            .and_then(|a| a.parse::<IpAddr>().ok().map(|ip| (a, ip)));
+        let geo = ip
+            .filter(|(_, ip)| is_public(ip))
+            .and_then(|(text, _)| geoip_cached(text));
+        Resolved { ip, geo }
+    }
+
+    pub(super) fn write(&self, o: &mut Obj<'_>, endpoint: &Endpoint<'_>) {
+        match self.ip {
+            Some((ip, _)) => o.str(k!("ip"), Some(ip)),
+            None => o.str(k!("address"), endpoint.address),
+        }
+        o.num(k!("port"), endpoint.port.map(u64::from));
+        match &self.geo {
+            // rendered once per address, unless the log's own country is needed
+            Some(entry) if entry.geo.country_iso_code.is_some() || endpoint.country.is_none() => {
+                o.members(&entry.members);
+            }
+            geo => write_geo(o, geo.as_ref().map(|e| &e.geo), endpoint.country),
+        }
+    }
+}
+
+/// `geo` and `as` of an endpoint (each left out when empty); `country` when
+/// the answer has none.
+fn write_geo(o: &mut Obj<'_>, geo: Option<&Geo>, fallback: Option<&str>) {
+    {
+        o.obj(k!("geo"), |g| {
+            let country = geo.and_then(|g| g.country_iso_code.as_deref());
+            g.str(k!("country_iso_code"), country.or(fallback));
+            g.str(k!("city_name"), geo.and_then(|g| g.city_name.as_deref()));
+            if let Some(at) = geo.and_then(|g| g.location.as_ref()) {
+                let ok = at.lat.is_finite()
+                    && at.lon.is_finite()
+                    && at.lat.abs() <= 90.0
+                    && at.lon.abs() <= 180.0;
+                if ok {
+                    g.key(k!("location"));
+                    let _ = write!(g.out, "{{\"lat\":{},\"lon\":{}}}", at.lat, at.lon);
+                }
+            }
+        });
+        o.obj(k!("as"), |a| {
+            a.num(k!("number"), geo.and_then(|g| g.as_number).map(u64::from));
+            a.obj(k!("organization"), |org| {
+                org.str(k!("name"), geo.and_then(|g| g.as_organization.as_deref()));
+            });
+        });
+    }
+}
+
+/// How many addresses' GeoIP answers a plugin instance keeps (an
+/// instance lives for one batch, where the same client often comes back):
+/// bounds the cache's memory to a few hundred kilobytes. Past it, lookups
+/// go to the host uncached.
+pub const GEOIP_CACHE_ENTRIES: usize = 1024;
+
+thread_local! {
+    static GEOIP_CACHE: RefCell<HashMap<String, Option<Rc<GeoEntry>>>> = RefCell::new(HashMap::new());
+}
+
+/// [`crate::geoip`], remembered per address (see [`GEOIP_CACHE_ENTRIES`]).
+fn geoip_cached(ip: &str) -> Option<Rc<GeoEntry>> {
+    GEOIP_CACHE.with(|cache| {
+        if let Some(hit) = cache.borrow().get(ip) {
+            return hit.clone();
+        }
+        let geo = crate::geoip(ip).map(|geo| {
+            let mut members = String::new();
+            write_geo(
+                &mut Obj {
+                    out: &mut members,
+                    empty: true,
+                },
+                Some(&geo),
+                None,
+            );
+            Rc::new(GeoEntry { geo, members })
+        });
+        let mut cache = cache.borrow_mut();
+        if cache.len() < GEOIP_CACHE_ENTRIES {
+            cache.insert(ip.to_string(), geo.clone());
+        }
+        geo
+    })
+}
+
+/// Forget the cached GeoIP answers (natively, when a test changes them).
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn clear_geoip_cache() {
+    GEOIP_CACHE.with(|cache| cache.borrow_mut().clear());
+}
+
+/// Whether GeoIP could know `ip`: not private, loopback, link-local,
+/// unspecified, multicast, broadcast, documentation or shared (CGNAT).
+pub fn is_public(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(&IpAddr::V4(v4));
+            }
+            let [s0, s1, ..] = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || (s0 == 0x2001 && s1 == 0x0db8))
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The ECS fields of a WAF log ([`weir_plugin_sdk::ecs`]).
+//!
+//! | ECS | from |
+//! |---|---|
+//! | `event.kind` | `event` |
+//! | `event.category` | `[web]` |
+//! | `event.type` | `[access, allowed]` (`ALLOW`), `[access, denied]` (`BLOCK`, `CAPTCHA`, `CHALLENGE`), `[access, info]` (`COUNT`), `[access]` |
+//! | `event.outcome` | `success` (`ALLOW`), `failure` (`BLOCK`, `CAPTCHA`, `CHALLENGE`: the request did not reach the origin), `unknown` |
+//! | `event.action` | `action`, as it came |
+//! | `event.provider` | the service of the `webaclId` ARN (`wafv2`), else `waf` |
+//! | `event.dataset` | `aws.waf` |
+//! | `event.id` | `httpRequest.requestId` |
+//! | `cloud.account.id`, `cloud.region` | the `webaclId` ARN (no region for a `global/` web ACL) |
+//! | `source.address`, `source.ip` | `httpRequest.clientIp` (GeoIP; `httpRequest.country` when GeoIP has no country) |
+//! | `network.protocol` | `http` |
+//! | `http.request.method` | `httpRequest.httpMethod` |
+//! | `url.path`, `url.query` | `httpRequest.uri`, `httpRequest.args` (when not empty) |
+//! | `user_agent.original` | the `User-Agent` header (any case) |
+//! | `rule.id` | `terminatingRuleId` |
+//! | `rule.ruleset` | the web ACL's name (from the `webaclId` ARN), else `webaclId` |
+//! | `related.ip` | `source.ip` |
+//!
+//! A field used here that is not a string (an object for `action`, …) is
+//! left out; it never fails a log. On the fast path the fields are found by
+//! the same single scan that finds `timestamp` (no second parse).
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
+use weir_plugin_sdk::json::{Paths, Visit, json_str};
+
+/// The objects whose members [`Collector`] reads, for
+/// [`scan_visit`](weir_plugin_sdk::json::scan_visit): the log, its
+/// `httpRequest` and the headers in `httpRequest.headers`.
+pub(crate) const VISIT: Paths<'static> = &[&[], &[b"httpRequest"], &[b"httpRequest", b"headers"]];
+
+/// The fields of a WAF log that ECS fields come from (each when it is a
+/// string).
+#[derive(Default)]
+pub(crate) struct WafFields<'a> {
+    action: Option<Cow<'a, str>>,
+    rule_id: Option<Cow<'a, str>>,
+    webacl_id: Option<Cow<'a, str>>,
+    client_ip: Option<Cow<'a, str>>,
+    country: Option<Cow<'a, str>>,
+    uri: Option<Cow<'a, str>>,
+    args: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
+    request_id: Option<Cow<'a, str>>,
+    user_agent: Option<Cow<'a, str>>,
+}
+
+impl<'a> WafFields<'a> {
+    /// The fields of a parsed log (the full path).
+    pub(crate) fn from_map(log: &'a Map<String, Value>) -> WafFields<'a> {
+        let s = |v: Option<&'a Value>| v.and_then(Value::as_str).map(Cow::Borrowed);
+        let req = log.get("httpRequest").and_then(Value::as_object);
+        let r = |key: &str| s(req.and_then(|r| r.get(key)));
+        let headers = req.and_then(|r| r.get("headers")).and_then(Value::as_array);
+        let user_agent = headers.into_iter().flatten().find_map(|h| {
+            let h = h.as_object()?;
+            let name = h.get("name")?.as_str()?;
+            name.eq_ignore_ascii_case("user-agent")
+                .then(|| h.get("value")?.as_str())?
+        });
+        WafFields {
+            action: s(log.get("action")),
+            rule_id: s(log.get("terminatingRuleId")),
+            webacl_id: s(log.get("webaclId")),
+            client_ip: r("clientIp"),
+            country: r("country"),
+            uri: r("uri"),
+            args: r("args"),
+            method: r("httpMethod"),
+            request_id: r("requestId"),
+            user_agent: user_agent.map(Cow::Borrowed),
+        }
+    }
+
+    /// Append the ECS fields to `body`, skipping the roots in `present`.
+    pub(crate) fn append_to(&self, body: &mut String, present: Roots) {
+        self.ecs().append_to(body, present);
+    }
+
+    /// The ECS members alone ([`Ecs::to_members`]).
+    pub(crate) fn to_members(&self, present: Roots) -> String {
+        self.ecs().to_members(present)
+    }
+
+    fn ecs(&self) -> Ecs<'_> {
+        let action = self.action.as_deref();
+        let (types, outcome): (&'static [&'static str], _) = match action {
+            Some("ALLOW") => (&["access", "allowed"], "success"),
+            Some("BLOCK" | "CAPTCHA" | "CHALLENGE") => (&["access", "denied"], "failure"),
+            Some("COUNT") => (&["access", "info"], "unknown"),
+            _ => (&["access"], "unknown"),
+        };
+        let webacl = self.webacl_id.as_deref();
+        let arn = webacl.and_then(arn_parts);
+        Ecs {
+            kind: Some("event"),
+            category: &["web"],
+            types,
+            action,
+            outcome: Some(outcome),
+            provider: Some(arn.map_or("waf", |a| a.service)),
+            dataset: Some("aws.waf"),
+            id: self.request_id.as_deref(),
+            account_id: arn.and_then(|a| a.account),
+            region: arn.and_then(|a| a.region),
+            source: Endpoint {
+                address: self.client_ip.as_deref(),
+                port: None,
+                country: self.country.as_deref().filter(|c| c.len() == 2),
+            },
+            protocol: Some("http"),
+            http_method: self.method.as_deref(),
+            url_path: self.uri.as_deref(),
+            url_query: self.args.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            rule_id: self.rule_id.as_deref(),
+            ruleset: arn.and_then(|a| a.webacl_name).or(webacl),
+            ..Ecs::default()
+        }
+    }
+}
+
+/// The fields of each log of a record, as the fast path's single scan
+/// finds them ([`Collector::visit`] is its visitor). A key written with
+/// escapes is not recognised (its field is left out).
+#[derive(Default)]
+pub(crate) struct Collector<'a> {
+    /// The first log (most records hold one: no allocation).
+    first: Log<'a>,
+    /// The logs after the first.
+    more: Vec<Log<'a>>,
+}
+
+#[derive(Default)]
+struct Log<'a> {
+    fields: WafFields<'a>,
+    /// The header object whose name is `User-Agent`.
+    ua_object: Option<usize>,
+    /// The last header value seen (plain string, raw text), with its
+    /// object (WAF writes `name` first, but JSON does not promise it);
+    /// decoded only if its name is `User-Agent`.
+    last_value: Option<(usize, Option<&'a str>, &'a str)>,
+}
+
+impl<'a> Collector<'a> {
+    /// Note a member the scan met. [`VISIT`] has one path per length, so
+    /// the path's length tells the object.
+    pub(crate) fn visit(&mut self, v: &Visit<'_, 'a>) {
+        if v.escaped {
+            return;
+        }
+        let log = match v.value.checked_sub(1) {
+            None => &mut self.first,
+            Some(i) => {
+                if self.more.len() <= i {
+                    self.more.resize_with(i + 1, Log::default);
+                }
+                let Some(log) = self.more.get_mut(i) else {
+                    return;
+                };
+                log
+            }
+        };
+        let f = &mut log.fields;
+        let string = || v.plain.map(Cow::Borrowed).or_else(|| json_str(v.raw));
+        match v.path.len() {
+            0 => match v.key {
+                b"action" => f.action = string(),
+                b"terminatingRuleId" => f.rule_id = string(),
+                b"webaclId" => f.webacl_id = string(),
+                _ => {}
+            },
+            1 => match v.key {
+                b"clientIp" => f.client_ip = string(),
+                b"country" => f.country = string(),
+                b"uri" => f.uri = string(),
+                b"args" => f.args = string(),
+                b"httpMethod" => f.method = string(),
+                b"requestId" => f.request_id = string(),
+                _ => {}
+            },
+            _ if f.user_agent.is_some() => {}
+            _ => match v.key {
+                b"name"
+                    if v.plain
+                        .is_some_and(|n| n.eq_ignore_ascii_case("user-agent")) =>
+                {
+                    log.ua_object = Some(v.object);
+                    if let Some((object, plain, raw)) = log.last_value.take() {
+                        f.user_agent = (object == v.object)
+                            .then(|| plain.map(Cow::Borrowed).or_else(|| json_str(raw)))
+                            .flatten();
+                    }
+                }
+                b"value" if log.ua_object == Some(v.object) => f.user_agent = string(),
+                b"value" => log.last_value = Some((v.object, v.plain, v.raw)),
+                _ => {}
+            },
+        }
+    }
+
+    /// The fields of log `i` of the record.
+    pub(crate) fn fields(&mut self, i: usize) -> WafFields<'a> {
+        let log = match i.checked_sub(1) {
+            None => Some(&mut self.first),
+            Some(i) => self.more.get_mut(i),
+        };
+        log.map(|log| std::mem::take(&mut log.fields))
+            .unwrap_or_default()
+    }
+}
+
+/// What a `webaclId` ARN tells.
+#[derive(Clone, Copy)]
+struct WebAclArn<'a> {
+    service: &'a str,
+    region: Option<&'a str>,
+    account: Option<&'a str>,
+    webacl_name: Option<&'a str>,
+}
+
+/// `arn:aws:wafv2:<region>:<account>:<regional|global>/webacl/<name>/<id>`;
+/// a `global/` web ACL (CloudFront) has no region.
+fn arn_parts(arn: &str) -> Option<WebAclArn<'_>> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (_partition, rest) = rest.split_once(':')?;
+    let (service, rest) = rest.split_once(':')?;
+    let (region, rest) = rest.split_once(':')?;
+    let (account, resource) = rest.split_once(':')?;
+    let (scope, webacl) = resource.split_once('/').unwrap_or((resource, ""));
+    let webacl_name = webacl
+        .strip_prefix("webacl/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|n| !n.is_empty());
+    Some(WebAclArn {
+        service,
+        region: Some(region).filter(|r| !r.is_empty() && scope != "global"),
+        account: Some(account).filter(|a| !a.is_empty()),
+        webacl_name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_acl_arns() {
+        let a = arn_parts("arn:aws:wafv2:us-east-1:123456789012:global/webacl/hello/59").unwrap();
+        assert_eq!(
+            (a.service, a.region, a.account, a.webacl_name),
+            ("wafv2", None, Some("123456789012"), Some("hello"))
+        );
+        let a = arn_parts("arn:aws:wafv2:eu-west-1:1:regional/webacl/x/1").unwrap();
+        assert_eq!((a.region, a.webacl_name), (Some("eu-west-1"), Some("x")));
+        assert!(arn_parts("585e38b5-afce").is_none());
+    }
+}
