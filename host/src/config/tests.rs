@@ -315,7 +315,10 @@ fn geoip_names_at_least_one_database() {
         })
     );
     let e = Config::parse(&format!("{GOOD}\n[geoip]\n")).unwrap_err();
-    assert!(e.problems[0].starts_with("geoip: name a `city` database"), "{e}");
+    assert!(
+        e.problems[0].starts_with("geoip: name a `city` database"),
+        "{e}"
+    );
     let e = Config::parse(&format!("{GOOD}\n[geoip]\ncountry = \"x\"\n")).unwrap_err();
     assert!(e.to_string().contains("unknown field `country`"), "{e}");
 }

@@ -3,7 +3,7 @@
 //! In the wasm build the host answers from the MaxMind databases it is
 //! configured with (none: every lookup is `None`). Natively (unit tests)
 //! the answers come from a per-thread table a test fills with
-//! [`testing::set_geoip`](crate::testing::set_geoip); empty by default.
+//! `testing::set_geoip` (the `testing` feature); empty by default.
 
 pub use crate::bindings::weir::plugin::enrich::{Geo, Location};
 

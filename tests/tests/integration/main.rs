@@ -9,6 +9,7 @@
 
 mod cloudtrail_variety;
 mod dashboards;
+mod geoip;
 mod golden;
 mod hostile;
 mod intake;
