@@ -250,8 +250,28 @@ async fn read_s3(config: &Config, bucket: &str, prefix: &str) -> Result<DeadLett
             _ => None,
         })
         .collect();
-    // The key prefixes the sinks of this bucket write under, longest first.
-    let mut prefixes: Vec<&str> = sinks.iter().map(|c| c.prefix.as_str()).collect();
+    // The key prefixes dead letters are written under in this bucket,
+    // longest first; none configured: keys start with the tenant.
+    let dead_letter_sinks: Vec<&str> = config
+        .sinks
+        .values()
+        .filter_map(|s| match s {
+            SinkConfig::OpenSearch(os) => Some(os.dead_letter_sink.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut prefixes: Vec<&str> = config
+        .sinks
+        .iter()
+        .filter_map(|(name, s)| match s {
+            SinkConfig::S3(c)
+                if c.bucket == bucket && dead_letter_sinks.contains(&name.as_str()) =>
+            {
+                Some(c.prefix.as_str())
+            }
+            _ => None,
+        })
+        .collect();
     if prefixes.is_empty() {
         prefixes.push("");
     }

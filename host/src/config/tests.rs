@@ -303,20 +303,23 @@ fn unknown_keys_in_sinks_and_routes_are_errors() {
     assert!(e.contains("memory"), "{e}");
 }
 
-#[test]
-fn s3_notification_routes_list_what_they_may_read() {
+/// [`GOOD`] plus an s3 dead-letter store and an s3-notification route with `extra`.
+fn notification_route(extra: &str) -> String {
     let base = GOOD.replace(
         "[sinks.local]",
         "[sinks.dlq]\ntype = \"s3\"\nbucket = \"weir-store\"\nprefix = \"weir\"\nregion = \"us-east-1\"\n\n\
          [sinks.search]\ntype = \"opensearch\"\nurls = [\"http://h:9200\"]\ndead_letter_sink = \"dlq\"\n\n\
          [sinks.local]",
     );
-    let route = |extra: &str| {
-        format!(
-            "{base}\n[[routes]]\npath = \"/s3/trail\"\ntenant = \"demo\"\nplugin = \"builtin:cloudwatch-logs\"\n\
-             index = \"cwl\"\nsink = \"local\"\nkind = \"s3-notification\"\nobject_store = \"dlq\"\n{extra}\n"
-        )
-    };
+    format!(
+        "{base}\n[[routes]]\npath = \"/s3/trail\"\ntenant = \"demo\"\nplugin = \"builtin:cloudwatch-logs\"\n\
+         index = \"cwl\"\nsink = \"local\"\nkind = \"s3-notification\"\nobject_store = \"dlq\"\n{extra}\n"
+    )
+}
+
+#[test]
+fn s3_notification_routes_list_what_they_may_read() {
+    let route = notification_route;
     // Default deny is a config error: a route that may read nothing.
     let e = Config::parse(&route("")).unwrap_err().problems.join("\n");
     assert!(
@@ -372,6 +375,11 @@ fn s3_notification_routes_list_what_they_may_read() {
     );
     let e = Config::parse(&firehose).unwrap_err().problems.join("\n");
     assert!(e.contains("routes[0].allow_objects: only for"), "{e}");
+}
+
+#[test]
+fn s3_sinks_take_their_own_credentials() {
+    let route = notification_route;
     // Per-tenant credentials on the s3 sink.
     let creds = route("allow_objects = [\"s3://trail-bucket\"]").replace(
         "prefix = \"weir\"",

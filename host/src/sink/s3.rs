@@ -145,9 +145,10 @@ impl S3Sink {
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
             .build_https();
+        let region = aws_config::Region::new(self.config.region.clone());
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(self.config.region.clone()))
-            .http_client(http)
+            .region(region.clone())
+            .http_client(http.clone())
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(std::time::Duration::from_secs(5))
@@ -158,6 +159,11 @@ impl S3Sink {
             // Only this profile: the environment's keys must not stand in.
             loader = loader.credentials_provider(
                 aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .configure(
+                        &aws_config::provider_config::ProviderConfig::default()
+                            .with_http_client(http)
+                            .with_region(Some(region)),
+                    )
                     .profile_name(profile)
                     .build(),
             );
