@@ -208,7 +208,7 @@ impl DeadLetters {
             match disagreement(place.as_ref(), &line) {
                 None => self.letters.push(line),
                 Some(why) => {
-                    tracing::warn!(origin, reason = why, "replay: dead letter refused");
+                    tracing::warn!(origin = ?origin, reason = why, "replay: dead letter refused");
                     self.refused += 1;
                 }
             }

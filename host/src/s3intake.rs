@@ -152,8 +152,9 @@ pub async fn deliver(
             tracing::warn!(
                 tenant = %route.tenant.id,
                 route = route.config.name,
-                bucket = obj.bucket,
-                key = obj.key,
+                // Debug: escaped, a key's control characters cannot forge log lines.
+                bucket = ?obj.bucket,
+                key = ?obj.key,
                 reason = why,
                 "s3 notification: object not available to this route"
             );
