@@ -242,16 +242,6 @@ fn read_dir(dir: &Path) -> Result<DeadLetters, String> {
 }
 
 async fn read_s3(config: &Config, bucket: &str, prefix: &str) -> Result<DeadLetters, String> {
-    let sinks: Vec<&S3Config> = config
-        .sinks
-        .values()
-        .filter_map(|s| match s {
-            SinkConfig::S3(c) if c.bucket == bucket => Some(c),
-            _ => None,
-        })
-        .collect();
-    // The key prefixes dead letters are written under in this bucket,
-    // longest first; none configured: keys start with the tenant.
     let dead_letter_sinks: Vec<&str> = config
         .sinks
         .values()
@@ -260,23 +250,30 @@ async fn read_s3(config: &Config, bucket: &str, prefix: &str) -> Result<DeadLett
             _ => None,
         })
         .collect();
-    let mut prefixes: Vec<&str> = config
+    // The s3 sinks of this bucket, those that store dead letters first.
+    let mut sinks: Vec<(bool, &S3Config)> = config
         .sinks
         .iter()
         .filter_map(|(name, s)| match s {
-            SinkConfig::S3(c)
-                if c.bucket == bucket && dead_letter_sinks.contains(&name.as_str()) =>
-            {
-                Some(c.prefix.as_str())
+            SinkConfig::S3(c) if c.bucket == bucket => {
+                Some((dead_letter_sinks.contains(&name.as_str()), c))
             }
             _ => None,
         })
+        .collect();
+    sinks.sort_by_key(|(dl, _)| !dl);
+    // The key prefixes dead letters are written under, longest first; no
+    // dead-letter sink for this bucket: keys start with the tenant.
+    let mut prefixes: Vec<&str> = sinks
+        .iter()
+        .filter(|(dl, _)| *dl)
+        .map(|(_, c)| c.prefix.as_str())
         .collect();
     if prefixes.is_empty() {
         prefixes.push("");
     }
     prefixes.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    let s3cfg = sinks.first().map_or_else(
+    let sink = S3Sink::new(sinks.first().map_or_else(
         || S3Config {
             bucket: bucket.to_string(),
             prefix: String::new(),
@@ -287,9 +284,8 @@ async fn read_s3(config: &Config, bucket: &str, prefix: &str) -> Result<DeadLett
             role_arn: None,
             external_id: None,
         },
-        |c| (*c).clone(),
-    );
-    let sink = S3Sink::new(s3cfg);
+        |(_, c)| (*c).clone(),
+    ));
     let keys = list_keys(&sink, bucket, prefix).await?;
     let mut out = DeadLetters::default();
     for key in &keys {

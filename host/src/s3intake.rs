@@ -17,8 +17,9 @@
 //! answer, [`IntakeError::Unavailable`] (403), whatever the reason, so the
 //! answer is no existence oracle; the reason is logged. Other errors
 //! fetching an object → 500, so the sender retries. An object that cannot
-//! be parsed → a dead letter whose `source_arn` names the bucket and key. The batch's request id is derived from bucket, key and
-//! ETag, so a retried notification writes the same ids.
+//! be parsed → a dead letter whose `source_arn` names the bucket and key.
+//! The batch's request id is derived from bucket, key and ETag, so a
+//! retried notification writes the same ids.
 
 use sha2::{Digest, Sha256};
 
