@@ -134,6 +134,13 @@ pub enum RequestError {
     /// The tenant is over one of its quotas; Firehose retries with backoff.
     #[error("over quota, retry later: {0}")]
     OverQuota(String),
+    /// An S3 notification named an object the route may not read, or that
+    /// is missing, or that S3 denied: one answer for all three (the reason
+    /// is only logged), so it tells nothing about other tenants' objects.
+    #[error(
+        "an object the notification names is not available to this route (not allowed, missing or access denied)"
+    )]
+    ObjectUnavailable,
 }
 
 impl RequestError {
@@ -145,6 +152,9 @@ impl RequestError {
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             UnknownRoute(_) => StatusCode::NOT_FOUND,
             MissingAccessKey | WrongAccessKey => StatusCode::UNAUTHORIZED,
+            // Not 404 (no route) and not retried by EventBridge; S3 itself
+            // answers 403 for a missing key the caller may not list.
+            ObjectUnavailable => StatusCode::FORBIDDEN,
             BadProtocolVersion(_)
             | BadRequestId(_)
             | RequestIdMismatch { .. }
@@ -632,6 +642,7 @@ mod tests {
             (BodyRead("x".into()), 400),
             (DeliveryFailed("x".into()), 500),
             (Unavailable("x".into()), 503),
+            (ObjectUnavailable, 403),
         ];
         for (err, status) in table {
             assert_eq!(err.status().as_u16(), status, "{err:?}");

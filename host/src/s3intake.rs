@@ -10,15 +10,22 @@
 //! route tenant's access key, in `X-Amz-Firehose-Access-Key` or
 //! `Authorization: Bearer <key>`.
 //!
-//! Errors fetching an object → non-200, so the sender retries. An object
-//! that cannot be parsed → a dead letter whose `source_arn` names the
-//! bucket and key. The batch's request id is derived from bucket, key and
-//! ETag, so a retried notification writes the same ids.
+//! Scope: a route reads only the buckets and key prefixes of its
+//! `allow_objects`, never Weir's own dead letters, backups or plugins, and
+//! only keys in normal form (no `..`, `//`, leading `/`, control
+//! characters). An object outside that, missing, or denied by S3 gets one
+//! answer, [`IntakeError::Unavailable`] (403), whatever the reason, so the
+//! answer is no existence oracle; the reason is logged. Other errors
+//! fetching an object → 500, so the sender retries. An object that cannot
+//! be parsed → a dead letter whose `source_arn` names the bucket and key.
+//! The batch's request id is derived from bucket, key and ETag, so a
+//! retried notification writes the same ids.
 
 use sha2::{Digest, Sha256};
 
+use crate::config::ObjectScope;
 use crate::pipeline::{Batch, Delivery, DeliveryError, Origin, Pipeline, Route};
-use crate::sink::s3::{FetchError, S3Sink};
+use crate::sink::s3::{FetchError, Fetched, S3Sink};
 
 /// Largest notification body read.
 pub const MAX_NOTIFICATION_BYTES: usize = 1024 * 1024;
@@ -109,49 +116,105 @@ fn url_decode_key(key: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("key {key:?} is not UTF-8 once decoded"))
 }
 
-/// Fetch each object and deliver it through `route`. `Ok` when every object is durable.
+/// Why a notification was not (wholly) acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntakeError {
+    /// An object the notification names may not be read by this route, is
+    /// missing, or S3 denied access. One answer for the three, so the
+    /// caller learns nothing about objects outside its route's scope; the
+    /// reason is logged. Retrying does not help.
+    #[error("object not available to this route")]
+    Unavailable,
+    /// The objects that were read could not be made durable (retry).
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+}
+
+/// Fetch each object the route may read and deliver it through `route`.
+/// `Ok` when every object is durable. Objects outside the route's scope
+/// (see [`crate::config::ObjectScope`]) are never fetched; they and the
+/// objects S3 says are missing or denied make the answer
+/// [`IntakeError::Unavailable`] once the others are delivered. A failure to
+/// make an object durable wins (the sender retries; ids are stable).
 pub async fn deliver(
     pipeline: &Pipeline,
     route: &std::sync::Arc<Route>,
     store: &S3Sink,
     objects: Vec<ObjectRef>,
-) -> Result<Delivery, DeliveryError> {
+) -> Result<Delivery, IntakeError> {
+    let scope = ObjectScope {
+        allow: route.config.allow_objects.clone(),
+        deny: pipeline.config().own_objects(),
+    };
     let mut total = Delivery::default();
+    let mut unavailable = false;
     for obj in objects {
-        let (data, etag, modified_ms) = match store
+        let refused = |why: &str| {
+            tracing::warn!(
+                tenant = %route.tenant.id,
+                route = route.config.name,
+                // Debug: escaped, a key's control characters cannot forge log lines.
+                bucket = ?obj.bucket,
+                key = ?obj.key,
+                reason = why,
+                "s3 notification: object not available to this route"
+            );
+        };
+        if let Err(why) = scope.permits(&obj.bucket, &obj.key) {
+            refused(&why);
+            unavailable = true;
+            continue;
+        }
+        let fetched = match store
             .get_capped(&obj.bucket, &obj.key, MAX_OBJECT_BYTES)
             .await
         {
-            Ok(f) => (f.bytes, f.etag, f.modified_ms),
-            Err(FetchError::Failed(e)) => return Err(DeliveryError::NotDurable(e)),
+            Ok(f) => f,
+            Err(FetchError::Unavailable(why)) => {
+                refused(&why);
+                unavailable = true;
+                continue;
+            }
+            Err(FetchError::Failed(e)) => return Err(DeliveryError::NotDurable(e).into()),
             // Not fetched: the text becomes the record, which the plugin
             // fails, so the object is named in a dead letter.
-            Err(FetchError::TooLarge(e)) => (e.into_bytes(), String::new(), 0),
-        };
-        let digest = Sha256::digest(format!("{}\n{}\n{etag}", obj.bucket, obj.key).as_bytes());
-        let request_id = format!("s3-{}", &crate::digest::hex(&digest)[..32]);
-        let batch = Batch {
-            id: request_id,
-            timestamp_ms: modified_ms,
-            source_arn: Some(format!("arn:aws:s3:::{}/{}", obj.bucket, obj.key)),
-            attributes: vec![
-                ("s3.bucket".to_string(), obj.bucket.clone()),
-                ("s3.key".to_string(), obj.key.clone()),
-            ],
-            records: vec![data],
-            record_numbers: None,
-            origin: Origin::S3Object {
-                bucket: obj.bucket,
-                key: obj.key,
+            Err(FetchError::TooLarge(e)) => Fetched {
+                bytes: e.into_bytes(),
+                etag: String::new(),
+                modified_ms: 0,
             },
         };
-        let d = pipeline.deliver(route, batch).await?;
+        let d = pipeline.deliver(route, object_batch(obj, fetched)).await?;
         total.records += d.records;
         total.documents += d.documents;
         total.dropped += d.dropped;
         total.failed += d.failed;
     }
+    if unavailable {
+        return Err(IntakeError::Unavailable);
+    }
     Ok(total)
+}
+
+/// One object as a one-record batch, its id derived from bucket, key and ETag.
+fn object_batch(obj: ObjectRef, fetched: Fetched) -> Batch {
+    let digest =
+        Sha256::digest(format!("{}\n{}\n{}", obj.bucket, obj.key, fetched.etag).as_bytes());
+    Batch {
+        id: format!("s3-{}", &crate::digest::hex(&digest)[..32]),
+        timestamp_ms: fetched.modified_ms,
+        source_arn: Some(format!("arn:aws:s3:::{}/{}", obj.bucket, obj.key)),
+        attributes: vec![
+            ("s3.bucket".to_string(), obj.bucket.clone()),
+            ("s3.key".to_string(), obj.key.clone()),
+        ],
+        records: vec![fetched.bytes],
+        record_numbers: None,
+        origin: Origin::S3Object {
+            bucket: obj.bucket,
+            key: obj.key,
+        },
+    }
 }
 
 #[cfg(test)]

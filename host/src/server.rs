@@ -369,7 +369,12 @@ where
     let body = read_body(req.into_body(), crate::s3intake::MAX_NOTIFICATION_BYTES).await?;
     let objects =
         crate::s3intake::parse_notification(&body).map_err(RequestError::MalformedBody)?;
-    let delivery = crate::s3intake::deliver(pipeline, route, store, objects).await?;
+    let delivery = crate::s3intake::deliver(pipeline, route, store, objects)
+        .await
+        .map_err(|e| match e {
+            crate::s3intake::IntakeError::Unavailable => RequestError::ObjectUnavailable,
+            crate::s3intake::IntakeError::Delivery(d) => d.into(),
+        })?;
     Ok((request_id, delivery))
 }
 

@@ -241,7 +241,8 @@ fn replay_re_drives_directory_dead_letters() {
     assert_eq!(real.status.code(), Some(2), "{stdout}");
     assert!(
         stdout.contains("replayed 11 dead letters")
-            && stdout.contains("0 documents indexed, 0 dropped, 11 failed again"),
+            && stdout.contains("0 documents indexed, 0 dropped, 11 failed again")
+            && stdout.contains("0 refused"),
         "{stdout}"
     );
 }

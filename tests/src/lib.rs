@@ -386,7 +386,9 @@ pub fn s3_server() -> (String, String, String, String) {
 
 /// Points the standard AWS credential chain, which Weir's S3 client and its
 /// SigV4 signer read, at the test S3 server's keys, and returns the access
-/// key id. The integration tests share one process, so this happens once and
+/// key id. The shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`) then
+/// holds two profiles for s3 sinks' `profile`: [`TEST_PROFILE`] with the
+/// server's keys and [`WRONG_PROFILE`] with a secret the server refuses. The integration tests share one process, so this happens once and
 /// only where the environment differs (`scripts/test` already exports them,
 /// so there it changes nothing).
 pub fn use_test_aws_credentials() -> String {
@@ -403,6 +405,19 @@ pub fn use_test_aws_credentials() -> String {
                 unsafe { std::env::set_var(name, value) };
             }
         }
+        let dir = std::env::temp_dir().join(format!("weir-test-aws-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("credentials");
+        std::fs::write(
+            &file,
+            format!(
+                "[{TEST_PROFILE}]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n\n\
+                 [{WRONG_PROFILE}]\naws_access_key_id = {access_key}\naws_secret_access_key = not-the-secret\n"
+            ),
+        )
+        .unwrap();
+        // SAFETY: as above.
+        unsafe { std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &file) };
         for name in ["AWS_SESSION_TOKEN", "AWS_PROFILE"] {
             if std::env::var_os(name).is_some() {
                 // SAFETY: as above.
@@ -412,6 +427,11 @@ pub fn use_test_aws_credentials() -> String {
     });
     access_key
 }
+
+/// A profile of the shared credentials file with the test server's keys.
+pub const TEST_PROFILE: &str = "weir-test";
+/// A profile whose secret the test server refuses (403 to every request).
+pub const WRONG_PROFILE: &str = "weir-test-wrong";
 
 /// An S3 client for the test server (path style, static credentials).
 pub async fn s3_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {

@@ -247,18 +247,18 @@ fn replay(
     let report = runtime()?.block_on(async move {
         weir::pipeline::fetch_plugins(&config).await?;
         let pipeline = Pipeline::build(&config)?;
-        let (sources, letters) = weir::replay::read(&config, &source)
+        let letters = weir::replay::read(&config, &source)
             .await
             .map_err(anyhow::Error::msg)?;
-        let mut report = weir::replay::replay(&pipeline, letters, route, dry_run)
+        let report = weir::replay::replay(&pipeline, letters, route, dry_run)
             .await
             .map_err(anyhow::Error::msg)?;
-        report.sources = sources;
         anyhow::Ok(report)
     })?;
     println!(
         "{} {} dead letters from {} files/objects ({} original requests): \
-         {} documents indexed, {} dropped, {} failed again, {} skipped (no such route)",
+         {} documents indexed, {} dropped, {} failed again, {} skipped (no such route), \
+         {} refused (tenant, route or request id not those of the place they were read from)",
         if dry_run { "would replay" } else { "replayed" },
         report.records,
         report.sources,
@@ -266,13 +266,16 @@ fn replay(
         report.documents,
         report.dropped,
         report.failed,
-        report.skipped
+        report.skipped,
+        report.refused
     );
-    Ok(if report.failed > 0 || report.skipped > 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if report.failed > 0 || report.skipped > 0 || report.refused > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {

@@ -12,6 +12,7 @@
 //! Firehose decoder import their settings from here.
 
 mod limits;
+mod objects;
 mod raw;
 mod route;
 mod server;
@@ -31,6 +32,9 @@ pub use limits::{
     MAX_PLUGIN_MAX_OUTPUT_MIB, MAX_PLUGIN_MEMORY_MIB, MAX_PLUGIN_TIMEOUT_MS, MIN_MAX_BODY_BYTES,
     MIN_MAX_RECORDS, MIN_PLUGIN_MAX_OUTPUT_MIB, MIN_PLUGIN_MEMORY_MIB, MIN_PLUGIN_TIMEOUT_MS,
     PluginLimits, default_plugin_cache_dir,
+};
+pub use objects::{
+    MAX_OBJECT_KEY_BYTES, ObjectPrefix, ObjectScope, check_object_key, is_bucket_name, own_objects,
 };
 pub use route::{
     DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, PluginRef, PluginRefError, RouteConfig,
@@ -128,6 +132,12 @@ impl Config {
         Config::parse(&text)
     }
 
+    /// Weir's own objects in S3 (dead letters, backups, plugins), which no
+    /// S3 notification may name (see [`own_objects`]).
+    pub fn own_objects(&self) -> Vec<ObjectPrefix> {
+        own_objects(&self.sinks, &self.routes)
+    }
+
     /// The route serving a URL path.
     pub fn route_for_path(&self, path: &str) -> Option<&RouteConfig> {
         self.routes.iter().find(|r| r.path == path)
@@ -152,6 +162,7 @@ fn validate(raw: raw::RawConfig) -> Result<Config, ConfigError> {
         sinks: &sink_names,
     };
     let routes = route::validate_routes(raw.routes, &cx, &mut problems);
+    objects::check_allow_lists(&sinks, &routes, &mut problems);
     let geoip = server::validate_geoip(raw.geoip, &mut problems);
     if !problems.is_empty() {
         return Err(ConfigError { problems });

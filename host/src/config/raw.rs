@@ -97,6 +97,9 @@ pub(super) struct RawS3 {
     pub(super) endpoint: Option<String>,
     #[serde(default)]
     pub(super) force_path_style: bool,
+    pub(super) profile: Option<String>,
+    pub(super) role_arn: Option<String>,
+    pub(super) external_id: Option<String>,
 }
 
 /// `type = "opensearch"`.
@@ -164,6 +167,7 @@ pub(super) struct RawRoute {
     pub(super) backup_max_age_ms: Option<u64>,
     pub(super) kind: Option<String>,
     pub(super) object_store: Option<String>,
+    pub(super) allow_objects: Option<Vec<String>>,
     pub(super) plugin_sha256: Option<String>,
     pub(super) plugin_store: Option<String>,
     pub(super) memory_mib: Option<u64>,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::limits::{BatchLimits, PluginLimits, route_batch_limits};
+use super::objects::ObjectPrefix;
 use super::raw::RawRoute;
 use super::sink::SinkNames;
 use super::tenant::TenantConfig;
@@ -124,6 +125,10 @@ pub struct RouteConfig {
     /// For `kind = "s3-notification"` routes: the s3 sink whose endpoint,
     /// region and credentials fetch the notified objects. `None`: a Firehose route.
     pub object_store: Option<String>,
+    /// For `kind = "s3-notification"` routes: the only buckets and key
+    /// prefixes its notifications may name (never Weir's own objects).
+    /// Empty for a Firehose route.
+    pub allow_objects: Vec<ObjectPrefix>,
     /// The plugin's pinned SHA-256 (hex, lowercase); a different file is refused.
     pub plugin_sha256: Option<String>,
     /// For a plugin in S3: the s3 sink whose endpoint, region and credentials fetch it.
@@ -184,6 +189,7 @@ fn validate_route(
         .ok();
     let limits = route_batch_limits(at, &r, cx.plugins, problems);
     check_sink_references(at, &r, cx.sinks, problems);
+    let allow_objects = allow_objects(at, &r, problems);
     let plugin_config = plugin_config_json(at, r.plugin_config.as_ref(), problems);
     for (k, f) in r.date_fields.iter().flatten().enumerate() {
         if f.is_empty() {
@@ -212,6 +218,7 @@ fn validate_route(
             .backup_max_age_ms
             .map_or(DEFAULT_BACKUP_MAX_AGE, Duration::from_millis),
         object_store: r.object_store,
+        allow_objects,
         plugin_sha256: r.plugin_sha256.map(|d| d.to_ascii_lowercase()),
         plugin_store: r.plugin_store,
         limits,
@@ -378,6 +385,35 @@ fn check_sink_references(at: &str, r: &RawRoute, sinks: &SinkNames, problems: &m
             sinks.all.join(", ")
         ));
     }
+}
+
+/// `allow_objects`: required (and not empty) on an s3-notification
+/// route, refused on a Firehose route; each entry `s3://bucket[/prefix]`.
+fn allow_objects(at: &str, r: &RawRoute, problems: &mut Vec<String>) -> Vec<ObjectPrefix> {
+    let notification = r.kind.as_deref() == Some("s3-notification");
+    match (&r.allow_objects, notification) {
+        (None, true) => problems.push(format!(
+            "{at}.allow_objects: an s3-notification route reads only the objects it lists \
+             (`[\"s3://bucket/prefix/\"]`); without the list it would refuse every notification"
+        )),
+        (Some(list), true) if list.is_empty() => problems.push(format!(
+            "{at}.allow_objects: empty; list the buckets (and key prefixes) this route may read"
+        )),
+        (Some(_), false) => problems.push(format!(
+            "{at}.allow_objects: only for kind = \"s3-notification\" routes"
+        )),
+        _ => {}
+    }
+    r.allow_objects
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(k, entry)| {
+            ObjectPrefix::parse(entry)
+                .map_err(|e| problems.push(format!("{at}.allow_objects[{k}]: {e}")))
+                .ok()
+        })
+        .collect()
 }
 
 /// The plugin's config table as JSON text (`{}` when absent).

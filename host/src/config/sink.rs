@@ -53,6 +53,15 @@ pub struct S3Config {
     pub endpoint: Option<String>,
     /// Force path-style addressing.
     pub force_path_style: bool,
+    /// Credentials from this profile of the AWS shared config and
+    /// credentials files instead of the standard chain (a tenant's own).
+    pub profile: Option<String>,
+    /// Assume this IAM role (STS `AssumeRole`, session `weir`) with the
+    /// credentials above, e.g. a role in the tenant's account that can read
+    /// only its trail bucket.
+    pub role_arn: Option<String>,
+    /// The `ExternalId` the role's trust policy requires.
+    pub external_id: Option<String>,
 }
 
 /// OpenSearch sink settings (validated).
@@ -191,12 +200,26 @@ fn validate_s3(at: &str, raw: RawS3, problems: &mut Vec<String>) -> S3Config {
     {
         problems.push(format!("{at}.endpoint: {ep:?} is not an http(s) URL"));
     }
+    if raw.profile.as_deref() == Some("") {
+        problems.push(format!("{at}.profile: empty"));
+    }
+    if let Some(arn) = &raw.role_arn
+        && !(arn.starts_with("arn:") && arn.contains(":role/"))
+    {
+        problems.push(format!("{at}.role_arn: {arn:?} is not an IAM role ARN"));
+    }
+    if raw.external_id.is_some() && raw.role_arn.is_none() {
+        problems.push(format!("{at}.external_id: only with role_arn"));
+    }
     S3Config {
         bucket: raw.bucket,
         prefix: raw.prefix.trim_matches('/').to_string(),
         region: raw.region,
         endpoint: raw.endpoint,
         force_path_style: raw.force_path_style,
+        profile: raw.profile,
+        role_arn: raw.role_arn,
+        external_id: raw.external_id,
     }
 }
 

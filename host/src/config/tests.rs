@@ -321,4 +321,99 @@ fn geoip_names_at_least_one_database() {
     );
     let e = Config::parse(&format!("{GOOD}\n[geoip]\ncountry = \"x\"\n")).unwrap_err();
     assert!(e.to_string().contains("unknown field `country`"), "{e}");
+
+/// [`GOOD`] plus an s3 dead-letter store and an s3-notification route with `extra`.
+fn notification_route(extra: &str) -> String {
+    let base = GOOD.replace(
+        "[sinks.local]",
+        "[sinks.dlq]\ntype = \"s3\"\nbucket = \"weir-store\"\nprefix = \"weir\"\nregion = \"us-east-1\"\n\n\
+         [sinks.search]\ntype = \"opensearch\"\nurls = [\"http://h:9200\"]\ndead_letter_sink = \"dlq\"\n\n\
+         [sinks.local]",
+    );
+    format!(
+        "{base}\n[[routes]]\npath = \"/s3/trail\"\ntenant = \"demo\"\nplugin = \"builtin:cloudwatch-logs\"\n\
+         index = \"cwl\"\nsink = \"local\"\nkind = \"s3-notification\"\nobject_store = \"dlq\"\n{extra}\n"
+    )
+}
+
+#[test]
+fn s3_notification_routes_list_what_they_may_read() {
+    let route = notification_route;
+    // Default deny is a config error: a route that may read nothing.
+    let e = Config::parse(&route("")).unwrap_err().problems.join("\n");
+    assert!(
+        e.contains("routes[1].allow_objects: an s3-notification route reads only"),
+        "{e}"
+    );
+    let e = Config::parse(&route("allow_objects = []"))
+        .unwrap_err()
+        .problems
+        .join("\n");
+    assert!(e.contains("routes[1].allow_objects: empty"), "{e}");
+    let c = Config::parse(&route(
+        "allow_objects = [\"s3://trail-bucket/AWSLogs/\", \"s3://weir-store/trails/\"]",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.routes[1].allow_objects,
+        vec![
+            ObjectPrefix::parse("s3://trail-bucket/AWSLogs/").unwrap(),
+            ObjectPrefix::parse("s3://weir-store/trails/").unwrap()
+        ]
+    );
+    assert_eq!(
+        c.own_objects(),
+        vec![ObjectPrefix::parse("s3://weir-store/weir/").unwrap()]
+    );
+    // Weir's own dead letters can never be listed.
+    for own in [
+        "s3://weir-store",
+        "s3://weir-store/we",
+        "s3://weir-store/weir/demo/",
+    ] {
+        let e = Config::parse(&route(&format!("allow_objects = [\"{own}\"]")))
+            .unwrap_err()
+            .problems
+            .join("\n");
+        assert!(
+            e.contains("routes[1].allow_objects[0]")
+                && e.contains("overlaps s3://weir-store/weir/"),
+            "{own}: {e}"
+        );
+    }
+    for bad in ["trail-bucket", "s3://Trail", "s3://trail-bucket/a/../b"] {
+        let e = Config::parse(&route(&format!("allow_objects = [\"{bad}\"]")))
+            .unwrap_err()
+            .problems
+            .join("\n");
+        assert!(e.contains("routes[1].allow_objects[0]"), "{bad}: {e}");
+    }
+    let firehose = GOOD.replace(
+        "sink = \"local\"",
+        "sink = \"local\"\nallow_objects = [\"s3://trail-bucket\"]",
+    );
+    let e = Config::parse(&firehose).unwrap_err().problems.join("\n");
+    assert!(e.contains("routes[0].allow_objects: only for"), "{e}");
+}
+
+#[test]
+fn s3_sinks_take_their_own_credentials() {
+    let route = notification_route;
+    // Per-tenant credentials on the s3 sink.
+    let creds = route("allow_objects = [\"s3://trail-bucket\"]").replace(
+        "prefix = \"weir\"",
+        "prefix = \"weir\"\nprofile = \"tenant-demo\"\n\
+         role_arn = \"arn:aws:iam::123456789012:role/weir-reader\"\nexternal_id = \"demo\"",
+    );
+    let c = Config::parse(&creds).unwrap();
+    let SinkConfig::S3(s3) = &c.sinks["dlq"] else {
+        panic!("{:?}", c.sinks)
+    };
+    assert_eq!(s3.profile.as_deref(), Some("tenant-demo"));
+    assert_eq!(s3.external_id.as_deref(), Some("demo"));
+    let e = Config::parse(&creds.replace(":role/", ":user/"))
+        .unwrap_err()
+        .problems
+        .join("\n");
+    assert!(e.contains("sinks.dlq.role_arn"), "{e}");
 }

@@ -270,6 +270,7 @@ mod tests {
             backup_max_bytes: 1,
             backup_max_age: std::time::Duration::ZERO,
             object_store: None,
+            allow_objects: Vec::new(),
             plugin_sha256: None,
             plugin_store: None,
             limits: crate::plugin::BatchLimits::from_plugin_limits(

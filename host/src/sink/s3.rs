@@ -40,6 +40,10 @@ pub enum FetchError {
     /// Over the cap; not read.
     #[error("{0}")]
     TooLarge(String),
+    /// S3 answered 403 or 404: missing, access denied, no such bucket.
+    /// Retrying does not help.
+    #[error("{0}")]
+    Unavailable(String),
     /// S3 could not be reached or read (retry later).
     #[error("{0}")]
     Failed(String),
@@ -76,10 +80,14 @@ impl S3Sink {
             .send()
             .await
             .map_err(|e| {
-                FetchError::Failed(format!(
+                let reason = format!(
                     "fetching {url}: {}",
                     aws_sdk_s3::error::DisplayErrorContext(&e)
-                ))
+                );
+                match e.raw_response().map(|r| r.status().as_u16()) {
+                    Some(403 | 404) => FetchError::Unavailable(reason),
+                    _ => FetchError::Failed(reason),
+                }
             })?;
         let size = resp.content_length().unwrap_or(0).max(0) as usize;
         let too_large = |size: usize| {
@@ -112,27 +120,13 @@ impl S3Sink {
         })
     }
 
-    /// The client: standard AWS credential chain, ring-based rustls, and
-    /// the custom endpoint with path-style addressing when one is set.
+    /// The client: the standard AWS credential chain (or the sink's
+    /// `profile`, then its `role_arn`), ring-based rustls, and the custom
+    /// endpoint with path-style addressing when one is set.
     pub async fn client(&self) -> &aws_sdk_s3::Client {
         self.client
             .get_or_init(|| async {
-                let http = aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https();
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(self.config.region.clone()))
-                    .http_client(http)
-                    .timeout_config(
-                        aws_config::timeout::TimeoutConfig::builder()
-                            .connect_timeout(std::time::Duration::from_secs(5))
-                            .operation_timeout(std::time::Duration::from_secs(30))
-                            .build(),
-                    )
-                    .load()
-                    .await;
+                let sdk = self.sdk_config().await;
                 let mut b = aws_sdk_s3::config::Builder::from(&sdk);
                 if let Some(ep) = &self.config.endpoint {
                     b = b.endpoint_url(ep).force_path_style(true);
@@ -142,6 +136,54 @@ impl S3Sink {
                 aws_sdk_s3::Client::from_conf(b.build())
             })
             .await
+    }
+
+    /// Region, HTTP client, timeouts and credentials of the AWS SDK.
+    async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let region = aws_config::Region::new(self.config.region.clone());
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(region.clone())
+            .http_client(http.clone())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_timeout(std::time::Duration::from_secs(30))
+                    .build(),
+            );
+        if let Some(profile) = &self.config.profile {
+            // Only this profile: the environment's keys must not stand in.
+            loader = loader.credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .configure(
+                        &aws_config::provider_config::ProviderConfig::default()
+                            .with_http_client(http)
+                            .with_region(Some(region)),
+                    )
+                    .profile_name(profile)
+                    .build(),
+            );
+        }
+        let sdk = loader.load().await;
+        let Some(role) = &self.config.role_arn else {
+            return sdk;
+        };
+        let mut assume = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("weir")
+            .configure(&sdk);
+        if let Some(id) = &self.config.external_id {
+            assume = assume.external_id(id);
+        }
+        let provider = assume.build().await;
+        sdk.into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build()
     }
 
     /// `<prefix>/<middle>/YYYY/MM/DD/HH/<file>`, dated `at_ms` (UTC).
@@ -261,6 +303,9 @@ mod tests {
             region: "us-east-1".into(),
             endpoint: None,
             force_path_style: false,
+            profile: None,
+            role_arn: None,
+            external_id: None,
         });
         let batch = SinkBatch {
             tenant: "demo".into(),

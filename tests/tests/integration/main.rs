@@ -18,6 +18,7 @@ mod opensearch_auth;
 mod plugin_bad_input;
 mod reload;
 mod s3;
+mod s3_scope;
 mod sources_e2e;
 mod tenants;
 mod tls;

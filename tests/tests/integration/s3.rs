@@ -163,8 +163,8 @@ async fn dead_letters_go_to_s3_before_the_ack() {
     let source =
         weir::replay::ReplaySource::parse(&format!("s3://{bucket}/{prefix}/demo/waf-s3/")).unwrap();
     for round in 0..2 {
-        let (objects, letters) = weir::replay::read(&cfg, &source).await.unwrap();
-        assert_eq!(objects, 2, "round {round}");
+        let letters = weir::replay::read(&cfg, &source).await.unwrap();
+        assert_eq!((letters.sources, letters.refused), (2, 0), "round {round}");
         let report = weir::replay::replay(&p_fixed, letters, Some("waf-fixed"), false)
             .await
             .unwrap();
@@ -291,13 +291,17 @@ async fn dead_letters_go_to_s3_before_the_ack() {
     // 4. S3-object intake: a gzip CloudTrail trail file put into S3, its
     // notification posted to Weir → its records searchable; an object that
     // cannot be parsed → a dead letter naming bucket and key; a missing
-    // object → non-200 (the sender retries).
+    // object → 403, the answer for any object the route may not read
+    // (`s3_scope.rs` tests the scope itself).
     let index = unique_index("trail");
     // s3s-fs keeps an object's metadata in a file named after the base64 of
     // its key, which must fit in 255 bytes (real S3 allows 1,024-byte keys):
     // this CloudTrail key is long, so its prefix stays short. With the index
     // in it, the length depended on the process id and the test count.
     let prefix = format!("in-{}", weir::firehose::now_ms());
+    // The trail files are outside the dead-letter prefix: Weir's own
+    // objects are never readable through a notification.
+    let trails = format!("tr-{}", weir::firehose::now_ms());
     let out = temp_dir("s3-intake");
     let mut cfg = config(&out, &os_url, &endpoint, &bucket, &prefix, &index);
     let mut trail = cfg
@@ -310,10 +314,12 @@ async fn dead_letters_go_to_s3_before_the_ack() {
     trail.path = "/s3/cloudtrail".into();
     trail.plugin = weir::config::PluginRef::Builtin("cloudwatch-logs".into());
     trail.object_store = Some("dlq".into());
+    trail.allow_objects =
+        vec![weir::config::ObjectPrefix::parse(&format!("s3://{bucket}/{trails}/")).unwrap()];
     cfg.routes.push(trail);
     let p = Pipeline::build(&cfg).unwrap();
     let key = format!(
-        "{prefix}/AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/02/123456789012_CloudTrail_us-east-1_20240102T0000Z_a b.json.gz"
+        "{trails}/AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/02/123456789012_CloudTrail_us-east-1_20240102T0000Z_a b.json.gz"
     );
     let trail_file =
         std::fs::read(fixtures().join("plugins/cloudwatch-logs/derived_otel_cloudtrail_log.in"))
@@ -325,7 +331,7 @@ async fn dead_letters_go_to_s3_before_the_ack() {
         .send()
         .await
         .unwrap();
-    let garbage_key = format!("{prefix}/AWSLogs/garbage.json.gz");
+    let garbage_key = format!("{trails}/AWSLogs/garbage.json.gz");
     s3.put_object()
         .bucket(&bucket)
         .key(&garbage_key)
@@ -379,14 +385,14 @@ async fn dead_letters_go_to_s3_before_the_ack() {
     assert_eq!(dead_letter_data(&l[0]), b"not a trail file");
 
     let missing = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": format!("{prefix}/nope.json.gz")}}}]});
+        "s3": {"bucket": {"name": bucket}, "object": {"key": format!("{trails}/nope.json.gz")}}}]});
     let (status, _, json) = read_response(handle(&p, notify(missing)).await).await;
-    assert_eq!(status, 500, "{json}");
+    assert_eq!(status, 403, "{json}");
     assert!(
         json["errorMessage"]
             .as_str()
             .unwrap()
-            .contains("nope.json.gz"),
+            .contains("not available to this route"),
         "{json}"
     );
     let (status, _, _) = read_response(
