@@ -55,8 +55,10 @@ fn native(plugin: &str) -> Native {
         }
     }
     match plugin {
-        "waf" => Box::new(|r| docs(weir_plugin_waf::transform_record(r))),
-        "route53-resolver" => Box::new(|r| docs(weir_plugin_route53_resolver::transform_record(r))),
+        "waf" => Box::new(|r| docs(weir_plugin_waf::transform_record(r, true))),
+        "route53-resolver" => {
+            Box::new(|r| docs(weir_plugin_route53_resolver::transform_record(r, true)))
+        }
         "cloudwatch-logs" => {
             let c = weir_plugin_cloudwatch_logs::parse_config("{}").expect("config");
             Box::new(move |r| docs(weir_plugin_cloudwatch_logs::transform_record(r, &c)))

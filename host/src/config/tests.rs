@@ -321,6 +321,7 @@ fn geoip_names_at_least_one_database() {
     );
     let e = Config::parse(&format!("{GOOD}\n[geoip]\ncountry = \"x\"\n")).unwrap_err();
     assert!(e.to_string().contains("unknown field `country`"), "{e}");
+}
 
 /// [`GOOD`] plus an s3 dead-letter store and an s3-notification route with `extra`.
 fn notification_route(extra: &str) -> String {
