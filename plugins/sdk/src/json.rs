@@ -9,7 +9,7 @@ mod loose;
 mod scan;
 
 pub use loose::Loose;
-pub use scan::{MAX_VISIT_DEPTH, Member, Paths, Scanned, Visit, scan, scan_visit};
+pub use scan::{MAX_VISIT_DEPTH, Member, Paths, Scanned, Visit, VisitAt, scan, scan_visit};
 
 /// Append `s` to `out` as a JSON string literal (quoted and escaped), for
 /// plugins that write their document bodies directly instead of building a

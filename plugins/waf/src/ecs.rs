@@ -28,12 +28,30 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
-use weir_plugin_sdk::json::{Paths, Visit, json_str};
+use weir_plugin_sdk::json::{Paths, Visit, VisitAt, json_str};
 
-/// The objects whose members [`Collector`] reads, for
-/// [`scan_visit`](weir_plugin_sdk::json::scan_visit): the log, its
-/// `httpRequest` and the headers in `httpRequest.headers`.
-pub(crate) const VISIT: Paths<'static> = &[&[], &[b"httpRequest"], &[b"httpRequest", b"headers"]];
+/// The members [`Collector`] reads, for
+/// [`scan_visit`](weir_plugin_sdk::json::scan_visit): some of the log's,
+/// of its `httpRequest`'s and of the headers in `httpRequest.headers`.
+pub(crate) const VISIT: Paths<'static> = &[
+    VisitAt::only(
+        &[],
+        &[b"action", b"terminatingRuleId", b"webaclId", b"httpRequest"],
+    ),
+    VisitAt::only(
+        &[b"httpRequest"],
+        &[
+            b"clientIp",
+            b"country",
+            b"uri",
+            b"args",
+            b"httpMethod",
+            b"requestId",
+            b"headers",
+        ],
+    ),
+    VisitAt::only(&[b"httpRequest", b"headers"], &[b"name", b"value"]),
+];
 
 /// The fields of a WAF log that ECS fields come from (each when it is a
 /// string).

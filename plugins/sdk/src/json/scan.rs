@@ -50,7 +50,7 @@ pub struct Scanned<'a> {
 /// that is an object. `None`: the record is not valid JSON, is empty, or
 /// holds something left to a full parse (see the module docs).
 pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
-    scan_inner::<fn(&Visit<'_, 'a>)>(record, key, &[], None)
+    scan_inner::<fn(&Visit<'_, 'a>), false>(record, key, &[], None)
 }
 
 /// One member of an object, as [`scan_visit`] reports it.
@@ -81,13 +81,102 @@ pub struct Visit<'v, 'a> {
     pub plain: Option<&'a str>,
 }
 
-/// The objects whose members [`scan_visit`] reports, by their path (as
-/// [`Visit::path`]): `&[]` is a record's top-level object.
-pub type Paths<'p> = &'p [&'p [&'p [u8]]];
+/// The objects whose members [`scan_visit`] reports ([`VisitAt`]).
+pub type Paths<'p> = &'p [VisitAt<'p>];
 
-/// [`scan`], also calling `visit` with every member of the objects at the
-/// paths `into` (objects anywhere else are only checked; a path is shorter
-/// than [`MAX_VISIT_DEPTH`] keys), in the order the
+/// Objects whose members [`scan_visit`] reports: those at `path` (as
+/// [`Visit::path`]: `&[]` is a record's top-level object), and of their
+/// members those named in `names` (as written), or all (`None`).
+///
+/// A member not reported is only checked (no path kept, no [`Visit`]):
+/// nothing below it is visited, so each key of a deeper path must be among
+/// the `names` of the path above it.
+#[derive(Debug, Clone, Copy)]
+pub struct VisitAt<'p> {
+    /// The keys leading to the objects.
+    pub path: &'p [&'p [u8]],
+    /// The members reported (`None`: all).
+    pub names: Option<&'p [&'p [u8]]>,
+    /// A bit per [`name_bit`] of `names`: most other members are told
+    /// apart without comparing names.
+    mask: u64,
+    /// Per bit, the index in `names` of the one name with that bit
+    /// ([`SHARED`] when several have it).
+    slots: [u8; 64],
+}
+
+/// A bit of [`VisitAt`]'s mask that several names have.
+const SHARED: u8 = u8::MAX;
+
+impl<'p> VisitAt<'p> {
+    /// Every member of the objects at `path`.
+    pub const fn all(path: &'p [&'p [u8]]) -> VisitAt<'p> {
+        VisitAt {
+            path,
+            names: None,
+            mask: u64::MAX,
+            slots: [SHARED; 64],
+        }
+    }
+
+    /// The members named `names` of the objects at `path`.
+    pub const fn only(path: &'p [&'p [u8]], names: &'p [&'p [u8]]) -> VisitAt<'p> {
+        let mut mask = 0u64;
+        let mut slots = [SHARED; 64];
+        let mut i = 0;
+        while i < names.len() {
+            let bit = name_bit(names[i]);
+            slots[bit as usize] = match mask & (1 << bit) {
+                0 if i < SHARED as usize => i as u8,
+                _ => SHARED,
+            };
+            mask |= 1 << bit;
+            i += 1;
+        }
+        VisitAt {
+            path,
+            names: Some(names),
+            mask,
+            slots,
+        }
+    }
+
+    #[inline(always)]
+    fn wants(&self, name: &[u8]) -> bool {
+        let bit = name_bit(name);
+        if self.mask & (1 << bit) == 0 {
+            return false;
+        }
+        let Some(names) = self.names else {
+            return true;
+        };
+        match self.slots[bit as usize] {
+            SHARED => names.contains(&name),
+            slot => names.get(usize::from(slot)).is_some_and(|n| same(n, name)),
+        }
+    }
+}
+
+/// `a == b`, byte by byte (names are short: cheaper than a call to
+/// `memcmp`).
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// A name's bit in [`VisitAt`]'s mask: of its length and last byte.
+#[inline]
+const fn name_bit(name: &[u8]) -> u32 {
+    let last = match name.last() {
+        Some(&b) => b as usize,
+        None => 0,
+    };
+    ((name.len() * 11 + last) % 64) as u32
+}
+
+/// [`scan`], also calling `visit` with the chosen members of the objects at
+/// the paths `into` ([`VisitAt`]; objects anywhere else are only checked; a
+/// path is shorter than [`MAX_VISIT_DEPTH`] keys), in the order the
 /// members end. For plugins that read a few fields of a record in the same
 /// single pass; a member seen by `visit` may still belong to a record that
 /// turns out invalid (then `None`).
@@ -97,17 +186,17 @@ pub fn scan_visit<'a, F: FnMut(&Visit<'_, 'a>)>(
     into: Paths<'_>,
     visit: F,
 ) -> Option<Vec<Scanned<'a>>> {
-    scan_inner(record, key, into, Some(visit))
+    scan_inner::<F, true>(record, key, into, Some(visit))
 }
 
-fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
+fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool>(
     record: &'a [u8],
     key: &str,
     into: Paths<'_>,
     visit: Option<F>,
 ) -> Option<Vec<Scanned<'a>>> {
     let text = std::str::from_utf8(record).ok()?;
-    let mut s = Scanner {
+    let mut s = Scanner::<'a, '_, F, VISIT> {
         b: record,
         text,
         i: 0,
@@ -118,6 +207,7 @@ fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
         path_len: 0,
         escaped_path: 0,
         value_index: 0,
+        want: None,
     };
     let mut out = Vec::new();
     loop {
@@ -131,7 +221,9 @@ fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
         let start = s.i;
         s.roots = crate::ecs::Roots::NONE;
         let mut member = Member::Absent;
+        s.want = s.want_here();
         s.value(0, Some(key.as_bytes()), &mut member)?;
+        s.want = None;
         let member = match member {
             Member::At(r) => Member::At(r.start - start..r.end - start),
             other => other,
@@ -147,7 +239,9 @@ fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
     (!out.is_empty()).then_some(out)
 }
 
-struct Scanner<'a, 'p, F> {
+/// `VISIT`: whether `visit` is set (known when compiling: a plain scan
+/// does not look for objects to visit).
+struct Scanner<'a, 'p, F, const VISIT: bool> {
     b: &'a [u8],
     /// `b`, checked UTF-8.
     text: &'a str,
@@ -165,9 +259,12 @@ struct Scanner<'a, 'p, F> {
     escaped_path: usize,
     /// The index of the current value of the record.
     value_index: usize,
+    /// The index in `into` of the objects met next (directly or in
+    /// arrays): `None` when they are not visited.
+    want: Option<usize>,
 }
 
-impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
+impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
@@ -193,14 +290,23 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
         }
     }
 
+    /// The index in `into` of the current path (`None`: not visited).
+    fn want_here(&self) -> Option<usize> {
+        self.visit.as_ref()?;
+        let path = self.path.get(..self.path_len).unwrap_or_default();
+        self.into.iter().position(|at| at.path == path)
+    }
+
+    /// An object; its members are visited as `into[self.want]` says.
     fn object(&mut self, depth: usize, key: Option<&[u8]>, member: &mut Member) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         let object = self.i;
-        let visiting = self.visit.is_some() && {
-            let path = self.path.get(..self.path_len).unwrap_or_default();
-            self.into.contains(&path)
+        let into = self.into;
+        let want = match VISIT {
+            true => self.want.take().and_then(|w| into.get(w)),
+            false => None,
         };
         self.i += 1;
         self.ws();
@@ -223,7 +329,7 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
             self.i += 1;
             self.ws();
             let value_start = self.i;
-            if visiting {
+            if want.is_some_and(|w| w.wants(name)) {
                 self.visited_value(depth, name, escaped, object)?;
             } else {
                 self.value(depth, None, &mut Member::Absent)?;
@@ -281,6 +387,12 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
         // a string's escapes are known from scanning it
         let plain_string = match self.peek()? {
             b'"' => !self.string()?,
+            b'{' | b'[' => {
+                self.want = self.want_here();
+                self.value(depth, None, &mut Member::Absent)?;
+                self.want = None;
+                false
+            }
             _ => {
                 self.value(depth, None, &mut Member::Absent)?;
                 false
@@ -309,6 +421,8 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
         Some(())
     }
 
+    /// An array; the members of its objects are visited as
+    /// `into[self.want]` says.
     fn array(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
@@ -319,7 +433,11 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
             self.i += 1;
             return Some(());
         }
+        let want = self.want;
         loop {
+            if VISIT {
+                self.want = want;
+            }
             self.value(depth, None, &mut Member::Absent)?;
             self.ws();
             match self.peek()? {
