@@ -32,7 +32,8 @@ use weir_plugin_sdk::json::{Paths, Visit, VisitAt, json_str};
 
 /// The members [`Collector`] reads, for
 /// [`scan_visit`](weir_plugin_sdk::json::scan_visit): some of the log's,
-/// of its `httpRequest`'s and of the headers in `httpRequest.headers`.
+/// of its `httpRequest`'s and of the headers in `httpRequest.headers`
+/// ([`Collector::visit`] tells them by their indices here).
 pub(crate) const VISIT: Paths<'static> = &[
     VisitAt::only(
         &[],
@@ -167,8 +168,7 @@ struct Log<'a> {
 }
 
 impl<'a> Collector<'a> {
-    /// Note a member the scan met. [`VISIT`] has one path per length, so
-    /// the path's length tells the object.
+    /// Note a member the scan met.
     pub(crate) fn visit(&mut self, v: &Visit<'_, 'a>) {
         if v.escaped {
             return;
@@ -187,39 +187,34 @@ impl<'a> Collector<'a> {
         };
         let f = &mut log.fields;
         let string = || v.plain.map(Cow::Borrowed).or_else(|| json_str(v.raw));
-        match v.path.len() {
-            0 => match v.key {
-                b"action" => f.action = string(),
-                b"terminatingRuleId" => f.rule_id = string(),
-                b"webaclId" => f.webacl_id = string(),
-                _ => {}
-            },
-            1 => match v.key {
-                b"clientIp" => f.client_ip = string(),
-                b"country" => f.country = string(),
-                b"uri" => f.uri = string(),
-                b"args" => f.args = string(),
-                b"httpMethod" => f.method = string(),
-                b"requestId" => f.request_id = string(),
-                _ => {}
-            },
-            _ if f.user_agent.is_some() => {}
-            _ => match v.key {
-                b"name"
-                    if v.plain
-                        .is_some_and(|n| n.eq_ignore_ascii_case("user-agent")) =>
-                {
-                    log.ua_object = Some(v.object);
-                    if let Some((object, plain, raw)) = log.last_value.take() {
-                        f.user_agent = (object == v.object)
-                            .then(|| plain.map(Cow::Borrowed).or_else(|| json_str(raw)))
-                            .flatten();
-                    }
+        // (index in VISIT, index in its names)
+        match (v.at, v.named) {
+            (0, Some(0)) => f.action = string(),
+            (0, Some(1)) => f.rule_id = string(),
+            (0, Some(2)) => f.webacl_id = string(),
+            (1, Some(0)) => f.client_ip = string(),
+            (1, Some(1)) => f.country = string(),
+            (1, Some(2)) => f.uri = string(),
+            (1, Some(3)) => f.args = string(),
+            (1, Some(4)) => f.method = string(),
+            (1, Some(5)) => f.request_id = string(),
+            (2, _) if f.user_agent.is_some() => {}
+            // a header's `name`
+            (2, Some(0))
+                if v.plain
+                    .is_some_and(|n| n.eq_ignore_ascii_case("user-agent")) =>
+            {
+                log.ua_object = Some(v.object);
+                if let Some((object, plain, raw)) = log.last_value.take() {
+                    f.user_agent = (object == v.object)
+                        .then(|| plain.map(Cow::Borrowed).or_else(|| json_str(raw)))
+                        .flatten();
                 }
-                b"value" if log.ua_object == Some(v.object) => f.user_agent = string(),
-                b"value" => log.last_value = Some((v.object, v.plain, v.raw)),
-                _ => {}
-            },
+            }
+            // a header's `value`
+            (2, Some(1)) if log.ua_object == Some(v.object) => f.user_agent = string(),
+            (2, Some(1)) => log.last_value = Some((v.object, v.plain, v.raw)),
+            _ => {}
         }
     }
 
@@ -247,14 +242,14 @@ struct WebAclArn<'a> {
 /// a `global/` web ACL (CloudFront) has no region.
 fn arn_parts(arn: &str) -> Option<WebAclArn<'_>> {
     let rest = arn.strip_prefix("arn:")?;
-    let (_partition, rest) = rest.split_once(':')?;
-    let (service, rest) = rest.split_once(':')?;
-    let (region, rest) = rest.split_once(':')?;
-    let (account, resource) = rest.split_once(':')?;
-    let (scope, webacl) = resource.split_once('/').unwrap_or((resource, ""));
+    let (_partition, rest) = split_once(rest, b':')?;
+    let (service, rest) = split_once(rest, b':')?;
+    let (region, rest) = split_once(rest, b':')?;
+    let (account, resource) = split_once(rest, b':')?;
+    let (scope, webacl) = split_once(resource, b'/').unwrap_or((resource, ""));
     let webacl_name = webacl
         .strip_prefix("webacl/")
-        .and_then(|rest| rest.split('/').next())
+        .map(|rest| split_once(rest, b'/').map_or(rest, |(name, _)| name))
         .filter(|n| !n.is_empty());
     Some(WebAclArn {
         service,
@@ -262,6 +257,14 @@ fn arn_parts(arn: &str) -> Option<WebAclArn<'_>> {
         account: Some(account).filter(|a| !a.is_empty()),
         webacl_name,
     })
+}
+
+/// `s` split at its first `sep` (an ASCII byte), without it: a plain
+/// loop, cheaper than `str::split_once` on these short strings.
+fn split_once(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|b| b == sep)?;
+    // `sep` is ASCII: both sides are on char boundaries
+    Some((s.get(..at)?, s.get(at + 1..)?))
 }
 
 #[cfg(test)]

@@ -68,6 +68,11 @@ pub struct Visit<'v, 'a> {
     /// Whether some key on the way, or this one, is written with escapes
     /// (it may spell another name).
     pub escaped: bool,
+    /// The index in `into` of the [`VisitAt`] of the member's object.
+    pub at: usize,
+    /// The index of the member's key in that [`VisitAt::names`] (`None`
+    /// when it names none: all members are visited).
+    pub named: Option<usize>,
     /// The offset in the record of the `{` of the object holding the
     /// member: members with the same `object` are of the same object.
     pub object: usize,
@@ -142,17 +147,23 @@ impl<'p> VisitAt<'p> {
     }
 
     #[inline(always)]
-    fn wants(&self, name: &[u8]) -> bool {
+    fn wants(&self, name: &[u8]) -> Option<Option<usize>> {
         let bit = name_bit(name);
         if self.mask & (1 << bit) == 0 {
-            return false;
+            return None;
         }
         let Some(names) = self.names else {
-            return true;
+            return Some(None);
         };
         match self.slots[bit as usize] {
-            SHARED => names.contains(&name),
-            slot => names.get(usize::from(slot)).is_some_and(|n| same(n, name)),
+            SHARED => names.iter().position(|n| *n == name).map(Some),
+            slot => {
+                let slot = usize::from(slot);
+                names
+                    .get(slot)
+                    .filter(|n| same(n, name))
+                    .map(|_| Some(slot))
+            }
         }
     }
 }
@@ -161,7 +172,19 @@ impl<'p> VisitAt<'p> {
 /// `memcmp`).
 #[inline(always)]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // the first and last eight (or four) bytes, overlapping, then the middle
+    let word = |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+    let half = |s: &[u8], at: usize| s.get(at..at + 4).and_then(|w| <[u8; 4]>::try_from(w).ok());
+    match n {
+        0..4 => a == b,
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
 }
 
 /// A name's bit in [`VisitAt`]'s mask: of its length and last byte.
@@ -305,7 +328,7 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
         let object = self.i;
         let into = self.into;
         let want = match VISIT {
-            true => self.want.take().and_then(|w| into.get(w)),
+            true => self.want.take().and_then(|w| Some((w, into.get(w)?))),
             false => None,
         };
         self.i += 1;
@@ -329,8 +352,8 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
             self.i += 1;
             self.ws();
             let value_start = self.i;
-            if want.is_some_and(|w| w.wants(name)) {
-                self.visited_value(depth, name, escaped, object)?;
+            if let Some((at, named)) = want.and_then(|(at, w)| Some((at, w.wants(name)?))) {
+                self.visited_value(depth, name, escaped, object, (at, named))?;
             } else {
                 self.value(depth, None, &mut Member::Absent)?;
             }
@@ -371,6 +394,7 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
         name: &'a [u8],
         escaped: bool,
         object: usize,
+        (at, named): (usize, Option<usize>),
     ) -> Option<()> {
         let value_start = self.i;
         // past MAX_VISIT_DEPTH keys, nothing below is visited (the path
@@ -412,6 +436,8 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
                 path: self.path.get(..self.path_len).unwrap_or_default(),
                 key: name,
                 escaped: escaped || self.escaped_path > 0,
+                at,
+                named,
                 object,
                 range: value_start..self.i,
                 raw,

@@ -321,7 +321,24 @@ fn visits_only_the_named_members() {
     // a name sharing another's mask bit is still told apart
     let names: &[&[u8]] = &[b"ab", b"bb"];
     let at = VisitAt::only(&[], names);
-    assert!(at.wants(b"ab") && at.wants(b"bb"));
-    assert!(!at.wants(b"cb") && !at.wants(b"a") && !at.wants(b""));
-    assert!(VisitAt::all(&[]).wants(b"anything"));
+    assert_eq!(
+        (at.wants(b"ab"), at.wants(b"bb")),
+        (Some(Some(0)), Some(Some(1)))
+    );
+    assert!(at.wants(b"cb").is_none() && at.wants(b"a").is_none() && at.wants(b"").is_none());
+    assert_eq!(VisitAt::all(&[]).wants(b"anything"), Some(None));
+    let names: &[&[u8]] = &[b"abcd", b"abcdefgh", b"abcdefghijklmnopq", b"abcdefghijkl"];
+    let at = VisitAt::only(&[], names);
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(at.wants(name), Some(Some(i)));
+    }
+    for name in [
+        &b"abce"[..],
+        b"abcdefgi",
+        b"abcdefghijklmnopr",
+        b"abcdefghijkm",
+        b"xbcdefghijkl",
+    ] {
+        assert_eq!(at.wants(name), None);
+    }
 }
