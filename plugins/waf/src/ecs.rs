@@ -28,12 +28,13 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
-use weir_plugin_sdk::json::{Paths, Visit, VisitAt, json_str};
+use weir_plugin_sdk::json::{Paths, Visit, VisitAt, array_object_members, json_str};
 
 /// The members [`Collector`] reads, for
 /// [`scan_visit`](weir_plugin_sdk::json::scan_visit): some of the log's,
-/// of its `httpRequest`'s and of the headers in `httpRequest.headers`
-/// ([`Collector::visit`] tells them by their indices here).
+/// and of its `httpRequest`'s, whose `headers` are then read by
+/// [`array_object_members`] ([`Collector::visit`] tells the members by
+/// their indices here).
 pub(crate) const VISIT: Paths<'static> = &[
     VisitAt::only(
         &[],
@@ -51,7 +52,6 @@ pub(crate) const VISIT: Paths<'static> = &[
             b"headers",
         ],
     ),
-    VisitAt::only(&[b"httpRequest", b"headers"], &[b"name", b"value"]),
 ];
 
 /// The fields of a WAF log that ECS fields come from (each when it is a
@@ -161,10 +161,49 @@ struct Log<'a> {
     fields: WafFields<'a>,
     /// The header object whose name is `User-Agent`.
     ua_object: Option<usize>,
-    /// The last header value seen (plain string, raw text), with its
-    /// object (WAF writes `name` first, but JSON does not promise it);
-    /// decoded only if its name is `User-Agent`.
-    last_value: Option<(usize, Option<&'a str>, &'a str)>,
+    /// The last header value seen (as written), with its object (WAF
+    /// writes `name` first, but JSON does not promise it); decoded only if
+    /// its name is `User-Agent`.
+    last_value: Option<(usize, &'a str)>,
+}
+
+impl<'a> Log<'a> {
+    /// Find the `User-Agent` header in `httpRequest.headers` (`raw`, at
+    /// `at` in the record), unless an earlier `headers` gave it.
+    fn headers(&mut self, raw: &'a str, at: usize) {
+        if self.fields.user_agent.is_some() {
+            return;
+        }
+        array_object_members(raw, |object, key, value| {
+            let object = at + object;
+            let string = || json_str(value);
+            match key {
+                "name" if is_user_agent(value) => {
+                    self.ua_object = Some(object);
+                    if let Some((last, raw)) = self.last_value.take() {
+                        self.fields.user_agent = (last == object).then(|| json_str(raw)).flatten();
+                    }
+                }
+                "value" if self.ua_object == Some(object) => {
+                    self.fields.user_agent = string();
+                }
+                "value" => self.last_value = Some((object, value)),
+                _ => {}
+            }
+            self.fields.user_agent.is_none()
+        });
+    }
+}
+
+/// Whether a header name (a value as written) is `User-Agent`, in any
+/// case, written without escapes.
+fn is_user_agent(raw: &str) -> bool {
+    raw.len() == 12
+        && raw.starts_with('"')
+        && raw.ends_with('"')
+        && raw
+            .get(1..11)
+            .is_some_and(|n| n.eq_ignore_ascii_case("user-agent"))
 }
 
 impl<'a> Collector<'a> {
@@ -198,22 +237,7 @@ impl<'a> Collector<'a> {
             (1, Some(3)) => f.args = string(),
             (1, Some(4)) => f.method = string(),
             (1, Some(5)) => f.request_id = string(),
-            (2, _) if f.user_agent.is_some() => {}
-            // a header's `name`
-            (2, Some(0))
-                if v.plain
-                    .is_some_and(|n| n.eq_ignore_ascii_case("user-agent")) =>
-            {
-                log.ua_object = Some(v.object);
-                if let Some((object, plain, raw)) = log.last_value.take() {
-                    f.user_agent = (object == v.object)
-                        .then(|| plain.map(Cow::Borrowed).or_else(|| json_str(raw)))
-                        .flatten();
-                }
-            }
-            // a header's `value`
-            (2, Some(1)) if log.ua_object == Some(v.object) => f.user_agent = string(),
-            (2, Some(1)) => log.last_value = Some((v.object, v.plain, v.raw)),
+            (1, Some(6)) => log.headers(v.raw, v.range.start),
             _ => {}
         }
     }
