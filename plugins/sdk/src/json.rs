@@ -6,10 +6,13 @@
 //! and keep every other byte as it came.
 
 mod loose;
+mod members;
 mod scan;
+mod visit_at;
 
 pub use loose::Loose;
-pub use scan::{MAX_VISIT_DEPTH, Member, Paths, Scanned, Visit, scan, scan_visit};
+pub use members::array_object_members;
+pub use scan::{MAX_VISIT_DEPTH, Member, Paths, Scanned, Visit, VisitAt, scan, scan_visit};
 
 /// Append `s` to `out` as a JSON string literal (quoted and escaped), for
 /// plugins that write their document bodies directly instead of building a
@@ -53,6 +56,10 @@ pub fn push_json_string(out: &mut String, s: &str) {
 /// escapes. `None` when `raw` is not a string literal.
 pub fn json_str(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
     let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    // the common case: nothing to decode (eight bytes at a time)
+    if scan::skip_plain(inner.as_bytes(), 0) == inner.len() {
+        return Some(std::borrow::Cow::Borrowed(inner));
+    }
     if !inner.contains('\\') {
         return (!inner.contains('"')).then_some(std::borrow::Cow::Borrowed(inner));
     }

@@ -28,12 +28,31 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
-use weir_plugin_sdk::json::{Paths, Visit, json_str};
+use weir_plugin_sdk::json::{Paths, Visit, VisitAt, array_object_members, json_str};
 
-/// The objects whose members [`Collector`] reads, for
-/// [`scan_visit`](weir_plugin_sdk::json::scan_visit): the log, its
-/// `httpRequest` and the headers in `httpRequest.headers`.
-pub(crate) const VISIT: Paths<'static> = &[&[], &[b"httpRequest"], &[b"httpRequest", b"headers"]];
+/// The members [`Collector`] reads, for
+/// [`scan_visit`](weir_plugin_sdk::json::scan_visit): some of the log's,
+/// and of its `httpRequest`'s, whose `headers` are then read by
+/// [`array_object_members`] ([`Collector::visit`] tells the members by
+/// their indices here).
+pub(crate) const VISIT: Paths<'static> = &[
+    VisitAt::only(
+        &[],
+        &[b"action", b"terminatingRuleId", b"webaclId", b"httpRequest"],
+    ),
+    VisitAt::only(
+        &[b"httpRequest"],
+        &[
+            b"clientIp",
+            b"country",
+            b"uri",
+            b"args",
+            b"httpMethod",
+            b"requestId",
+            b"headers",
+        ],
+    ),
+];
 
 /// The fields of a WAF log that ECS fields come from (each when it is a
 /// string).
@@ -142,15 +161,53 @@ struct Log<'a> {
     fields: WafFields<'a>,
     /// The header object whose name is `User-Agent`.
     ua_object: Option<usize>,
-    /// The last header value seen (plain string, raw text), with its
-    /// object (WAF writes `name` first, but JSON does not promise it);
-    /// decoded only if its name is `User-Agent`.
-    last_value: Option<(usize, Option<&'a str>, &'a str)>,
+    /// The last header value seen (as written), with its object (WAF
+    /// writes `name` first, but JSON does not promise it); decoded only if
+    /// its name is `User-Agent`.
+    last_value: Option<(usize, &'a str)>,
+}
+
+impl<'a> Log<'a> {
+    /// Find the `User-Agent` header in `httpRequest.headers` (`raw`, at
+    /// `at` in the record), unless an earlier `headers` gave it.
+    fn headers(&mut self, raw: &'a str, at: usize) {
+        if self.fields.user_agent.is_some() {
+            return;
+        }
+        array_object_members(raw, |object, key, value| {
+            let object = at + object;
+            let string = || json_str(value);
+            match key {
+                "name" if is_user_agent(value) => {
+                    self.ua_object = Some(object);
+                    if let Some((last, raw)) = self.last_value.take() {
+                        self.fields.user_agent = (last == object).then(|| json_str(raw)).flatten();
+                    }
+                }
+                "value" if self.ua_object == Some(object) => {
+                    self.fields.user_agent = string();
+                }
+                "value" => self.last_value = Some((object, value)),
+                _ => {}
+            }
+            self.fields.user_agent.is_none()
+        });
+    }
+}
+
+/// Whether a header name (a value as written) is `User-Agent`, in any
+/// case, written without escapes.
+fn is_user_agent(raw: &str) -> bool {
+    raw.len() == 12
+        && raw.starts_with('"')
+        && raw.ends_with('"')
+        && raw
+            .get(1..11)
+            .is_some_and(|n| n.eq_ignore_ascii_case("user-agent"))
 }
 
 impl<'a> Collector<'a> {
-    /// Note a member the scan met. [`VISIT`] has one path per length, so
-    /// the path's length tells the object.
+    /// Note a member the scan met.
     pub(crate) fn visit(&mut self, v: &Visit<'_, 'a>) {
         if v.escaped {
             return;
@@ -169,39 +226,19 @@ impl<'a> Collector<'a> {
         };
         let f = &mut log.fields;
         let string = || v.plain.map(Cow::Borrowed).or_else(|| json_str(v.raw));
-        match v.path.len() {
-            0 => match v.key {
-                b"action" => f.action = string(),
-                b"terminatingRuleId" => f.rule_id = string(),
-                b"webaclId" => f.webacl_id = string(),
-                _ => {}
-            },
-            1 => match v.key {
-                b"clientIp" => f.client_ip = string(),
-                b"country" => f.country = string(),
-                b"uri" => f.uri = string(),
-                b"args" => f.args = string(),
-                b"httpMethod" => f.method = string(),
-                b"requestId" => f.request_id = string(),
-                _ => {}
-            },
-            _ if f.user_agent.is_some() => {}
-            _ => match v.key {
-                b"name"
-                    if v.plain
-                        .is_some_and(|n| n.eq_ignore_ascii_case("user-agent")) =>
-                {
-                    log.ua_object = Some(v.object);
-                    if let Some((object, plain, raw)) = log.last_value.take() {
-                        f.user_agent = (object == v.object)
-                            .then(|| plain.map(Cow::Borrowed).or_else(|| json_str(raw)))
-                            .flatten();
-                    }
-                }
-                b"value" if log.ua_object == Some(v.object) => f.user_agent = string(),
-                b"value" => log.last_value = Some((v.object, v.plain, v.raw)),
-                _ => {}
-            },
+        // (index in VISIT, index in its names)
+        match (v.at, v.named) {
+            (0, Some(0)) => f.action = string(),
+            (0, Some(1)) => f.rule_id = string(),
+            (0, Some(2)) => f.webacl_id = string(),
+            (1, Some(0)) => f.client_ip = string(),
+            (1, Some(1)) => f.country = string(),
+            (1, Some(2)) => f.uri = string(),
+            (1, Some(3)) => f.args = string(),
+            (1, Some(4)) => f.method = string(),
+            (1, Some(5)) => f.request_id = string(),
+            (1, Some(6)) => log.headers(v.raw, v.range.start),
+            _ => {}
         }
     }
 
@@ -229,14 +266,14 @@ struct WebAclArn<'a> {
 /// a `global/` web ACL (CloudFront) has no region.
 fn arn_parts(arn: &str) -> Option<WebAclArn<'_>> {
     let rest = arn.strip_prefix("arn:")?;
-    let (_partition, rest) = rest.split_once(':')?;
-    let (service, rest) = rest.split_once(':')?;
-    let (region, rest) = rest.split_once(':')?;
-    let (account, resource) = rest.split_once(':')?;
-    let (scope, webacl) = resource.split_once('/').unwrap_or((resource, ""));
+    let (_partition, rest) = split_once(rest, b':')?;
+    let (service, rest) = split_once(rest, b':')?;
+    let (region, rest) = split_once(rest, b':')?;
+    let (account, resource) = split_once(rest, b':')?;
+    let (scope, webacl) = split_once(resource, b'/').unwrap_or((resource, ""));
     let webacl_name = webacl
         .strip_prefix("webacl/")
-        .and_then(|rest| rest.split('/').next())
+        .map(|rest| split_once(rest, b'/').map_or(rest, |(name, _)| name))
         .filter(|n| !n.is_empty());
     Some(WebAclArn {
         service,
@@ -244,6 +281,14 @@ fn arn_parts(arn: &str) -> Option<WebAclArn<'_>> {
         account: Some(account).filter(|a| !a.is_empty()),
         webacl_name,
     })
+}
+
+/// `s` split at its first `sep` (an ASCII byte), without it: a plain
+/// loop, cheaper than `str::split_once` on these short strings.
+fn split_once(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|b| b == sep)?;
+    // `sep` is ASCII: both sides are on char boundaries
+    Some((s.get(..at)?, s.get(at + 1..)?))
 }
 
 #[cfg(test)]

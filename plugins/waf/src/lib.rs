@@ -261,6 +261,11 @@ mod tests {
             b"{\n  \"timestamp\": 5\n}",
             CAPTCHA,
             SAMPLE.as_bytes(),
+            // the User-Agent header: value first, escaped; not a string
+            // first; inside another header's value (not a header)
+            br#"{"timestamp":1,"httpRequest":{"headers":[{"value":"v\"1\u00e9","name":"USER-AGENT"}]}}"#,
+            br#"{"timestamp":1,"httpRequest":{"headers":[{"name":"User-Agent","value":5},{"name":"x","value":"y"},{"name":"user-agent","value":"2nd"}]}}"#,
+            br#"{"timestamp":1,"httpRequest":{"headers":[{"name":"Host","value":{"name":"User-Agent","value":"no"}},{"value":"no"}]}}"#,
         ] {
             let fast = fast_path(record, ecs).expect("fast path taken");
             let full = full_path(record, ecs);

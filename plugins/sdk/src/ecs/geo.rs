@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -85,8 +86,34 @@ fn write_geo(o: &mut Obj<'_>, geo: Option<&Geo>, fallback: Option<&str>) {
 /// go to the host uncached.
 pub const GEOIP_CACHE_ENTRIES: usize = 1024;
 
+/// FNV-1a: the cache's keys are short addresses from the logs of one
+/// batch, where SipHash's resistance to chosen keys buys little (the
+/// cache is bounded) and costs more than the rest of the lookup.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Cache = HashMap<String, Option<Rc<GeoEntry>>, BuildHasherDefault<Fnv>>;
+
 thread_local! {
-    static GEOIP_CACHE: RefCell<HashMap<String, Option<Rc<GeoEntry>>>> = RefCell::new(HashMap::new());
+    static GEOIP_CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
 /// [`crate::geoip`], remembered per address (see [`GEOIP_CACHE_ENTRIES`]).

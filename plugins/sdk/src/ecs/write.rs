@@ -24,6 +24,7 @@ pub(super) struct Obj<'o> {
 impl Obj<'_> {
     /// Start a member: `key` is its key as written, quoted, with the colon
     /// ([`k!`]).
+    #[inline]
     pub(super) fn key(&mut self, key: &str) {
         if !self.empty {
             self.out.push(',');
@@ -33,6 +34,7 @@ impl Obj<'_> {
     }
 
     /// A member whose value needs no escaping (this module's constants).
+    #[inline]
     pub(super) fn lit(&mut self, key: &str, value: Option<&'static str>) {
         if let Some(value) = value {
             self.key(key);
@@ -43,6 +45,7 @@ impl Obj<'_> {
     }
 
     /// Members already written (`"a":…,"b":…`), after the others.
+    #[inline]
     pub(super) fn members(&mut self, members: &str) {
         if members.is_empty() {
             return;
@@ -54,6 +57,7 @@ impl Obj<'_> {
         self.out.push_str(members);
     }
 
+    #[inline]
     pub(super) fn str(&mut self, key: &str, value: Option<&str>) {
         if let Some(value) = value {
             self.key(key);
@@ -61,6 +65,7 @@ impl Obj<'_> {
         }
     }
 
+    #[inline]
     pub(super) fn num(&mut self, key: &str, value: Option<u64>) {
         if let Some(value) = value {
             self.key(key);
@@ -68,6 +73,7 @@ impl Obj<'_> {
         }
     }
 
+    #[inline]
     pub(super) fn strs(&mut self, key: &str, values: &[&str]) {
         if values.is_empty() {
             return;
@@ -118,6 +124,7 @@ impl Obj<'_> {
     }
 
     /// One string of a list member `key`, opening it first (`wrote`).
+    #[inline]
     fn list_item(&mut self, key: &str, wrote: &mut bool, text: &str) {
         if *wrote {
             self.out.push(',');
@@ -131,6 +138,7 @@ impl Obj<'_> {
 
     /// A member holding an object written by `f`; left out when `f` writes
     /// nothing.
+    #[inline]
     pub(super) fn obj(&mut self, key: &str, f: impl FnOnce(&mut Obj<'_>)) {
         let mark = self.out.len();
         let was_empty = self.empty;

@@ -12,6 +12,8 @@
 
 use std::ops::Range;
 
+pub use super::visit_at::VisitAt;
+
 /// Nesting deeper than this is left to a full parse (`serde_json`'s limit).
 const MAX_DEPTH: usize = 128;
 
@@ -50,7 +52,7 @@ pub struct Scanned<'a> {
 /// that is an object. `None`: the record is not valid JSON, is empty, or
 /// holds something left to a full parse (see the module docs).
 pub fn scan<'a>(record: &'a [u8], key: &str) -> Option<Vec<Scanned<'a>>> {
-    scan_inner::<fn(&Visit<'_, 'a>)>(record, key, &[], None)
+    scan_inner::<fn(&Visit<'_, 'a>), false>(record, key, &[], None)
 }
 
 /// One member of an object, as [`scan_visit`] reports it.
@@ -68,6 +70,11 @@ pub struct Visit<'v, 'a> {
     /// Whether some key on the way, or this one, is written with escapes
     /// (it may spell another name).
     pub escaped: bool,
+    /// The index in `into` of the [`VisitAt`] of the member's object.
+    pub at: usize,
+    /// The index of the member's key in that [`VisitAt::names`] (`None`
+    /// when it names none: all members are visited).
+    pub named: Option<usize>,
     /// The offset in the record of the `{` of the object holding the
     /// member: members with the same `object` are of the same object.
     pub object: usize,
@@ -81,13 +88,12 @@ pub struct Visit<'v, 'a> {
     pub plain: Option<&'a str>,
 }
 
-/// The objects whose members [`scan_visit`] reports, by their path (as
-/// [`Visit::path`]): `&[]` is a record's top-level object.
-pub type Paths<'p> = &'p [&'p [&'p [u8]]];
+/// The objects whose members [`scan_visit`] reports ([`VisitAt`]).
+pub type Paths<'p> = &'p [VisitAt<'p>];
 
-/// [`scan`], also calling `visit` with every member of the objects at the
-/// paths `into` (objects anywhere else are only checked; a path is shorter
-/// than [`MAX_VISIT_DEPTH`] keys), in the order the
+/// [`scan`], also calling `visit` with the chosen members of the objects at
+/// the paths `into` ([`VisitAt`]; objects anywhere else are only checked; a
+/// path is shorter than [`MAX_VISIT_DEPTH`] keys), in the order the
 /// members end. For plugins that read a few fields of a record in the same
 /// single pass; a member seen by `visit` may still belong to a record that
 /// turns out invalid (then `None`).
@@ -97,17 +103,17 @@ pub fn scan_visit<'a, F: FnMut(&Visit<'_, 'a>)>(
     into: Paths<'_>,
     visit: F,
 ) -> Option<Vec<Scanned<'a>>> {
-    scan_inner(record, key, into, Some(visit))
+    scan_inner::<F, true>(record, key, into, Some(visit))
 }
 
-fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
+fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool>(
     record: &'a [u8],
     key: &str,
     into: Paths<'_>,
     visit: Option<F>,
 ) -> Option<Vec<Scanned<'a>>> {
     let text = std::str::from_utf8(record).ok()?;
-    let mut s = Scanner {
+    let mut s = Scanner::<'a, '_, F, VISIT> {
         b: record,
         text,
         i: 0,
@@ -118,6 +124,7 @@ fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
         path_len: 0,
         escaped_path: 0,
         value_index: 0,
+        want: None,
     };
     let mut out = Vec::new();
     loop {
@@ -131,7 +138,9 @@ fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
         let start = s.i;
         s.roots = crate::ecs::Roots::NONE;
         let mut member = Member::Absent;
+        s.want = s.want_here();
         s.value(0, Some(key.as_bytes()), &mut member)?;
+        s.want = None;
         let member = match member {
             Member::At(r) => Member::At(r.start - start..r.end - start),
             other => other,
@@ -147,7 +156,9 @@ fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>)>(
     (!out.is_empty()).then_some(out)
 }
 
-struct Scanner<'a, 'p, F> {
+/// `VISIT`: whether `visit` is set (known when compiling: a plain scan
+/// does not look for objects to visit).
+struct Scanner<'a, 'p, F, const VISIT: bool> {
     b: &'a [u8],
     /// `b`, checked UTF-8.
     text: &'a str,
@@ -165,9 +176,12 @@ struct Scanner<'a, 'p, F> {
     escaped_path: usize,
     /// The index of the current value of the record.
     value_index: usize,
+    /// The index in `into` of the objects met next (directly or in
+    /// arrays): `None` when they are not visited.
+    want: Option<usize>,
 }
 
-impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
+impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
@@ -193,14 +207,23 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
         }
     }
 
+    /// The index in `into` of the current path (`None`: not visited).
+    fn want_here(&self) -> Option<usize> {
+        self.visit.as_ref()?;
+        let path = self.path.get(..self.path_len).unwrap_or_default();
+        self.into.iter().position(|at| at.path == path)
+    }
+
+    /// An object; its members are visited as `into[self.want]` says.
     fn object(&mut self, depth: usize, key: Option<&[u8]>, member: &mut Member) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         let object = self.i;
-        let visiting = self.visit.is_some() && {
-            let path = self.path.get(..self.path_len).unwrap_or_default();
-            self.into.contains(&path)
+        let into = self.into;
+        let want = match VISIT {
+            true => self.want.take().and_then(|w| Some((w, into.get(w)?))),
+            false => None,
         };
         self.i += 1;
         self.ws();
@@ -223,8 +246,8 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
             self.i += 1;
             self.ws();
             let value_start = self.i;
-            if visiting {
-                self.visited_value(depth, name, escaped, object)?;
+            if let Some((at, named)) = want.and_then(|(at, w)| Some((at, w.wants(name)?))) {
+                self.visited_value(depth, name, escaped, object, (at, named))?;
             } else {
                 self.value(depth, None, &mut Member::Absent)?;
             }
@@ -265,6 +288,7 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
         name: &'a [u8],
         escaped: bool,
         object: usize,
+        (at, named): (usize, Option<usize>),
     ) -> Option<()> {
         let value_start = self.i;
         // past MAX_VISIT_DEPTH keys, nothing below is visited (the path
@@ -281,6 +305,12 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
         // a string's escapes are known from scanning it
         let plain_string = match self.peek()? {
             b'"' => !self.string()?,
+            b'{' | b'[' => {
+                self.want = self.want_here();
+                self.value(depth, None, &mut Member::Absent)?;
+                self.want = None;
+                false
+            }
             _ => {
                 self.value(depth, None, &mut Member::Absent)?;
                 false
@@ -300,6 +330,8 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
                 path: self.path.get(..self.path_len).unwrap_or_default(),
                 key: name,
                 escaped: escaped || self.escaped_path > 0,
+                at,
+                named,
                 object,
                 range: value_start..self.i,
                 raw,
@@ -309,6 +341,8 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
         Some(())
     }
 
+    /// An array; the members of its objects are visited as
+    /// `into[self.want]` says.
     fn array(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
@@ -319,7 +353,11 @@ impl<'a, F: FnMut(&Visit<'_, 'a>)> Scanner<'a, '_, F> {
             self.i += 1;
             return Some(());
         }
+        let want = self.want;
         loop {
+            if VISIT {
+                self.want = want;
+            }
             self.value(depth, None, &mut Member::Absent)?;
             self.ws();
             match self.peek()? {

@@ -181,7 +181,12 @@ fn visits_members_of_the_chosen_objects() {
 {"\u0061":{"k":true}}"#;
     let mut seen: Vec<(usize, Vec<String>, String, bool, usize, String)> = Vec::new();
     let text = std::str::from_utf8(record).unwrap();
-    let into: Paths<'_> = &[&[], &[b"h"], &[b"h", b"hs"], &[br"\u0061"]];
+    let into: Paths<'_> = &[
+        VisitAt::all(&[]),
+        VisitAt::all(&[b"h"]),
+        VisitAt::all(&[b"h", b"hs"]),
+        VisitAt::all(&[br"\u0061"]),
+    ];
     let scanned = scan_visit(record, "t", into, |v: &Visit<'_, '_>| {
         seen.push((
             v.value,
@@ -232,7 +237,7 @@ fn visits_members_of_the_chosen_objects() {
     assert_ne!(seen[2].4, seen[4].4);
     // top-level members only
     let mut top = Vec::new();
-    scan_visit(record, "t", &[&[]], |v: &Visit<'_, '_>| {
+    scan_visit(record, "t", &[VisitAt::all(&[])], |v: &Visit<'_, '_>| {
         assert!(v.path.is_empty());
         top.push((v.raw, v.plain));
     })
@@ -240,12 +245,17 @@ fn visits_members_of_the_chosen_objects() {
     assert_eq!(top.len(), 4);
     assert_eq!(top[0], ("1", None));
     assert_eq!(top[2], ("2", None));
-    // strings: plain when they have no escapes
+    // an invalid record: None
+    assert!(scan_visit(b"{\"a\":{\"b\":1}", "t", into, |_: &Visit<'_, '_>| {}).is_none());
+}
+
+#[test]
+fn visited_strings_are_plain_without_escapes() {
     let mut strings = Vec::new();
     scan_visit(
         br#"{"a":"x","b":"\u0079","c":{"d":"z"}}"#,
         "t",
-        &[&[]],
+        &[VisitAt::all(&[])],
         |v: &Visit<'_, '_>| {
             strings.push((v.raw, v.plain));
         },
@@ -259,8 +269,6 @@ fn visits_members_of_the_chosen_objects() {
             (r#"{"d":"z"}"#, None)
         ]
     );
-    // an invalid record: None
-    assert!(scan_visit(b"{\"a\":{\"b\":1}", "t", into, |_: &Visit<'_, '_>| {}).is_none());
 }
 
 #[test]
@@ -274,4 +282,66 @@ fn string_literals() {
     assert_eq!(json_str(r#""a\"b\u00e9""#).as_deref(), Some("a\"bé"));
     assert_eq!(json_str("12"), None);
     assert_eq!(json_str(r#""a"#), None);
+}
+
+#[test]
+fn visits_only_the_named_members() {
+    let record =
+        br#"{"a":1,"g":{"k":2,"x":3},"h":{"x":{"k":4},"hs":[{"k":5},[{"k":6}]],"k":7},"t":8}"#;
+    let into: Paths<'_> = &[
+        VisitAt::only(&[], &[b"h", b"t", b"missing"]),
+        VisitAt::only(&[b"h"], &[b"hs"]),
+        VisitAt::only(&[b"h", b"hs"], &[b"k"]),
+    ];
+    let mut seen = Vec::new();
+    let scanned = scan_visit(record, "t", into, |v: &Visit<'_, '_>| {
+        let path: Vec<&[u8]> = v.path.to_vec();
+        seen.push((path.concat(), v.key.to_vec(), v.raw.to_string()));
+    })
+    .unwrap();
+    assert!(matches!(scanned[0].member, Member::At(_)));
+    let seen: Vec<(String, String, String)> = seen
+        .into_iter()
+        .map(|(p, k, r)| {
+            (
+                String::from_utf8(p).unwrap(),
+                String::from_utf8(k).unwrap(),
+                r,
+            )
+        })
+        .collect();
+    let s = |p: &str, k: &str, r: &str| (p.to_string(), k.to_string(), r.to_string());
+    assert_eq!(
+        seen,
+        [
+            s("hhs", "k", "5"),
+            s("hhs", "k", "6"),
+            s("h", "hs", r#"[{"k":5},[{"k":6}]]"#),
+            s("", "h", r#"{"x":{"k":4},"hs":[{"k":5},[{"k":6}]],"k":7}"#),
+            s("", "t", "8"),
+        ]
+    );
+    // a name sharing another's mask bit is still told apart
+    let names: &[&[u8]] = &[b"ab", b"bb"];
+    let at = VisitAt::only(&[], names);
+    assert_eq!(
+        (at.wants(b"ab"), at.wants(b"bb")),
+        (Some(Some(0)), Some(Some(1)))
+    );
+    assert!(at.wants(b"cb").is_none() && at.wants(b"a").is_none() && at.wants(b"").is_none());
+    assert_eq!(VisitAt::all(&[]).wants(b"anything"), Some(None));
+    let names: &[&[u8]] = &[b"abcd", b"abcdefgh", b"abcdefghijklmnopq", b"abcdefghijkl"];
+    let at = VisitAt::only(&[], names);
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(at.wants(name), Some(Some(i)));
+    }
+    for name in [
+        &b"abce"[..],
+        b"abcdefgi",
+        b"abcdefghijklmnopr",
+        b"abcdefghijkm",
+        b"xbcdefghijkl",
+    ] {
+        assert_eq!(at.wants(name), None);
+    }
 }
