@@ -291,9 +291,11 @@ where
     (status, ct, json)
 }
 
-/// (action, document) pairs of `<out>/<index>.ndjson`; empty when absent.
+/// (action, document) pairs of index `index` in the directory sink at
+/// `out` (`<index>.ndjson`, or its capped name); empty when absent.
 pub fn bulk_entries(out: &Path, index: &str) -> Vec<(serde_json::Value, serde_json::Value)> {
-    let Ok(text) = std::fs::read_to_string(out.join(format!("{index}.ndjson"))) else {
+    let file = weir::sink::directory::file_name(index);
+    let Ok(text) = std::fs::read_to_string(out.join(file)) else {
         return Vec::new();
     };
     let lines: Vec<&str> = text.lines().collect();

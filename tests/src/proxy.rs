@@ -6,6 +6,10 @@
 //! - `Reject429Once`: forward the next `_bulk`, then rewrite every item of
 //!   the node's answer to 429 `es_rejected_execution_exception` (as if the
 //!   node's write queue had been full), then go back to `Forward`.
+//!
+//! Independently of the mode, [`Proxy::refuse_bulk_above`] answers 413
+//! (as OpenSearch does past `http.max_content_length`) to every `_bulk`
+//! whose body is larger than a limit, without forwarding it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +38,7 @@ pub struct Proxy {
     pub addr: SocketAddr,
     mode: Arc<AtomicU8>,
     bulk_requests: Arc<AtomicUsize>,
+    bulk_limit: Arc<AtomicUsize>,
     last_authorization: Arc<std::sync::Mutex<Option<String>>>,
 }
 
@@ -46,6 +51,11 @@ impl Proxy {
     /// Change the mode.
     pub fn set(&self, mode: Mode) {
         self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    /// Answer 413 to every `_bulk` body larger than `bytes` (0: none).
+    pub fn refuse_bulk_above(&self, bytes: usize) {
+        self.bulk_limit.store(bytes, Ordering::SeqCst);
     }
 
     /// The `Authorization` header of the last request seen.
@@ -78,13 +88,15 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let mode = Arc::new(AtomicU8::new(mode as u8));
         let bulk_requests = Arc::new(AtomicUsize::new(0));
+        let bulk_limit = Arc::new(AtomicUsize::new(0));
         let upstream = upstream.trim_end_matches('/').to_string();
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
         let last_authorization = Arc::new(std::sync::Mutex::new(None));
-        let (m, b, la) = (
+        let (m, b, la, bl) = (
             mode.clone(),
             bulk_requests.clone(),
             last_authorization.clone(),
+            bulk_limit.clone(),
         );
         tokio::spawn(async move {
             loop {
@@ -95,10 +107,11 @@ impl Proxy {
                     drop(stream);
                     continue;
                 }
-                let (m, b, la, client, upstream) = (
+                let (m, b, la, bl, client, upstream) = (
                     m.clone(),
                     b.clone(),
                     la.clone(),
+                    bl.clone(),
                     client.clone(),
                     upstream.clone(),
                 );
@@ -106,15 +119,20 @@ impl Proxy {
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: http::Request<hyper::body::Incoming>| {
-                            let (m, b, client, upstream) =
-                                (m.clone(), b.clone(), client.clone(), upstream.clone());
+                            let (m, b, bl, client, upstream) = (
+                                m.clone(),
+                                b.clone(),
+                                bl.clone(),
+                                client.clone(),
+                                upstream.clone(),
+                            );
                             if let Some(a) = req.headers().get(http::header::AUTHORIZATION) {
                                 *la.lock().unwrap() =
                                     Some(a.to_str().unwrap_or_default().to_string());
                             }
                             async move {
                                 Ok::<_, std::convert::Infallible>(
-                                    forward(req, &client, &upstream, &m, &b).await,
+                                    forward(req, &client, &upstream, &m, (&b, &bl)).await,
                                 )
                             }
                         },
@@ -141,6 +159,7 @@ impl Proxy {
             addr,
             mode,
             bulk_requests,
+            bulk_limit,
             last_authorization,
         }
     }
@@ -151,11 +170,18 @@ async fn forward(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     upstream: &str,
     mode: &AtomicU8,
-    bulk_requests: &AtomicUsize,
+    (bulk_requests, bulk_limit): (&AtomicUsize, &AtomicUsize),
 ) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     let is_bulk = parts.uri.path().ends_with("/_bulk");
+    let limit = bulk_limit.load(Ordering::SeqCst);
+    if is_bulk && limit > 0 && body.len() > limit {
+        return http::Response::builder()
+            .status(413)
+            .body(Full::new(Bytes::from_static(b"Request Entity Too Large")))
+            .unwrap();
+    }
     if mode.load(Ordering::SeqCst) == Mode::Down as u8 {
         return http::Response::builder()
             .status(502)

@@ -37,7 +37,8 @@ pub use objects::{
     MAX_OBJECT_KEY_BYTES, ObjectPrefix, ObjectScope, check_object_key, is_bucket_name, own_objects,
 };
 pub use route::{
-    DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, PluginRef, PluginRefError, RouteConfig,
+    DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, DEFAULT_MAX_INDICES_PER_REQUEST, PluginRef,
+    PluginRefError, RouteConfig,
 };
 pub use server::{GeoIpConfig, ServerConfig, TlsConfig};
 pub use sink::{

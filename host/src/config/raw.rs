@@ -174,4 +174,5 @@ pub(super) struct RawRoute {
     pub(super) timeout_ms: Option<u64>,
     pub(super) fuel: Option<u64>,
     pub(super) max_output_mib: Option<u64>,
+    pub(super) max_indices_per_request: Option<usize>,
 }

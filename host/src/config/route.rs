@@ -18,6 +18,16 @@ pub const DEFAULT_BACKUP_MAX_BYTES: usize = 5 * 1024 * 1024;
 /// Default: write a backup object when its first request waited this long.
 pub const DEFAULT_BACKUP_MAX_AGE: Duration = Duration::from_secs(1);
 
+/// Default `routes[].max_indices_per_request`: the most distinct indices
+/// the documents of one request may name. Index names come from record
+/// content (dated patterns, a plugin's own index), and every distinct index
+/// costs a file in the directory sink and a shard target in `_bulk`. Honest
+/// traffic names few: a CloudTrail or CloudWatch Logs batch spans a day or
+/// two of daily indices, Security Hub findings tens of products. A record
+/// whose documents would take a request past the bound is dead-lettered
+/// with the reason; the rest are delivered.
+pub const DEFAULT_MAX_INDICES_PER_REQUEST: usize = 100;
+
 /// Where a route's plugin comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PluginRef {
@@ -137,6 +147,9 @@ pub struct RouteConfig {
     pub limits: BatchLimits,
     /// The tenant's index prefix, applied to indices a plugin asks for.
     pub index_prefix: String,
+    /// The most distinct indices one request's documents may name (see
+    /// [`DEFAULT_MAX_INDICES_PER_REQUEST`]).
+    pub max_indices_per_request: usize,
 }
 
 /// What routes are checked against: the sections validated before them.
@@ -188,6 +201,12 @@ fn validate_route(
         .map_err(|e| problems.push(format!("{at}.index: {e}")))
         .ok();
     let limits = route_batch_limits(at, &r, cx.plugins, problems);
+    let max_indices_per_request = r
+        .max_indices_per_request
+        .unwrap_or(DEFAULT_MAX_INDICES_PER_REQUEST);
+    if max_indices_per_request == 0 {
+        problems.push(format!("{at}.max_indices_per_request: must be at least 1"));
+    }
     check_sink_references(at, &r, cx.sinks, problems);
     let allow_objects = allow_objects(at, &r, problems);
     let plugin_config = plugin_config_json(at, r.plugin_config.as_ref(), problems);
@@ -223,6 +242,7 @@ fn validate_route(
         plugin_store: r.plugin_store,
         limits,
         index_prefix,
+        max_indices_per_request,
     })
 }
 

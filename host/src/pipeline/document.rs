@@ -3,6 +3,7 @@
 //! record a dead letter with its reason. Pure.
 
 use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -37,8 +38,61 @@ pub(super) fn assemble(
             outcome,
         );
     }
+    bound_indices(
+        &mut out,
+        &mut delivery,
+        route.config.max_indices_per_request,
+    );
     out.records = batch.records;
     (out, delivery)
+}
+
+/// Keep the distinct indices of one request at most `max`: records are
+/// taken in order, and a record whose documents would name an index past
+/// the bound is dead-lettered (all its documents, with the reason) rather
+/// than delivered in part. Index names come from record content, and each
+/// distinct index costs the sinks a file or a shard target.
+fn bound_indices(out: &mut SinkBatch, delivery: &mut Delivery, max: usize) {
+    let mut seen: HashSet<&IndexName> = HashSet::new();
+    let mut refused: BTreeMap<usize, (usize, String)> = BTreeMap::new();
+    let mut start = 0;
+    let docs = &out.documents;
+    while start < docs.len() {
+        let record = docs[start].record_index;
+        let end = docs[start..]
+            .iter()
+            .position(|d| d.record_index != record)
+            .map_or(docs.len(), |n| start + n);
+        let mine = &docs[start..end];
+        let new: HashSet<&IndexName> = mine
+            .iter()
+            .map(|d| &d.index)
+            .filter(|i| !seen.contains(i))
+            .collect();
+        if seen.len() + new.len() > max {
+            let first = new.iter().min().map(|i| i.as_str()).unwrap_or_default();
+            let reason = format!(
+                "too many indices in one request: this record's documents name {} new \
+                 (first {first:?}) past the route's max_indices_per_request = {max}",
+                new.len()
+            );
+            refused.insert(record, (mine.len(), reason));
+        } else {
+            seen.extend(new);
+        }
+        start = end;
+    }
+    if refused.is_empty() {
+        return;
+    }
+    out.documents
+        .retain(|d| !refused.contains_key(&d.record_index));
+    for (record, (docs, reason)) in refused {
+        delivery.failed += 1;
+        delivery.documents -= docs;
+        out.dead_letters
+            .push(DeadLetter::processing_failed(record, reason));
+    }
 }
 
 /// A sink batch for `batch` on `route`, without records, documents or dead letters.
@@ -277,6 +331,7 @@ mod tests {
                 &crate::config::PluginLimits::default(),
             ),
             index_prefix: String::new(),
+            max_indices_per_request: 100,
         }
     }
 
@@ -287,6 +342,47 @@ mod tests {
             timestamp_ms: None,
             body: "{}".into(),
         }
+    }
+
+    #[test]
+    fn records_past_the_index_bound_are_dead_lettered_whole() {
+        let doc_at = |record_index: usize, index: &str| IndexedDocument {
+            record_index,
+            index: IndexName::new(index).unwrap(),
+            id: format!("{record_index}-{index}"),
+            body: "{}".into(),
+        };
+        let mut out = SinkBatch {
+            documents: vec![
+                doc_at(0, "a"),
+                doc_at(0, "b"),
+                doc_at(1, "a"),
+                doc_at(1, "c"),
+                doc_at(2, "b"),
+                doc_at(3, "d"),
+            ],
+            ..SinkBatch::default()
+        };
+        let mut delivery = Delivery {
+            documents: 6,
+            ..Delivery::default()
+        };
+        bound_indices(&mut out, &mut delivery, 2);
+        let kept: Vec<&str> = out.documents.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(
+            kept,
+            ["0-a", "0-b", "2-b"],
+            "records 1 and 3 name a third index"
+        );
+        let refused: Vec<usize> = out.dead_letters.iter().map(|d| d.record_index).collect();
+        assert_eq!(refused, [1, 3]);
+        assert!(
+            out.dead_letters[0]
+                .reason
+                .contains("max_indices_per_request = 2")
+        );
+        assert!(out.dead_letters[0].reason.contains("\"c\""));
+        assert_eq!((delivery.documents, delivery.failed), (3, 2));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 // clippy.toml for the host's bounds on body collection).
 #![allow(clippy::disallowed_methods)]
 
+mod bounds;
 mod cloudtrail_variety;
 mod dashboards;
 mod geoip;

@@ -3,16 +3,17 @@
 //! concurrency; each item is retried, accepted or rejected, and each
 //! submission answered.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::Method;
-use tokio::sync::{Mutex, Semaphore, mpsc};
+use http::{Method, StatusCode};
+use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
 use super::{
-    BulkDoc, BulkError, Client, DocResult, INITIAL_BACKOFF, ItemStatus, MAX_BACKOFF,
+    BulkDoc, BulkError, Client, DocResult, INITIAL_BACKOFF, ItemError, ItemStatus, MAX_BACKOFF,
     OpenSearchConfig, Submission, TemplateSpec, bulk,
 };
 use crate::sink::coalesce::{self, FlushAt, Weighed};
@@ -24,6 +25,8 @@ pub(super) struct Shared {
     pub(super) templates_installed: AtomicBool,
     pub(super) template_lock: Mutex<()>,
     retry_max_elapsed: Duration,
+    /// Largest `_bulk` body built (one larger document goes alone).
+    bulk_max_bytes: usize,
     retries: Arc<AtomicU64>,
 }
 
@@ -40,6 +43,7 @@ impl Shared {
             templates_installed: AtomicBool::new(false),
             template_lock: Mutex::new(()),
             retry_max_elapsed: config.retry_max_elapsed,
+            bulk_max_bytes: config.bulk_max_bytes,
             retries,
         })
     }
@@ -97,33 +101,64 @@ fn jitter(max: Duration, seed: &mut u64) -> Duration {
     Duration::from_nanos(*seed % nanos)
 }
 
-/// Send the documents of several submissions as one `_bulk` request,
-/// retrying what can succeed later, and answer each submission.
+/// Send the documents of several submissions as `_bulk` requests,
+/// retrying what can succeed later, and answer each submission as soon as
+/// its own documents are settled: one submission's failing documents never
+/// hold up or fail another's.
 async fn send_batch(shared: Arc<Shared>, batch: Vec<Submission>) {
-    let (subs, replies): (Vec<Vec<BulkDoc>>, Vec<_>) =
-        batch.into_iter().map(|s| (s.docs, s.reply)).unzip();
+    let mut replies = Replies::default();
+    let mut subs: Vec<Vec<BulkDoc>> = Vec::with_capacity(batch.len());
+    let mut start = 0;
+    for s in batch {
+        replies.0.push((start..start + s.docs.len(), Some(s.reply)));
+        start += s.docs.len();
+        subs.push(s.docs);
+    }
     let all: Vec<&BulkDoc> = subs.iter().flatten().collect();
-    let run = retry_until_settled(&shared, &all).await;
-    let elapsed_ms = run.started.elapsed().as_millis() as u64;
-    let mut offset = 0;
-    for (docs, reply) in subs.iter().zip(replies) {
-        let mine = &run.results[offset..offset + docs.len()];
-        offset += docs.len();
-        let pending = mine.iter().filter(|r| r.is_none()).count();
-        let answer = if pending > 0 {
-            Err(BulkError::RetriesExhausted {
-                pending,
-                attempts: run.attempts,
-                elapsed_ms,
-                last: run.last_error.clone(),
-            })
-        } else {
-            Ok(mine
+    let run = retry_until_settled(&shared, &all, &mut replies).await;
+    replies.answer_settled(&run);
+    replies.answer_pending(&run);
+}
+
+/// Each submission's documents (its range of the batch) and its reply,
+/// taken once answered.
+#[derive(Default)]
+struct Replies(Vec<(Range<usize>, Option<Reply>)>);
+
+type Reply = oneshot::Sender<Result<Vec<DocResult>, BulkError>>;
+
+impl Replies {
+    /// Answer every submission whose documents are all indexed or rejected.
+    fn answer_settled(&mut self, run: &Settled) {
+        for (range, reply) in &mut self.0 {
+            let mine = &run.results[range.clone()];
+            if reply.is_none() || mine.iter().any(Option::is_none) {
+                continue;
+            }
+            let results = mine.iter().flatten().cloned().collect();
+            if let Some(r) = reply.take() {
+                let _ = r.send(Ok(results));
+            }
+        }
+    }
+
+    /// Answer the submissions still waiting: the retry budget is spent.
+    fn answer_pending(&mut self, run: &Settled) {
+        let elapsed_ms = run.started.elapsed().as_millis() as u64;
+        for (range, reply) in &mut self.0 {
+            let pending = run.results[range.clone()]
                 .iter()
-                .map(|r| r.clone().unwrap_or(DocResult::Indexed))
-                .collect())
-        };
-        let _ = reply.send(answer);
+                .filter(|r| r.is_none())
+                .count();
+            if let Some(r) = reply.take() {
+                let _ = r.send(Err(BulkError::RetriesExhausted {
+                    pending,
+                    attempts: run.attempts,
+                    elapsed_ms,
+                    last: run.last_error.clone(),
+                }));
+            }
+        }
     }
 }
 
@@ -136,8 +171,9 @@ struct Settled {
 }
 
 /// Attempt the documents until each is indexed or rejected, or the retry
-/// budget is spent (those stay `None`).
-async fn retry_until_settled(shared: &Shared, all: &[&BulkDoc]) -> Settled {
+/// budget is spent (those stay `None`); submissions are answered as they
+/// settle.
+async fn retry_until_settled(shared: &Shared, all: &[&BulkDoc], replies: &mut Replies) -> Settled {
     let mut run = Settled {
         results: vec![None; all.len()],
         attempts: 0,
@@ -150,18 +186,9 @@ async fn retry_until_settled(shared: &Shared, all: &[&BulkDoc]) -> Settled {
         (run.started.elapsed().as_nanos() as u64) ^ 0x9E37_79B9_7F4A_7C15 ^ (all.len() as u64);
     while !todo.is_empty() {
         run.attempts += 1;
-        match attempt(shared, all, &todo).await {
-            Ok(statuses) => todo = settle(&mut run, all, &todo, statuses),
-            Err(e) => {
-                tracing::warn!(
-                    documents = todo.len(),
-                    attempt = run.attempts,
-                    error = e,
-                    "bulk request failed; will retry"
-                );
-                run.last_error = e;
-            }
-        }
+        let statuses = attempt(shared, all, &todo).await;
+        todo = settle(&mut run, all, &todo, statuses);
+        replies.answer_settled(&run);
         if todo.is_empty() {
             break;
         }
@@ -214,17 +241,101 @@ fn settle(
     retry
 }
 
-/// One `_bulk` attempt for the documents at `todo`. `Err` means nothing can
-/// be said about any item (connection, whole-request status, bad response).
-async fn attempt(
-    shared: &Shared,
-    all: &[&BulkDoc],
-    todo: &[usize],
-) -> Result<Vec<ItemStatus>, String> {
-    super::template::ensure_templates(shared).await?;
-    let mut body = Vec::with_capacity(todo.iter().map(|&i| all[i].encoded_len()).sum());
-    bulk::encode(todo.iter().map(|&i| all[i]), &mut body);
-    let (status, resp) = shared
+/// What one `_bulk` request came to.
+enum Sent {
+    /// A status per item, in order.
+    Items(Vec<ItemStatus>),
+    /// 413: the body is larger than the node takes.
+    TooLarge(String),
+    /// Nothing can be said about any item (connection, another
+    /// whole-request status, a bad response): `(status or 0, why)`.
+    Failed(u16, String),
+}
+
+/// One attempt at the documents at `todo`: one status per document, in
+/// order. They go in `_bulk` bodies of at most `bulk_max_bytes` (a larger
+/// document alone); a body answered 413 is split in halves and each sent
+/// again, down to one document, which is then rejected as too large. A
+/// failure of one body makes only its own documents retried.
+async fn attempt(shared: &Shared, all: &[&BulkDoc], todo: &[usize]) -> Vec<ItemStatus> {
+    if let Err(e) = super::template::ensure_templates(shared).await {
+        return vec![whole_request_failed(0, &e); todo.len()];
+    }
+    let mut statuses: Vec<Option<ItemStatus>> = vec![None; todo.len()];
+    let mut queue = chunks(all, todo, shared.bulk_max_bytes);
+    while let Some(range) = queue.pop() {
+        match send_bulk(shared, all, &todo[range.clone()]).await {
+            Sent::Items(items) => {
+                for (slot, item) in statuses[range].iter_mut().zip(items) {
+                    *slot = Some(item);
+                }
+            }
+            Sent::TooLarge(_) if range.len() > 1 => {
+                let mid = range.start + range.len() / 2;
+                queue.push(range.start..mid);
+                queue.push(mid..range.end);
+            }
+            Sent::TooLarge(reason) => {
+                statuses[range.start] = Some(ItemStatus::Rejected(ItemError {
+                    status: 413,
+                    error_type: "weir_document_too_large".into(),
+                    reason: format!(
+                        "OpenSearch refuses this document alone as too large: {reason}"
+                    ),
+                }));
+            }
+            Sent::Failed(status, e) => {
+                tracing::warn!(
+                    documents = range.len(),
+                    error = e,
+                    "bulk request failed; will retry"
+                );
+                for slot in &mut statuses[range] {
+                    *slot = Some(whole_request_failed(status, &e));
+                }
+            }
+        }
+    }
+    statuses
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|| whole_request_failed(0, "not sent")))
+        .collect()
+}
+
+/// The retryable status of a document whose whole `_bulk` failed.
+fn whole_request_failed(status: u16, reason: &str) -> ItemStatus {
+    ItemStatus::Retry(ItemError {
+        status,
+        error_type: "weir_bulk_failed".into(),
+        reason: reason.to_string(),
+    })
+}
+
+/// Positions in `todo`, cut into runs whose `_bulk` body stays within
+/// `max_bytes` (a document larger than that is a run of its own).
+fn chunks(all: &[&BulkDoc], todo: &[usize], max_bytes: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (pos, &i) in todo.iter().enumerate() {
+        let len = all[i].encoded_len();
+        if pos > start && bytes + len > max_bytes {
+            out.push(start..pos);
+            (start, bytes) = (pos, 0);
+        }
+        bytes += len;
+    }
+    if start < todo.len() {
+        out.push(start..todo.len());
+    }
+    out
+}
+
+/// One `_bulk` request for the documents at `slots`.
+async fn send_bulk(shared: &Shared, all: &[&BulkDoc], slots: &[usize]) -> Sent {
+    let mut body = Vec::with_capacity(slots.iter().map(|&i| all[i].encoded_len()).sum());
+    bulk::encode(slots.iter().map(|&i| all[i]), &mut body);
+    let size = body.len();
+    let sent = shared
         .client
         .send(
             Method::POST,
@@ -232,15 +343,28 @@ async fn attempt(
             "application/x-ndjson",
             Bytes::from(body),
         )
-        .await
-        .map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!(
-            "_bulk answered {status}: {}",
-            String::from_utf8_lossy(&resp[..resp.len().min(500)])
+        .await;
+    let (status, resp) = match sent {
+        Ok(r) => r,
+        Err(e) => return Sent::Failed(0, e.to_string()),
+    };
+    let said = || String::from_utf8_lossy(&resp[..resp.len().min(500)]).into_owned();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return Sent::TooLarge(format!(
+            "_bulk of {size} bytes answered {status}: {}",
+            said()
         ));
     }
-    bulk::parse_response(&resp, todo.len())
+    if !status.is_success() {
+        return Sent::Failed(
+            status.as_u16(),
+            format!("_bulk answered {status}: {}", said()),
+        );
+    }
+    match bulk::parse_response(&resp, slots.len()) {
+        Ok(items) => Sent::Items(items),
+        Err(e) => Sent::Failed(status.as_u16(), e),
+    }
 }
 
 #[cfg(test)]
@@ -254,5 +378,26 @@ mod tests {
             assert!(jitter(Duration::from_millis(100), &mut seed) < Duration::from_millis(100));
         }
         assert_eq!(jitter(Duration::ZERO, &mut seed), Duration::ZERO);
+    }
+
+    #[test]
+    fn bodies_are_cut_at_bulk_max_bytes() {
+        let doc = |n: usize| BulkDoc {
+            index: "i".into(),
+            id: "d".into(),
+            body: "x".repeat(n),
+        };
+        let docs = [doc(10), doc(10), doc(500), doc(10), doc(10)];
+        let all: Vec<&BulkDoc> = docs.iter().collect();
+        let each = docs[0].encoded_len();
+        let runs = chunks(&all, &[0, 1, 2, 3, 4], 2 * each);
+        assert_eq!(runs, [0..2, 2..3, 3..5], "the big one alone");
+        let one = chunks(&all, &[3], 1);
+        assert_eq!(
+            (one.len(), one[0].clone()),
+            (1, 0..1),
+            "one document always goes"
+        );
+        assert!(chunks(&all, &[], 100).is_empty());
     }
 }
