@@ -33,6 +33,13 @@ pub const PROTOCOL_VERSION: &str = "1.0";
 /// Longest request id accepted (Firehose sends a 36-byte GUID). Ids go into
 /// file names, logs and document ids, so they are bounded.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
+/// Request timestamps accepted (ms since the epoch): 1970-01-01T00:00:00Z
+/// up to the end of the year 9999. Firehose sends the time it sent the
+/// request (kept across retries, which last at most a day), so this never
+/// refuses a real request; it is the range where dates format as
+/// `YYYY/MM/DD/HH` (S3 keys, index names). A narrower window around "now"
+/// would refuse late retries and replays whenever a clock is off.
+pub const TIMESTAMP_RANGE_MS: std::ops::RangeInclusive<i64> = 0..=crate::index::MAX_INDEX_TIME_MS;
 /// Firehose limits access keys to 4096 bytes.
 pub const MAX_ACCESS_KEY_LEN: usize = 4096;
 
@@ -114,6 +121,11 @@ pub enum RequestError {
     /// The body is not a Firehose request envelope.
     #[error("malformed request body: {0}")]
     MalformedBody(String),
+    /// The body's `timestamp` is outside [`TIMESTAMP_RANGE_MS`].
+    #[error(
+        "timestamp {0} is out of range: expected milliseconds since 1970-01-01T00:00:00Z, before the year 10000"
+    )]
+    BadTimestamp(i64),
     /// A record's `data` is not base64.
     #[error("record {index}: data is not valid base64: {reason}")]
     BadBase64 {
@@ -161,6 +173,7 @@ impl RequestError {
             | BadCommonAttributes(_)
             | BadGzip(_)
             | MalformedBody(_)
+            | BadTimestamp(_)
             | BadBase64 { .. }
             | BodyRead(_) => StatusCode::BAD_REQUEST,
             UnsupportedContentType(_) | UnsupportedContentEncoding(_) => {
@@ -420,6 +433,9 @@ pub fn decode_body(
             body: env.request_id.into_owned(),
         });
     }
+    if !TIMESTAMP_RANGE_MS.contains(&env.timestamp) {
+        return Err(RequestError::BadTimestamp(env.timestamp));
+    }
     if env.records.len() > limits.max_records {
         return Err(RequestError::TooManyRecords {
             count: env.records.len(),
@@ -632,6 +648,7 @@ mod tests {
             (TooManyRecords { count: 2, limit: 1 }, 413),
             (BadGzip("x".into()), 400),
             (MalformedBody("x".into()), 400),
+            (BadTimestamp(i64::MAX), 400),
             (
                 BadBase64 {
                     index: 0,
@@ -764,6 +781,22 @@ mod tests {
             decode_body(&h, br#"{"requestId":"a","timestamp":1}"#, &l),
             Err(RequestError::MalformedBody(_))
         ));
+    }
+
+    #[test]
+    fn timestamps_outside_1970_to_9999_are_refused() {
+        let h = check_headers(&headers(&[("x-amz-firehose-protocol-version", "1.0")])).unwrap();
+        let body = |ts: i64| format!(r#"{{"requestId":"r-1","timestamp":{ts},"records":[]}}"#);
+        for ts in [253_402_300_800_000, i64::MAX, -1, i64::MIN] {
+            assert_eq!(
+                decode_body(&h, body(ts).as_bytes(), &Limits::default()),
+                Err(RequestError::BadTimestamp(ts)),
+                "{ts}"
+            );
+        }
+        for ts in [0, 1_700_000_000_000, 253_402_300_799_999] {
+            assert!(decode_body(&h, body(ts).as_bytes(), &Limits::default()).is_ok());
+        }
     }
 
     #[test]

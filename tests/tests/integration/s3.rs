@@ -482,3 +482,53 @@ sink = "local"
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].1, serde_json::json!({"n": 5}));
 }
+
+/// A request timestamp past the year 9999 (which `humantime` refuses to
+/// format, and which once killed the route's backup task) or at `i64::MAX`
+/// is refused with 400, and the route's S3 backup keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_timestamps_are_refused_and_backups_go_on() {
+    let (endpoint, bucket, access_key, secret_key) = s3_server();
+    use_test_aws_credentials();
+    let os_url = opensearch_url();
+    let s3 = s3_client(&endpoint, &access_key, &secret_key).await;
+    let index = unique_index("s3ts");
+    let prefix = format!("ts-{index}");
+    let out = temp_dir("s3-ts");
+    let mut cfg = config(&out, &os_url, &endpoint, &bucket, &prefix, &index);
+    let r = cfg.routes.iter_mut().find(|r| r.name == "waf-s3").unwrap();
+    r.backup = Some("dlq".into());
+    r.backup_max_age = std::time::Duration::from_millis(0);
+    let p = Pipeline::build(&cfg).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = |rid: &str, ts: i64| {
+        serde_json::json!({
+            "requestId": rid,
+            "timestamp": ts,
+            "records": records().iter().map(|r| serde_json::json!({"data": base64::Engine::encode(&b64, r)})).collect::<Vec<_>>(),
+        })
+        .to_string()
+        .into_bytes()
+    };
+    for (rid, ts) in [("ts-10000", 253_402_300_800_000i64), ("ts-max", i64::MAX)] {
+        let req = firehose_request("/os/waf", Some(KEY), body(rid, ts));
+        let (status, _, json) = read_response(handle(&p, req).await).await;
+        assert_eq!(status, 400, "{json}");
+        assert_eq!(json["requestId"], rid);
+        let msg = json["errorMessage"].as_str().unwrap();
+        assert!(msg.contains("timestamp"), "{msg}");
+    }
+    let req = firehose_request("/os/waf", Some(KEY), body("ts-good", 1_700_000_000_000));
+    let (status, _, json) = read_response(handle(&p, req).await).await;
+    assert_eq!(status, 200, "{json}");
+    let objects = s3_objects(&s3, &bucket, &format!("{prefix}/backup/")).await;
+    let keys: Vec<_> = objects.iter().map(|o| &o.0).collect();
+    assert_eq!(objects.len(), 1, "{keys:?}");
+    assert!(
+        objects[0].0.starts_with(&format!(
+            "{prefix}/backup/demo/waf-s3/2023/11/14/22/ts-good-1-4"
+        )),
+        "{keys:?}"
+    );
+    assert_eq!(lines(&objects[0].1).len(), 4);
+}
