@@ -162,8 +162,9 @@ impl RequestError {
         use RequestError::*;
         match self {
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            UnknownRoute(_) => StatusCode::NOT_FOUND,
-            MissingAccessKey | WrongAccessKey => StatusCode::UNAUTHORIZED,
+            // One answer for all three, so the status tells no one which
+            // paths are routes.
+            UnknownRoute(_) | MissingAccessKey | WrongAccessKey => StatusCode::UNAUTHORIZED,
             // Not 404 (no route) and not retried by EventBridge; S3 itself
             // answers 403 for a missing key the caller may not list.
             ObjectUnavailable => StatusCode::FORBIDDEN,
@@ -187,6 +188,35 @@ impl RequestError {
             DeliveryFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+/// The `errorMessage` for an unknown route, a missing key and a wrong key.
+pub const ACCESS_DENIED: &str = "access denied: no route at this path takes this access key";
+
+impl RequestError {
+    /// What the caller is told (`errorMessage`); the [`Display`] text, with
+    /// every detail, goes to the log with the request id. The caller's own
+    /// mistakes in the request are described (they hold nothing but what
+    /// it sent); an unknown route and a wrong or missing key read the same
+    /// ([`ACCESS_DENIED`]); a failure inside Weir or its stores says only
+    /// that the records were not stored, and the request id to find the
+    /// log line by: sink errors carry paths, S3 keys, SDK text and
+    /// document ids, some of other tenants' batches.
+    ///
+    /// [`Display`]: std::fmt::Display
+    pub fn public_message(&self, request_id: Option<&str>) -> String {
+        use RequestError::*;
+        match self {
+            UnknownRoute(_) | MissingAccessKey | WrongAccessKey => ACCESS_DENIED.to_string(),
+            DeliveryFailed(_) => format!(
+                "internal error: the records were not stored, retry (request id {:?}; the details are in Weir's log)",
+                request_id.unwrap_or("")
+            ),
+            Unavailable(_) => "service unavailable, retry".to_string(),
+            BodyRead(_) => "could not read the request body".to_string(),
+            _ => self.to_string(),
         }
     }
 }
@@ -627,7 +657,7 @@ mod tests {
         use RequestError::*;
         let table: Vec<(RequestError, u16)> = vec![
             (MethodNotAllowed("GET".into()), 405),
-            (UnknownRoute("/x".into()), 404),
+            (UnknownRoute("/x".into()), 401),
             (MissingAccessKey, 401),
             (OverQuota("records per second".into()), 429),
             (WrongAccessKey, 401),

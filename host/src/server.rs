@@ -238,6 +238,13 @@ where
                     "shutting down\n".into(),
                 );
             }
+            "/metrics" if !metrics_allowed(live, req.headers()) => {
+                return text_response(
+                    StatusCode::UNAUTHORIZED,
+                    "text/plain",
+                    "unauthorized\n".into(),
+                );
+            }
             "/metrics" => {
                 return text_response(
                     StatusCode::OK,
@@ -250,6 +257,19 @@ where
     }
     let pipeline = live.current();
     handle(&pipeline, req).await
+}
+
+/// Whether `GET /metrics` may be answered: always without
+/// `server.metrics_token`, else only with `Authorization: Bearer <token>`.
+fn metrics_allowed(live: &Live, headers: &http::HeaderMap) -> bool {
+    let pipeline = live.current();
+    let Some(token) = &pipeline.config().server.metrics_token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|t| token.matches(t))
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
@@ -266,7 +286,11 @@ fn error_response(request_id: Option<&str>, err: &RequestError) -> Response<Full
     let status = err.status();
     let mut resp = json_response(
         status,
-        firehose::error_body(request_id, firehose::now_ms(), &err.to_string()),
+        firehose::error_body(
+            request_id,
+            firehose::now_ms(),
+            &err.public_message(request_id),
+        ),
     );
     if status == StatusCode::METHOD_NOT_ALLOWED {
         resp.headers_mut()
@@ -391,6 +415,7 @@ where
         return Err(RequestError::MethodNotAllowed(req.method().to_string()));
     }
     let route = route.ok_or_else(|| RequestError::UnknownRoute(req.uri().path().to_string()))?;
+    // Unknown route and wrong key get one answer (see `public_message`).
     if let Some(store) = route.object_store.clone() {
         return s3_notification(pipeline, &route, &store, req).await;
     }

@@ -41,6 +41,7 @@ pub(super) struct RawServer {
     #[serde(default)]
     pub(super) plain_http: bool,
     pub(super) tls: Option<RawTls>,
+    pub(super) metrics_token: Option<String>,
 }
 
 /// `[server.tls]`.

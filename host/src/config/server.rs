@@ -13,6 +13,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// TLS, or `None` for plain HTTP (only when `plain_http = true`).
     pub tls: Option<TlsConfig>,
+    /// `GET /metrics` wants `Authorization: Bearer <token>` when set (held
+    /// as a SHA-256 digest). Metrics name every tenant and route.
+    pub metrics_token: Option<crate::tenant::AccessKey>,
 }
 
 /// TLS certificate chain and private key, PEM files.
@@ -54,7 +57,16 @@ pub(super) fn validate_server(raw: RawServer, problems: &mut Vec<String>) -> Ser
             None
         }
     };
-    ServerConfig { listen, tls }
+    let metrics_token = raw.metrics_token.and_then(|t| {
+        crate::tenant::AccessKey::new(&t)
+            .map_err(|e| problems.push(format!("server.metrics_token: {e}")))
+            .ok()
+    });
+    ServerConfig {
+        listen,
+        tls,
+        metrics_token,
+    }
 }
 
 /// `[geoip]`: MaxMind-format databases the plugins' `enrich.geoip` answers
