@@ -42,6 +42,7 @@ pub(super) struct RawServer {
     pub(super) plain_http: bool,
     pub(super) tls: Option<RawTls>,
     pub(super) metrics_token: Option<String>,
+    pub(super) metrics_listen: Option<String>,
 }
 
 /// `[server.tls]`.

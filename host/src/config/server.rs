@@ -16,6 +16,9 @@ pub struct ServerConfig {
     /// `GET /metrics` wants `Authorization: Bearer <token>` when set (held
     /// as a SHA-256 digest). Metrics name every tenant and route.
     pub metrics_token: Option<crate::tenant::AccessKey>,
+    /// When set, `/metrics` is served on this address (plain HTTP, with
+    /// `/healthz` and `/readyz`) and not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// TLS certificate chain and private key, PEM files.
@@ -62,10 +65,24 @@ pub(super) fn validate_server(raw: RawServer, problems: &mut Vec<String>) -> Ser
             .map_err(|e| problems.push(format!("server.metrics_token: {e}")))
             .ok()
     });
+    let metrics_listen = raw
+        .metrics_listen
+        .and_then(|m| match m.parse::<SocketAddr>() {
+            Ok(a) if a == listen => {
+                problems.push("server.metrics_listen: the same address as server.listen".into());
+                None
+            }
+            Ok(a) => Some(a),
+            Err(e) => {
+                problems.push(format!("server.metrics_listen: {e}: {m:?}"));
+                None
+            }
+        });
     ServerConfig {
         listen,
         tls,
         metrics_token,
+        metrics_listen,
     }
 }
 
