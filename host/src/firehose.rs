@@ -33,6 +33,13 @@ pub const PROTOCOL_VERSION: &str = "1.0";
 /// Longest request id accepted (Firehose sends a 36-byte GUID). Ids go into
 /// file names, logs and document ids, so they are bounded.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
+/// Request timestamps accepted (ms since the epoch): 1970-01-01T00:00:00Z
+/// up to the end of the year 9999. Firehose sends the time it sent the
+/// request (kept across retries, which last at most a day), so this never
+/// refuses a real request; it is the range where dates format as
+/// `YYYY/MM/DD/HH` (S3 keys, index names). A narrower window around "now"
+/// would refuse late retries and replays whenever a clock is off.
+pub const TIMESTAMP_RANGE_MS: std::ops::RangeInclusive<i64> = 0..=crate::index::MAX_INDEX_TIME_MS;
 /// Firehose limits access keys to 4096 bytes.
 pub const MAX_ACCESS_KEY_LEN: usize = 4096;
 
@@ -114,6 +121,11 @@ pub enum RequestError {
     /// The body is not a Firehose request envelope.
     #[error("malformed request body: {0}")]
     MalformedBody(String),
+    /// The body's `timestamp` is outside [`TIMESTAMP_RANGE_MS`].
+    #[error(
+        "timestamp {0} is out of range: expected milliseconds since 1970-01-01T00:00:00Z, before the year 10000"
+    )]
+    BadTimestamp(i64),
     /// A record's `data` is not base64.
     #[error("record {index}: data is not valid base64: {reason}")]
     BadBase64 {
@@ -150,8 +162,9 @@ impl RequestError {
         use RequestError::*;
         match self {
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            UnknownRoute(_) => StatusCode::NOT_FOUND,
-            MissingAccessKey | WrongAccessKey => StatusCode::UNAUTHORIZED,
+            // One answer for all three, so the status tells no one which
+            // paths are routes.
+            UnknownRoute(_) | MissingAccessKey | WrongAccessKey => StatusCode::UNAUTHORIZED,
             // Not 404 (no route) and not retried by EventBridge; S3 itself
             // answers 403 for a missing key the caller may not list.
             ObjectUnavailable => StatusCode::FORBIDDEN,
@@ -161,6 +174,7 @@ impl RequestError {
             | BadCommonAttributes(_)
             | BadGzip(_)
             | MalformedBody(_)
+            | BadTimestamp(_)
             | BadBase64 { .. }
             | BodyRead(_) => StatusCode::BAD_REQUEST,
             UnsupportedContentType(_) | UnsupportedContentEncoding(_) => {
@@ -174,6 +188,35 @@ impl RequestError {
             DeliveryFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+/// The `errorMessage` for an unknown route, a missing key and a wrong key.
+pub const ACCESS_DENIED: &str = "access denied: no route at this path takes this access key";
+
+impl RequestError {
+    /// What the caller is told (`errorMessage`); the [`Display`] text, with
+    /// every detail, goes to the log with the request id. The caller's own
+    /// mistakes in the request are described (they hold nothing but what
+    /// it sent); an unknown route and a wrong or missing key read the same
+    /// ([`ACCESS_DENIED`]); a failure inside Weir or its stores says only
+    /// that the records were not stored, and the request id to find the
+    /// log line by: sink errors carry paths, S3 keys, SDK text and
+    /// document ids, some of other tenants' batches.
+    ///
+    /// [`Display`]: std::fmt::Display
+    pub fn public_message(&self, request_id: Option<&str>) -> String {
+        use RequestError::*;
+        match self {
+            UnknownRoute(_) | MissingAccessKey | WrongAccessKey => ACCESS_DENIED.to_string(),
+            DeliveryFailed(_) => format!(
+                "internal error: the records were not stored, retry (request id {:?}; the details are in Weir's log)",
+                request_id.unwrap_or("")
+            ),
+            Unavailable(_) => "service unavailable, retry".to_string(),
+            BodyRead(_) => "could not read the request body".to_string(),
+            _ => self.to_string(),
         }
     }
 }
@@ -420,6 +463,9 @@ pub fn decode_body(
             body: env.request_id.into_owned(),
         });
     }
+    if !TIMESTAMP_RANGE_MS.contains(&env.timestamp) {
+        return Err(RequestError::BadTimestamp(env.timestamp));
+    }
     if env.records.len() > limits.max_records {
         return Err(RequestError::TooManyRecords {
             count: env.records.len(),
@@ -611,7 +657,7 @@ mod tests {
         use RequestError::*;
         let table: Vec<(RequestError, u16)> = vec![
             (MethodNotAllowed("GET".into()), 405),
-            (UnknownRoute("/x".into()), 404),
+            (UnknownRoute("/x".into()), 401),
             (MissingAccessKey, 401),
             (OverQuota("records per second".into()), 429),
             (WrongAccessKey, 401),
@@ -632,6 +678,7 @@ mod tests {
             (TooManyRecords { count: 2, limit: 1 }, 413),
             (BadGzip("x".into()), 400),
             (MalformedBody("x".into()), 400),
+            (BadTimestamp(i64::MAX), 400),
             (
                 BadBase64 {
                     index: 0,
@@ -764,6 +811,22 @@ mod tests {
             decode_body(&h, br#"{"requestId":"a","timestamp":1}"#, &l),
             Err(RequestError::MalformedBody(_))
         ));
+    }
+
+    #[test]
+    fn timestamps_outside_1970_to_9999_are_refused() {
+        let h = check_headers(&headers(&[("x-amz-firehose-protocol-version", "1.0")])).unwrap();
+        let body = |ts: i64| format!(r#"{{"requestId":"r-1","timestamp":{ts},"records":[]}}"#);
+        for ts in [253_402_300_800_000, i64::MAX, -1, i64::MIN] {
+            assert_eq!(
+                decode_body(&h, body(ts).as_bytes(), &Limits::default()),
+                Err(RequestError::BadTimestamp(ts)),
+                "{ts}"
+            );
+        }
+        for ts in [0, 1_700_000_000_000, 253_402_300_799_999] {
+            assert!(decode_body(&h, body(ts).as_bytes(), &Limits::default()).is_ok());
+        }
     }
 
     #[test]

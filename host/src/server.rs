@@ -225,31 +225,76 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    if req.method() == Method::GET {
-        match req.uri().path() {
-            "/healthz" => return text_response(StatusCode::OK, "text/plain", "ok\n".into()),
-            "/readyz" if live.is_ready() => {
-                return text_response(StatusCode::OK, "text/plain", "ready\n".into());
-            }
-            "/readyz" => {
-                return text_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    "shutting down\n".into(),
-                );
-            }
-            "/metrics" => {
-                return text_response(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4",
-                    live.current().render_metrics(),
-                );
-            }
-            _ => {}
-        }
-    }
     let pipeline = live.current();
+    let metrics_here = pipeline.config().server.metrics_listen.is_none();
+    if let Some(resp) = ops_response(live, &req, metrics_here) {
+        return resp;
+    }
     handle(&pipeline, req).await
+}
+
+/// `GET /healthz`, `/readyz`, and `/metrics` when `metrics` (behind
+/// `server.metrics_token` when set); `None` for anything else.
+fn ops_response<B>(live: &Live, req: &Request<B>, metrics: bool) -> Option<Response<Full<Bytes>>> {
+    if req.method() != Method::GET {
+        return None;
+    }
+    let text = |status, body: &str| text_response(status, "text/plain", body.to_string());
+    Some(match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" if live.is_ready() => text(StatusCode::OK, "ready\n"),
+        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+        "/metrics" if !metrics => return None,
+        "/metrics" if !metrics_allowed(live, req.headers()) => {
+            text(StatusCode::UNAUTHORIZED, "unauthorized\n")
+        }
+        "/metrics" => text_response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            live.current().render_metrics(),
+        ),
+        _ => return None,
+    })
+}
+
+/// Serve `server.metrics_listen`: plain HTTP, `GET /metrics`, `/healthz`
+/// and `/readyz` only (404 for the rest), until the runtime ends.
+pub async fn serve_metrics(listener: TcpListener, live: Arc<Live>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let live = live.clone();
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let live = live.clone();
+            async move {
+                Ok::<_, Infallible>(ops_response(&live, &req, true).unwrap_or_else(|| {
+                    text_response(StatusCode::NOT_FOUND, "text/plain", "not found\n".into())
+                }))
+            }
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Whether `GET /metrics` may be answered: always without
+/// `server.metrics_token`, else only with `Authorization: Bearer <token>`.
+fn metrics_allowed(live: &Live, headers: &http::HeaderMap) -> bool {
+    let pipeline = live.current();
+    let Some(token) = &pipeline.config().server.metrics_token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|t| token.matches(t))
 }
 
 fn json_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
@@ -266,7 +311,11 @@ fn error_response(request_id: Option<&str>, err: &RequestError) -> Response<Full
     let status = err.status();
     let mut resp = json_response(
         status,
-        firehose::error_body(request_id, firehose::now_ms(), &err.to_string()),
+        firehose::error_body(
+            request_id,
+            firehose::now_ms(),
+            &err.public_message(request_id),
+        ),
     );
     if status == StatusCode::METHOD_NOT_ALLOWED {
         resp.headers_mut()
@@ -391,6 +440,7 @@ where
         return Err(RequestError::MethodNotAllowed(req.method().to_string()));
     }
     let route = route.ok_or_else(|| RequestError::UnknownRoute(req.uri().path().to_string()))?;
+    // Unknown route and wrong key get one answer (see `public_message`).
     if let Some(store) = route.object_store.clone() {
         return s3_notification(pipeline, &route, &store, req).await;
     }

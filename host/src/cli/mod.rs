@@ -182,6 +182,13 @@ fn serve(
         let live = Arc::new(weir::live::Live::with_source(pipeline, source));
         live.spawn_watchers(CONFIG_POLL_INTERVAL);
         let server = weir::server::Server::bind(config.server.listen, tls, live.clone()).await?;
+        if let Some(addr) = config.server.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (metrics): {e}"))?;
+            tracing::info!(%addr, "metrics listening");
+            tokio::spawn(weir::server::serve_metrics(listener, live.clone()));
+        }
         let addr = server.local_addr()?;
         tracing::info!(
             %addr,

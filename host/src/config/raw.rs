@@ -41,6 +41,8 @@ pub(super) struct RawServer {
     #[serde(default)]
     pub(super) plain_http: bool,
     pub(super) tls: Option<RawTls>,
+    pub(super) metrics_token: Option<String>,
+    pub(super) metrics_listen: Option<String>,
 }
 
 /// `[server.tls]`.

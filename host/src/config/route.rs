@@ -169,6 +169,9 @@ pub(super) fn validate_routes(
 ) -> Vec<RouteConfig> {
     let mut routes = Vec::new();
     let mut paths = HashSet::new();
+    // Replay, dead-letter places and index templates key routes by
+    // (tenant, name): two routes sharing both would be mixed up.
+    let mut names = HashSet::new();
     for (i, r) in raw.into_iter().enumerate() {
         let at = format!("routes[{i}]");
         let before = problems.len();
@@ -176,6 +179,15 @@ pub(super) fn validate_routes(
         if let Some(route) = route
             && problems.len() == before
         {
+            if !names.insert((route.tenant.clone(), route.name.clone())) {
+                problems.push(format!(
+                    "{at}.name: tenant {:?} already has a route named {:?}; route names must be \
+                     unique per tenant (replay, dead letters and index templates are keyed by them)",
+                    route.tenant.as_str(),
+                    route.name
+                ));
+                continue;
+            }
             routes.push(route);
         }
     }

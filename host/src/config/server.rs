@@ -13,6 +13,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// TLS, or `None` for plain HTTP (only when `plain_http = true`).
     pub tls: Option<TlsConfig>,
+    /// `GET /metrics` wants `Authorization: Bearer <token>` when set (held
+    /// as a SHA-256 digest). Metrics name every tenant and route.
+    pub metrics_token: Option<crate::tenant::AccessKey>,
+    /// When set, `/metrics` is served on this address (plain HTTP, with
+    /// `/healthz` and `/readyz`) and not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// TLS certificate chain and private key, PEM files.
@@ -54,7 +60,30 @@ pub(super) fn validate_server(raw: RawServer, problems: &mut Vec<String>) -> Ser
             None
         }
     };
-    ServerConfig { listen, tls }
+    let metrics_token = raw.metrics_token.and_then(|t| {
+        crate::tenant::AccessKey::new(&t)
+            .map_err(|e| problems.push(format!("server.metrics_token: {e}")))
+            .ok()
+    });
+    let metrics_listen = raw
+        .metrics_listen
+        .and_then(|m| match m.parse::<SocketAddr>() {
+            Ok(a) if a == listen => {
+                problems.push("server.metrics_listen: the same address as server.listen".into());
+                None
+            }
+            Ok(a) => Some(a),
+            Err(e) => {
+                problems.push(format!("server.metrics_listen: {e}: {m:?}"));
+                None
+            }
+        });
+    ServerConfig {
+        listen,
+        tls,
+        metrics_token,
+        metrics_listen,
+    }
 }
 
 /// `[geoip]`: MaxMind-format databases the plugins' `enrich.geoip` answers

@@ -418,3 +418,22 @@ fn s3_sinks_take_their_own_credentials() {
         .join("\n");
     assert!(e.contains("sinks.dlq.role_arn"), "{e}");
 }
+
+/// Two routes of one tenant with one name (replay, dead-letter places and
+/// index templates key routes by it) are refused; other tenants may reuse it.
+#[test]
+fn route_names_are_unique_per_tenant() {
+    let twice = format!(
+        "{GOOD}\n[[routes]]\npath = \"/other/waf\"\ntenant = \"demo\"\nplugin = \"builtin:waf\"\nindex = \"waf2\"\nsink = \"local\"\n"
+    );
+    let err = Config::parse(&twice).unwrap_err().to_string();
+    assert!(
+        err.contains("routes[1].name: tenant \"demo\" already has a route named \"waf\""),
+        "{err}"
+    );
+    let renamed = twice.replace(
+        "path = \"/other/waf\"",
+        "path = \"/other/waf\"\nname = \"waf2\"",
+    );
+    Config::parse(&renamed).unwrap();
+}

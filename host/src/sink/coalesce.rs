@@ -1,8 +1,14 @@
 //! The one batching loop of the sinks: items from many requests are
 //! coalesced into one flush by count, bytes and age (OpenSearch `_bulk`
 //! bodies, backup objects).
+//!
+//! The loop outlives every request that feeds it, so a panic while one
+//! batch is flushed must not end it: [`run`] catches it, the batch's items
+//! (and with them their reply channels) are dropped, so only the requests
+//! of that batch fail, and the loop goes on with the next batch.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -54,7 +60,7 @@ where
                 }
                 None => {
                     if !pending.is_empty() {
-                        flush(std::mem::take(&mut pending), true).await;
+                        caught(flush(std::mem::take(&mut pending), true)).await;
                     }
                     return;
                 }
@@ -63,8 +69,34 @@ where
         };
         if flush_now && !pending.is_empty() {
             (count, bytes, oldest) = (0, 0, None);
-            flush(std::mem::take(&mut pending), false).await;
+            caught(flush(std::mem::take(&mut pending), false)).await;
         }
+    }
+}
+
+/// Run one flush; a panic in it is logged and ends only this flush. What
+/// the flush owned is dropped while unwinding: a reply channel dropped
+/// unanswered fails its request, which the sender retries.
+async fn caught<Fut: Future<Output = ()>>(flush: Fut) {
+    let mut flush = std::pin::pin!(flush);
+    let outcome = std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| flush.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(())) => std::task::Poll::Ready(Ok(())),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    })
+    .await;
+    if let Err(panic) = outcome {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(
+            panic = what,
+            "a sink flush panicked; its requests fail, the batcher goes on"
+        );
     }
 }
 
@@ -104,5 +136,42 @@ mod tests {
             *flushed.lock().unwrap(),
             vec![(vec![1, 2, 3], false), (vec![150], false), (vec![7], true)]
         );
+    }
+
+    /// A flush that panics fails its own batch (its reply dropped) and the
+    /// loop still flushes the next one.
+    #[tokio::test]
+    async fn a_panicking_flush_does_not_end_the_loop() {
+        struct Ask(usize, tokio::sync::oneshot::Sender<usize>);
+        impl Weighed for Ask {
+            fn weight(&self) -> (usize, usize) {
+                (1, 0)
+            }
+        }
+        let (tx, rx) = mpsc::channel(16);
+        let at = FlushAt {
+            count: 1,
+            bytes: usize::MAX,
+            age: Duration::from_secs(3600),
+        };
+        let task = tokio::spawn(run(rx, at, |b: Vec<Ask>, _| async move {
+            tokio::task::yield_now().await;
+            for Ask(n, reply) in b {
+                assert!(n != 13, "unlucky");
+                let _ = reply.send(n);
+            }
+        }));
+        let ask = |n| {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            (Ask(n, reply), answer)
+        };
+        let (bad, bad_answer) = ask(13);
+        tx.send(bad).await.unwrap();
+        assert!(bad_answer.await.is_err(), "the panicking batch fails");
+        let (good, good_answer) = ask(7);
+        tx.send(good).await.unwrap();
+        assert_eq!(good_answer.await.unwrap(), 7, "the loop goes on");
+        drop(tx);
+        task.await.unwrap();
     }
 }

@@ -186,9 +186,12 @@ impl S3Sink {
             .build()
     }
 
-    /// `<prefix>/<middle>/YYYY/MM/DD/HH/<file>`, dated `at_ms` (UTC).
+    /// `<prefix>/<middle>/YYYY/MM/DD/HH/<file>`, dated `at_ms` (UTC),
+    /// clamped to 1970..=9999 (`humantime` formats no later year), so every
+    /// `i64` gives a key. Firehose requests outside it are refused earlier.
     fn dated_key(&self, middle: &str, at_ms: i64, file: &str) -> String {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
+        let ms = at_ms.clamp(0, crate::index::MAX_INDEX_TIME_MS) as u64;
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
         // "YYYY-MM-DDTHH:MM:SSZ"
         let iso = humantime::format_rfc3339_seconds(t).to_string();
         let mut key = String::new();
@@ -318,5 +321,21 @@ mod tests {
             s.key(&batch, DeadLetterKind::OpenSearchRejected, 0),
             "weir/demo/waf/opensearch-rejected/2019/12/13/23/rid-1-0.ndjson.gz"
         );
+        // Total: any i64 gives a key (humantime panics past the year 9999).
+        for (ms, date) in [
+            (i64::MIN, "1970/01/01/00"),
+            (-1, "1970/01/01/00"),
+            (253_402_300_800_000, "9999/12/31/23"),
+            (i64::MAX, "9999/12/31/23"),
+        ] {
+            let b = SinkBatch {
+                request_timestamp_ms: ms,
+                ..batch.clone()
+            };
+            assert_eq!(
+                s.key(&b, DeadLetterKind::OpenSearchRejected, 0),
+                format!("weir/demo/waf/opensearch-rejected/{date}/rid-1-0.ndjson.gz")
+            );
+        }
     }
 }

@@ -145,7 +145,7 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
             "missing key",
             firehose_request("/firehose/waf", None, good()),
             401,
-            "Access-Key",
+            "access denied",
         ),
         (
             "other tenant's key",
@@ -168,8 +168,8 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
         (
             "unknown route",
             firehose_request("/firehose/nope", Some(KEY), good()),
-            404,
-            "no route",
+            401,
+            "access denied",
         ),
     ];
     let mut r = firehose_request("/firehose/waf", Some(KEY), good());
@@ -281,4 +281,81 @@ async fn sink_write_failure_is_non_200_so_firehose_retries() {
             .await;
     assert_eq!(status, 200);
     assert_eq!(bulk_entries(&out, "demo-waf").len(), 5);
+}
+
+/// An unknown path and a wrong key get the same status and body (bar the
+/// timestamp), so the answer does not tell which paths are routes; the
+/// body names neither the path nor the key.
+#[tokio::test]
+async fn unknown_routes_and_wrong_keys_read_the_same() {
+    let (p, _out) = pipeline("enumerate");
+    let answer = |path: &'static str, key: Option<&'static str>| {
+        let p = p.clone();
+        async move {
+            let req = firehose_request(path, key, waf_body());
+            let (status, ct, mut json) = read_response(handle(&p, req).await).await;
+            json["timestamp"] = serde_json::Value::Null;
+            (status, ct, json)
+        }
+    };
+    let wrong_key = answer("/firehose/waf", Some("not-the-key")).await;
+    let no_key = answer("/firehose/waf", None).await;
+    let other_tenant = answer("/firehose/waf", Some(OTHER_KEY)).await;
+    let no_route = answer("/firehose/nope", Some(KEY)).await;
+    let no_route_no_key = answer("/firehose/nope", None).await;
+    assert_eq!(wrong_key.0, 401, "{wrong_key:?}");
+    for other in [&no_key, &other_tenant, &no_route, &no_route_no_key] {
+        assert_eq!(other, &wrong_key);
+    }
+    let msg = wrong_key.2["errorMessage"].as_str().unwrap();
+    assert!(!msg.contains("/firehose") && !msg.contains("nope"), "{msg}");
+}
+
+/// With `server.metrics_token`, `GET /metrics` wants it as a Bearer token.
+#[tokio::test]
+async fn metrics_want_the_token_when_one_is_set() {
+    let out = temp_dir("metrics-token");
+    let token = "metrics-token-0123456789";
+    let text = config_text(
+        &out,
+        &format!("listen = \"127.0.0.1:0\"\nplain_http = true\nmetrics_token = \"{token}\""),
+    );
+    let cfg = weir::config::Config::parse(&text).unwrap();
+    let live = weir::live::Live::new(std::sync::Arc::new(
+        weir::pipeline::Pipeline::build(&cfg).unwrap(),
+    ));
+    let get = |auth: Option<String>| {
+        let mut b = http::Request::get("/metrics");
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        let req = b
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let live = &live;
+        async move {
+            let resp = weir::server::handle_live(live, req).await;
+            let status = resp.status().as_u16();
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for auth in [
+        None,
+        Some("Bearer wrong-token-0123456789".into()),
+        Some(token.into()),
+    ] {
+        let (status, body) = get(auth.clone()).await;
+        assert_eq!(status, 401, "{auth:?}");
+        assert!(!body.contains("weir_"), "{auth:?}: {body}");
+    }
+    let (status, body) = get(Some(format!("Bearer {token}"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("# TYPE weir_records_in_total counter"),
+        "{body}"
+    );
 }

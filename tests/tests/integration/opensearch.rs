@@ -230,7 +230,7 @@ async fn node_unreachable_is_non_200_and_the_retry_stores_once() {
     assert_eq!(status, 500, "{json}");
     let msg = json["errorMessage"].as_str().unwrap();
     assert!(
-        msg.contains("retry") && msg.contains("did not accept 11 documents"),
+        msg.contains("retry") && msg.contains("internal error") && !msg.contains("documents"),
         "{msg}"
     );
     assert!(

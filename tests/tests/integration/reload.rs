@@ -282,3 +282,33 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         "no new connections after shutdown"
     );
 }
+
+/// With `server.metrics_listen`, `/metrics` is served there, over a real
+/// socket, and not on the Firehose listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_their_own_listener() {
+    let out = temp_dir("metrics-listen");
+    let text = config_text(
+        &out,
+        "listen = \"127.0.0.1:0\"\nplain_http = true\nmetrics_listen = \"127.0.0.1:1\"",
+    );
+    let cfg = weir::config::Config::parse(&text).unwrap();
+    let live = Arc::new(Live::new(Arc::new(Pipeline::build(&cfg).unwrap())));
+    let req = http::Request::get("/metrics")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = handle_live(&live, req).await;
+    assert_ne!(resp.status().as_u16(), 200, "not on the public listener");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(weir::server::serve_metrics(listener, live.clone()));
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let (status, metrics) = get(&client, format!("http://{addr}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("# TYPE weir_records_in_total counter"),
+        "{metrics}"
+    );
+    let (status, _) = get(&client, format!("http://{addr}/firehose/waf")).await;
+    assert_eq!(status, 404);
+}
