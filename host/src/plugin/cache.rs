@@ -1,8 +1,21 @@
 //! The precompiled-plugin cache (`<cache_dir>/<digest>-<engine>.cwasm`) and
 //! the digest pin.
+//!
+//! A cached artifact is native code that wasmtime maps and runs without
+//! checking it (`Component::deserialize_file` is `unsafe`), so whoever can
+//! write the cache can run code in Weir, and `plugin_sha256` (which pins the
+//! `.wasm`, not the artifact) would not notice. The cache is therefore used
+//! only when (on Unix) the directory and the artifact are owned by the user
+//! running Weir and writable by nobody else; otherwise plugins are compiled
+//! from their bytes every time, with a warning. Each artifact has a sidecar
+//! `<artifact>.sha256` written with it and checked before it is mapped,
+//! which catches a truncated or altered file. Temporary files get
+//! unpredictable names and are created exclusively (never through an
+//! existing file or link).
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -75,8 +88,16 @@ impl Cache<'_> {
         let Some(dir) = self.dir else {
             return Ok((Component::new(self.engine, bytes)?, false));
         };
+        if let Err(why) = trusted_dir(dir) {
+            tracing::warn!(plugin = name, dir = %dir.display(), why, "plugin cache not used: compiling");
+            return Ok((Component::new(self.engine, bytes)?, false));
+        }
         let path = dir.join(format!("{digest}-{}.cwasm", self.engine_key));
-        if path.is_file() {
+        if path.is_file()
+            && let Err(why) = trusted_artifact(&path)
+        {
+            tracing::warn!(plugin = name, path = %path.display(), why, "precompiled plugin not trusted; compiling again");
+        } else if path.is_file() {
             // SAFETY: the file is one this host wrote (`serialize` below)
             // into its own cache directory, named by the plugin's digest and
             // the engine's compatibility hash; wasmtime checks the header and
@@ -102,9 +123,9 @@ impl Cache<'_> {
     }
 }
 
-/// Write a compiled component atomically (temp file + rename) into `dir`.
+/// Write a compiled component atomically (temp file + rename) into `dir`,
+/// with its digest beside it.
 fn write_cache(dir: &Path, path: &Path, c: &Component) -> Result<(), CacheError> {
-    use std::io::Write;
     std::fs::create_dir_all(dir).map_err(CacheError::io(dir))?;
     #[cfg(unix)]
     {
@@ -114,10 +135,101 @@ fn write_cache(dir: &Path, path: &Path, c: &Component) -> Result<(), CacheError>
     let image = c
         .serialize()
         .map_err(|e| CacheError::Serialize(format!("{e:#}")))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(CacheError::io(&tmp))?;
-    f.write_all(&image)
-        .and_then(|()| f.sync_all())
-        .map_err(CacheError::io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(CacheError::io(path))
+    let digest = crate::digest::hex(&Sha256::digest(&image));
+    write_new(&sidecar(path), digest.as_bytes())?;
+    write_new(path, &image)
 }
+
+/// Write `data` to a fresh temporary file in `path`'s directory (an
+/// unpredictable name, created exclusively, mode 0600) and rename it to `path`.
+fn write_new(path: &Path, data: &[u8]) -> Result<(), CacheError> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", unpredictable()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp).map_err(CacheError::io(&tmp))?;
+    let written = f.write_all(data).and_then(|()| f.sync_all());
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CacheError::io(path)(e));
+    }
+    Ok(())
+}
+
+/// 64 bits no other process can predict: the standard library's per-process
+/// random hash keys over the time and a counter.
+fn unpredictable() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
+}
+
+/// The artifact's sidecar digest file.
+fn sidecar(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// Whether `meta` is owned by the user running Weir and writable by no one
+/// else (Unix; elsewhere, always).
+#[cfg(unix)]
+fn owned_and_private(meta: &std::fs::Metadata) -> Result<(), &'static str> {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of `/proc/self` is the process's effective user (Linux).
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    if me.is_some_and(|uid| uid != meta.uid()) {
+        return Err("owned by another user");
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err("writable by group or others");
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owned_and_private(_: &std::fs::Metadata) -> Result<(), &'static str> {
+    Ok(())
+}
+
+/// The cache directory may be used: missing (it will be created, 0700), or
+/// a directory of ours that no one else can write.
+fn trusted_dir(dir: &Path) -> Result<(), &'static str> {
+    match std::fs::symlink_metadata(dir) {
+        Err(_) => Ok(()),
+        Ok(m) if !m.is_dir() => Err("not a directory"),
+        Ok(m) => owned_and_private(&m),
+    }
+}
+
+/// A cached artifact may be mapped: a regular file of ours that no one else
+/// can write, whose SHA-256 matches its sidecar.
+fn trusted_artifact(path: &Path) -> Result<(), &'static str> {
+    let meta = std::fs::symlink_metadata(path).map_err(|_| "unreadable")?;
+    if !meta.is_file() {
+        return Err("not a regular file");
+    }
+    owned_and_private(&meta)?;
+    let want = std::fs::read_to_string(sidecar(path)).map_err(|_| "no digest beside it")?;
+    let image = std::fs::read(path).map_err(|_| "unreadable")?;
+    if crate::digest::hex(&Sha256::digest(&image)) != want.trim() {
+        return Err("its digest does not match");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
