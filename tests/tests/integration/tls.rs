@@ -101,6 +101,8 @@ async fn waf_request_over_tls() {
         "host",
         format!("localhost:{}", addr.port()).parse().unwrap(),
     );
+    // The connection task may not have seen the first response end yet.
+    sender.ready().await.unwrap();
     let resp = sender.send_request(req).await.unwrap();
     assert_eq!(resp.status(), 401);
     let _ = resp.into_body().collect().await;
