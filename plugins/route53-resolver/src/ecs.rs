@@ -17,13 +17,17 @@
 //! level is skipped.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use weir_plugin_sdk::Loose;
-use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
+use weir_plugin_sdk::ecs::{Ecs, Endpoint, ROOTS, Roots};
 
-/// The fields of a query log that ECS fields come from.
+/// The fields of a query log that are checked and that ECS fields come
+/// from, and which ECS roots it already has: one parse gives all (the rest
+/// of the log is skipped).
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "'de: 'a"))]
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
+    pub(crate) query_timestamp: Option<Loose<'a>>,
     account_id: Option<Loose<'a>>,
     region: Option<Loose<'a>>,
     query_name: Option<Loose<'a>>,
@@ -34,6 +38,49 @@ struct Fields<'a> {
     transport: Option<Loose<'a>>,
     firewall_rule_action: Option<Loose<'a>>,
     answers: Option<Vec<Answer<'a>>>,
+    event: Option<IgnoredAny>,
+    cloud: Option<IgnoredAny>,
+    source: Option<IgnoredAny>,
+    destination: Option<IgnoredAny>,
+    network: Option<IgnoredAny>,
+    user: Option<IgnoredAny>,
+    user_agent: Option<IgnoredAny>,
+    http: Option<IgnoredAny>,
+    url: Option<IgnoredAny>,
+    dns: Option<IgnoredAny>,
+    rule: Option<IgnoredAny>,
+    related: Option<IgnoredAny>,
+}
+
+impl Fields<'_> {
+    /// The `query_name` and `query_type` the log must have.
+    pub(crate) fn query(&self) -> (&Option<Loose<'_>>, &Option<Loose<'_>>) {
+        (&self.query_name, &self.query_type)
+    }
+
+    /// The ECS roots the log already has at its top level.
+    fn roots(&self) -> Roots {
+        let present = [
+            self.event.is_some(),
+            self.cloud.is_some(),
+            self.source.is_some(),
+            self.destination.is_some(),
+            self.network.is_some(),
+            self.user.is_some(),
+            self.user_agent.is_some(),
+            self.http.is_some(),
+            self.url.is_some(),
+            self.dns.is_some(),
+            self.rule.is_some(),
+            self.related.is_some(),
+        ];
+        Roots::of_keys(
+            ROOTS
+                .iter()
+                .zip(present)
+                .filter_map(|(r, p)| p.then_some(*r)),
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -47,11 +94,8 @@ fn s<'b>(v: &'b Option<Loose<'_>>) -> Option<&'b str> {
     v.as_ref().and_then(Loose::as_str)
 }
 
-/// Append the ECS fields of the query log `log` (its JSON text) to `body`.
-pub(crate) fn append_to(log: &str, body: &mut String) {
-    let Ok(f) = serde_json::from_str::<Fields<'_>>(log) else {
-        return;
-    };
+/// Append the ECS fields of a query log (its [`Fields`]) to `body`.
+pub(crate) fn append_to(f: &Fields<'_>, body: &mut String) {
     let port = match &f.srcport {
         Some(Loose::Str(p)) => p.parse::<u16>().ok(),
         Some(Loose::U64(p)) => u16::try_from(*p).ok(),
@@ -81,5 +125,5 @@ pub(crate) fn append_to(log: &str, body: &mut String) {
         related_ip: answers.iter().filter_map(|a| s(&a.rdata)).collect(),
         ..Ecs::default()
     }
-    .append_to(body, Roots::of_json(log));
+    .append_to(body, f.roots());
 }

@@ -31,7 +31,7 @@ mod ecs;
 use serde::Deserialize;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::config::EcsOption;
-use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
+use weir_plugin_sdk::{Document, Loose, Outcome, json_object_at, trim_json_ws};
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
@@ -76,17 +76,26 @@ pub fn query_logs(text: &str, ecs: bool) -> Result<Vec<Document>, String> {
 /// the number of bytes it took. The body is the log's own text, unchanged,
 /// with `@timestamp` first and (with `ecs`) the ECS fields last.
 pub fn query_log(text: &str, ecs: bool) -> Result<(Document, usize), String> {
-    let (log, used): (QueryLog<'_>, usize) = weir_plugin_sdk::json_object_at(
-        text,
-        "a query log must be a JSON object",
-        "invalid query log",
-    )?;
-    let timestamp = required_str(&log.query_timestamp, "query_timestamp")?;
-    let ms = weir_plugin_sdk::iso_to_epoch_ms(timestamp).ok_or_else(|| {
-        format!("`query_timestamp` is not an ISO-8601 timestamp (1970..=9999): {timestamp:?}")
-    })?;
-    required_str(&log.query_name, "query_name")?;
-    required_str(&log.query_type, "query_type")?;
+    // With ECS, one parse gives the checked fields and the ECS ones; a log
+    // whose ECS fields have unexpected types is parsed again without them
+    // (and gets none), as it never fails for them.
+    let fields = ecs
+        .then(|| json_object_at::<ecs::Fields<'_>>(text, "", "").ok())
+        .flatten();
+    let (ms, used) = match &fields {
+        Some((f, used)) => (check(&f.query_timestamp, f.query())?, *used),
+        None => {
+            let (log, used): (QueryLog<'_>, usize) = json_object_at(
+                text,
+                "a query log must be a JSON object",
+                "invalid query log",
+            )?;
+            (
+                check(&log.query_timestamp, (&log.query_name, &log.query_type))?,
+                used,
+            )
+        }
+    };
     let log = text.get(..used).unwrap_or(text);
     // `{"@timestamp":"<iso ms>",` + the log after its `{` (it has members).
     let after_brace = log.get(1..).unwrap_or_default();
@@ -98,10 +107,24 @@ pub fn query_log(text: &str, ecs: bool) -> Result<(Document, usize), String> {
         body.truncate(1);
     }
     body.push_str(after_brace);
-    if ecs {
-        ecs::append_to(log, &mut body);
+    if let Some((f, _)) = &fields {
+        ecs::append_to(f, &mut body);
     }
     Ok((Document::new(body).with_timestamp_ms(ms), used))
+}
+
+/// Check the fields every query log must have; its event time in epoch ms.
+fn check(
+    timestamp: &Option<Loose<'_>>,
+    (name, kind): (&Option<Loose<'_>>, &Option<Loose<'_>>),
+) -> Result<i64, String> {
+    let timestamp = required_str(timestamp, "query_timestamp")?;
+    let ms = weir_plugin_sdk::iso_to_epoch_ms(timestamp).ok_or_else(|| {
+        format!("`query_timestamp` is not an ISO-8601 timestamp (1970..=9999): {timestamp:?}")
+    })?;
+    required_str(name, "query_name")?;
+    required_str(kind, "query_type")?;
+    Ok(ms)
 }
 
 /// The fields of a query log that are checked; the rest are skipped while
