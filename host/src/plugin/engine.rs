@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
     Config as WasmConfig, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    ProfilingStrategy,
 };
 
 use super::cache::{Cache, check_pin};
@@ -101,11 +102,21 @@ fn engine_and_linker(limits: &PluginLimits) -> wasmtime::Result<(Engine, Linker<
         .epoch_interruption(true)
         .consume_fuel(limits.consume_fuel)
         .wasm_component_model(true);
+    if profile_with_perf() {
+        // `perf` names plugin functions from /tmp/perf-<pid>.map
+        cfg.profiler(ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&cfg)?;
     let mut linker: Linker<StoreState> = Linker::new(&engine);
     super::wasi::add_to_linker(&mut linker)?;
     bindings::Plugin::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s)?;
     Ok((engine, linker))
+}
+
+/// Whether `WEIR_WASM_PROFILER=perfmap` asks for a perf map of the
+/// compiled plugins (for profiling with `perf`; see BENCHMARKS.md).
+fn profile_with_perf() -> bool {
+    std::env::var("WEIR_WASM_PROFILER").is_ok_and(|v| v == "perfmap")
 }
 
 /// Start the thread that advances `engine`'s epoch every [`EPOCH_TICK`]

@@ -32,6 +32,7 @@
 //! [`INDEX_PROPERTIES`] is the mapping of every field this module writes.
 
 mod geo;
+mod memo;
 mod roots;
 mod write;
 
@@ -190,12 +191,7 @@ impl Ecs<'_> {
             top.obj(k!("event"), |o| self.write_event(o));
         }
         if root(1) {
-            top.obj(k!("cloud"), |o| {
-                let any = self.account_id.is_some() || self.region.is_some();
-                o.lit(k!("provider"), any.then_some("aws"));
-                o.obj(k!("account"), |a| a.str(k!("id"), self.account_id));
-                o.str(k!("region"), self.region);
-            });
+            top.obj(k!("cloud"), |o| self.cloud_members(o));
         }
         if root(2) {
             top.obj(k!("source"), |o| source.write(o, &self.source));
@@ -217,13 +213,7 @@ impl Ecs<'_> {
     }
 
     fn write_event(&self, o: &mut Obj<'_>) {
-        o.lit(k!("kind"), self.kind);
-        o.strs(k!("category"), self.category);
-        o.strs(k!("type"), self.types);
-        o.str(k!("action"), self.action);
-        o.lit(k!("outcome"), self.outcome);
-        o.str(k!("provider"), self.provider);
-        o.lit(k!("dataset"), self.dataset);
+        self.event_members(o);
         o.str(k!("id"), self.id);
     }
 
@@ -270,11 +260,7 @@ impl Ecs<'_> {
             });
         }
         if root(10) {
-            top.obj(k!("rule"), |o| {
-                o.str(k!("id"), self.rule_id);
-                o.str(k!("name"), self.rule_name);
-                o.str(k!("ruleset"), self.ruleset);
-            });
+            top.obj(k!("rule"), |o| self.rule_members(o));
         }
     }
 }

@@ -11,7 +11,7 @@ mod scan;
 mod visit_at;
 
 pub use loose::Loose;
-pub use members::array_object_members;
+pub use members::{array_object_members, compact_name_value};
 pub use scan::{MAX_VISIT_DEPTH, Member, Paths, Scanned, Visit, VisitAt, scan, scan_visit};
 
 /// Append `s` to `out` as a JSON string literal (quoted and escaped), for
@@ -66,6 +66,45 @@ pub fn json_str(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
     serde_json::from_str::<String>(raw)
         .ok()
         .map(std::borrow::Cow::Owned)
+}
+
+/// `a == b`, eight bytes at a time and inline: for the short strings
+/// plugins compare per log (keys, actions, ARNs), cheaper than `==`, which
+/// calls `memcmp` (in WebAssembly, a loop over bytes behind a call).
+#[inline]
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+    let half = |s: &[u8], at: usize| s.get(at..at + 4).and_then(|w| <[u8; 4]>::try_from(w).ok());
+    match n {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        // the first and last four (or eight) bytes, overlapping
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => {
+            // eight at a time, then the last eight (overlapping)
+            let mut at = 0;
+            while at + 8 < n {
+                if word(a, at) != word(b, at) {
+                    return false;
+                }
+                at += 8;
+            }
+            word(a, n - 8) == word(b, n - 8)
+        }
+    }
+}
+
+/// [`same`] for optional strings.
+#[inline]
+pub fn same_str(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same(a.as_bytes(), b.as_bytes()),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// The JSON type name of a value, for error messages.

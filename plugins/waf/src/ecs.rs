@@ -25,10 +25,14 @@
 //! the same single scan that finds `timestamp` (no second parse).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::ops::Range;
 
 use serde_json::{Map, Value};
 use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
-use weir_plugin_sdk::json::{Paths, Visit, VisitAt, array_object_members, json_str};
+use weir_plugin_sdk::json::{
+    Paths, Visit, VisitAt, array_object_members, compact_name_value, json_str, same,
+};
 
 /// The members [`Collector`] reads, for
 /// [`scan_visit`](weir_plugin_sdk::json::scan_visit): some of the log's,
@@ -109,14 +113,19 @@ impl<'a> WafFields<'a> {
 
     fn ecs(&self) -> Ecs<'_> {
         let action = self.action.as_deref();
-        let (types, outcome): (&'static [&'static str], _) = match action {
-            Some("ALLOW") => (&["access", "allowed"], "success"),
-            Some("BLOCK" | "CAPTCHA" | "CHALLENGE") => (&["access", "denied"], "failure"),
-            Some("COUNT") => (&["access", "info"], "unknown"),
-            _ => (&["access"], "unknown"),
+        // (compared inline: `==` on strings calls `memcmp`, slow in WebAssembly)
+        let is = |name: &str| action.is_some_and(|a| same(a.as_bytes(), name.as_bytes()));
+        let (types, outcome): (&'static [&'static str], _) = if is("ALLOW") {
+            (&["access", "allowed"], "success")
+        } else if is("BLOCK") || is("CAPTCHA") || is("CHALLENGE") {
+            (&["access", "denied"], "failure")
+        } else if is("COUNT") {
+            (&["access", "info"], "unknown")
+        } else {
+            (&["access"], "unknown")
         };
         let webacl = self.webacl_id.as_deref();
-        let arn = webacl.and_then(arn_parts);
+        let arn = webacl.and_then(arn_parts_cached);
         Ecs {
             kind: Some("event"),
             category: &["web"],
@@ -172,6 +181,11 @@ impl<'a> Log<'a> {
     /// `at` in the record), unless an earlier `headers` gave it.
     fn headers(&mut self, raw: &'a str, at: usize) {
         if self.fields.user_agent.is_some() {
+            return;
+        }
+        // headers as WAF writes them: one pass
+        if let Some(found) = compact_name_value(raw, is_user_agent) {
+            self.fields.user_agent = found.and_then(json_str);
             return;
         }
         array_object_members(raw, |object, key, value| {
@@ -262,6 +276,49 @@ struct WebAclArn<'a> {
     webacl_name: Option<&'a str>,
 }
 
+/// Where the parts of a `webaclId` ARN are in it.
+struct ArnAt {
+    service: Range<usize>,
+    region: Option<Range<usize>>,
+    account: Option<Range<usize>>,
+    webacl_name: Option<Range<usize>>,
+}
+
+thread_local! {
+    /// The last `webaclId` read and where its parts are: the logs of a
+    /// batch mostly name the same web ACL.
+    static LAST_ARN: RefCell<(String, Option<ArnAt>)> = const { RefCell::new((String::new(), None)) };
+}
+
+/// [`arn_parts`], parsed once for a run of logs naming the same web ACL.
+fn arn_parts_cached(arn: &str) -> Option<WebAclArn<'_>> {
+    LAST_ARN.with_borrow_mut(|(last, at)| {
+        if !same(last.as_bytes(), arn.as_bytes()) || last.is_empty() {
+            let base = arn.as_ptr() as usize;
+            let range = |part: &str| {
+                let start = part.as_ptr() as usize - base;
+                start..start + part.len()
+            };
+            *at = arn_parts(arn).map(|a| ArnAt {
+                service: range(a.service),
+                region: a.region.map(range),
+                account: a.account.map(range),
+                webacl_name: a.webacl_name.map(range),
+            });
+            last.clear();
+            last.push_str(arn);
+        }
+        let at = at.as_ref()?;
+        let part = |r: &Range<usize>| arn.get(r.clone());
+        Some(WebAclArn {
+            service: part(&at.service)?,
+            region: at.region.as_ref().and_then(part),
+            account: at.account.as_ref().and_then(part),
+            webacl_name: at.webacl_name.as_ref().and_then(part),
+        })
+    })
+}
+
 /// `arn:aws:wafv2:<region>:<account>:<regional|global>/webacl/<name>/<id>`;
 /// a `global/` web ACL (CloudFront) has no region.
 fn arn_parts(arn: &str) -> Option<WebAclArn<'_>> {
@@ -305,5 +362,20 @@ mod tests {
         let a = arn_parts("arn:aws:wafv2:eu-west-1:1:regional/webacl/x/1").unwrap();
         assert_eq!((a.region, a.webacl_name), (Some("eu-west-1"), Some("x")));
         assert!(arn_parts("585e38b5-afce").is_none());
+        // the cached reading gives the same parts, whatever came before
+        for arn in [
+            "arn:aws:wafv2:eu-west-1:1:regional/webacl/x/1",
+            "arn:aws:wafv2:eu-west-1:1:regional/webacl/x/1",
+            "585e38b5-afce",
+            "arn:aws:wafv2:us-east-1:123456789012:global/webacl/hello/59",
+            "",
+            "arn:aws:wafv2:us-east-1:123456789012:global/webacl/hello/59",
+        ] {
+            type Parts<'a> = Option<(&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>)>;
+            fn key(a: Option<WebAclArn<'_>>) -> Parts<'_> {
+                a.map(|a| (a.service, a.region, a.account, a.webacl_name))
+            }
+            assert_eq!(key(arn_parts_cached(arn)), key(arn_parts(arn)), "{arn}");
+        }
     }
 }

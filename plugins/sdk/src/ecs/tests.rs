@@ -408,3 +408,49 @@ fn geoip_answers_are_cached_per_address() {
         "CH"
     );
 }
+
+/// The renderings kept for repeating fields ([`memo`]) give exactly what a
+/// first rendering gives, whatever came before and after (more distinct
+/// keys than are kept, repeats, fields that differ in one byte).
+#[test]
+fn kept_renderings_equal_fresh_ones() {
+    let actions: Vec<String> = (0..40).map(|i| format!("ACTION{i:02}")).collect();
+    let ecs = |i: usize| Ecs {
+        kind: Some("event"),
+        category: if i % 2 == 0 { &["web"] } else { &["network"] },
+        types: &["access"],
+        action: Some(&actions[i % actions.len()]),
+        outcome: Some("success"),
+        provider: Some(if i % 3 == 0 { "wafv2" } else { "wafv3" }),
+        dataset: Some("aws.waf"),
+        id: Some("id"),
+        account_id: Some(if i % 5 == 0 {
+            "123456789012"
+        } else {
+            "123456789013"
+        }),
+        region: (i % 7 != 0).then_some("us-east-1"),
+        rule_id: Some(&actions[(i * 7) % actions.len()]),
+        ruleset: (i % 4 == 0).then_some("acl"),
+        ..Ecs::default()
+    };
+    // the first renderings of each, kept aside
+    let first: Vec<String> = (0..80).map(|i| ecs(i).to_members(Roots::NONE)).collect();
+    for round in 0..3 {
+        for i in (0..80)
+            .rev()
+            .chain(0..80)
+            .chain((0..80).map(|i| (i * 13) % 80))
+        {
+            let members = ecs(i).to_members(Roots::NONE);
+            assert_eq!(members, first[i], "round {round}, {i}");
+            let v: serde_json::Value = serde_json::from_str(&format!("{{{members}}}")).unwrap();
+            assert_eq!(v["event"]["action"], actions[i % actions.len()]);
+            assert_eq!(v["rule"]["id"], actions[(i * 7) % actions.len()]);
+            assert_eq!(
+                v["cloud"]["region"].as_str(),
+                (i % 7 != 0).then_some("us-east-1")
+            );
+        }
+    }
+}

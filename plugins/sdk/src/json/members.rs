@@ -34,6 +34,55 @@ pub fn array_object_members<'a>(raw: &'a str, mut f: impl FnMut(usize, &'a str, 
     }
 }
 
+/// In `raw`, an array of `{"name":…,"value":"…"}` objects written
+/// compactly, as AWS writes HTTP headers (WAF's `httpRequest.headers`): the
+/// `value` (as written, quoted) of the first object whose `name` (as
+/// written, quoted) `wanted` accepts; `Some(None)` when none does. `None`
+/// when `raw` is not in exactly that shape (whitespace, other members,
+/// another order, a value that is not a string): read it with
+/// [`array_object_members`] then. One pass over each name and value, no
+/// other parsing: the fast path of a header lookup.
+///
+/// `raw` must be valid JSON, as for [`array_object_members`].
+pub fn compact_name_value<'a>(
+    raw: &'a str,
+    wanted: impl Fn(&'a str) -> bool,
+) -> Option<Option<&'a str>> {
+    const NAME: &[u8] = b"{\"name\":";
+    const VALUE: &[u8] = b",\"value\":";
+    let b = raw.as_bytes();
+    if raw == "[]" {
+        return Some(None);
+    }
+    let mut i = 1;
+    if b.first() != Some(&b'[') {
+        return None;
+    }
+    loop {
+        if !b.get(i..)?.starts_with(NAME) || b.get(i + NAME.len()) != Some(&b'"') {
+            return None;
+        }
+        let name_start = i + NAME.len();
+        let name_end = string_end(b, name_start)?;
+        if !b.get(name_end..)?.starts_with(VALUE) {
+            return None;
+        }
+        let value_start = name_end + VALUE.len();
+        if b.get(value_start) != Some(&b'"') {
+            return None;
+        }
+        let value_end = string_end(b, value_start)?;
+        if wanted(raw.get(name_start..name_end)?) {
+            return Some(Some(raw.get(value_start..value_end)?));
+        }
+        match b.get(value_end..value_end + 2)? {
+            b"}," => i = value_end + 2,
+            b"}]" if value_end + 2 == b.len() => return Some(None),
+            _ => return None,
+        }
+    }
+}
+
 /// The members of the object at `raw[start]`; `Some(Some(end))`: past its
 /// `}`, `Some(None)`: `f` asked to stop.
 fn object_members<'a>(
@@ -136,6 +185,37 @@ mod tests {
             true
         });
         out
+    }
+
+    #[test]
+    fn compact_name_values() {
+        let ua = |n: &str| n.eq_ignore_ascii_case("\"user-agent\"");
+        let raw = r#"[{"name":"Host","value":"a\"b"},{"name":"user-Agent","value":"curl/8 \u0041"},{"name":"User-Agent","value":"second"}]"#;
+        assert_eq!(
+            compact_name_value(raw, ua),
+            Some(Some(r#""curl/8 \u0041""#))
+        );
+        assert_eq!(
+            compact_name_value(r#"[{"name":"Host","value":"x"}]"#, ua),
+            Some(None)
+        );
+        assert_eq!(compact_name_value("[]", ua), Some(None));
+        // not the compact shape: the caller reads it another way
+        for other in [
+            r#"[ {"name":"User-Agent","value":"x"}]"#,
+            r#"[{"value":"x","name":"User-Agent"}]"#,
+            r#"[{"name":"User-Agent","value":1}]"#,
+            r#"[{"name":"A","value":"x","b":1}]"#,
+            r#"[{"name":"A","value":"x"}, {"name":"User-Agent","value":"y"}]"#,
+            r#"{"name":"User-Agent","value":"x"}"#,
+            r#"[1]"#,
+            // not JSON: no panic
+            r#"[{"name":"A","value":"x"#,
+            r#"[{"name":"#,
+            "",
+        ] {
+            assert_eq!(compact_name_value(other, ua), None, "{other}");
+        }
     }
 
     #[test]

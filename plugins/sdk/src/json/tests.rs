@@ -110,3 +110,23 @@ fn json_object_at_names_what_is_not_an_object() {
     let e = json_object_at::<serde::de::IgnoredAny>("[1]", "a log must be an object", "bad");
     assert_eq!(e.unwrap_err(), "a log must be an object, got an array");
 }
+
+#[test]
+fn same_is_equality() {
+    let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+    for n in 0..=base.len() {
+        let a = &base[..n];
+        assert!(same(a, a), "{n}");
+        for at in 0..n {
+            let mut b = a.to_vec();
+            b[at] ^= 1;
+            assert!(!same(a, &b), "{n} {at}");
+        }
+        if n > 0 {
+            assert!(!same(a, &base[..n - 1]));
+        }
+    }
+    assert!(same_str(None, None));
+    assert!(!same_str(Some(""), None));
+    assert!(same_str(Some("wafv2"), Some("wafv2")));
+}

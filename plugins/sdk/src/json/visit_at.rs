@@ -72,29 +72,10 @@ impl<'p> VisitAt<'p> {
                 let slot = usize::from(slot);
                 names
                     .get(slot)
-                    .filter(|n| same(n, name))
+                    .filter(|n| super::same(n, name))
                     .map(|_| Some(slot))
             }
         }
-    }
-}
-
-/// `a == b`, byte by byte (names are short: cheaper than a call to
-/// `memcmp`).
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    // the first and last eight (or four) bytes, overlapping, then the middle
-    let word = |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
-    let half = |s: &[u8], at: usize| s.get(at..at + 4).and_then(|w| <[u8; 4]>::try_from(w).ok());
-    match n {
-        0..4 => a == b,
-        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
-        _ => a == b,
     }
 }
 
