@@ -231,9 +231,9 @@ fn connection_limits(config: &Config) -> weir::config::ConnectionLimits {
     let soft = match weir::server::raise_open_files_limit() {
         Ok(l) => {
             tracing::info!(
-                before = show(l.before),
-                now = show(l.now),
-                hard = show(l.hard),
+                before = %show(l.before),
+                now = %show(l.now),
+                hard = %show(l.hard),
                 "open-file limit (RLIMIT_NOFILE)"
             );
             l.now
@@ -241,8 +241,8 @@ fn connection_limits(config: &Config) -> weir::config::ConnectionLimits {
         Err((l, e)) => {
             tracing::warn!(
                 error = %e,
-                soft = show(l.now),
-                hard = show(l.hard),
+                soft = %show(l.now),
+                hard = %show(l.hard),
                 "cannot raise the open-file limit (RLIMIT_NOFILE); keeping it"
             );
             l.now
@@ -255,7 +255,7 @@ fn connection_limits(config: &Config) -> weir::config::ConnectionLimits {
         tracing::warn!(
             configured,
             used = fitted,
-            open_files = show(soft),
+            open_files = %show(soft),
             "server.max_connections lowered to three quarters of the open-file limit \
              (the rest is for sinks, plugins and outgoing connections); raise the hard \
              limit (LimitNOFILE, ulimit -Hn) to allow more"
