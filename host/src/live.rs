@@ -8,7 +8,8 @@
 //! error is logged and counted and the old pipeline keeps serving. On
 //! success the swap is one pointer store: requests that already hold the
 //! old pipeline finish on the old plugins, new requests use the new ones.
-//! The listen address and TLS files are read at start only.
+//! The listen address, TLS files and connection limits (`server.max_connections`
+//! and the timeouts) are read at start only.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

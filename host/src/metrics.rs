@@ -87,6 +87,11 @@ pub struct Metrics {
     pub geoip_reloads_ok: AtomicU64,
     /// GeoIP database reloads that failed (the old one kept serving).
     pub geoip_reloads_failed: AtomicU64,
+    /// Client connections open now on `server.listen` (a gauge).
+    pub connections_open: AtomicU64,
+    /// Client connections closed at once because `server.max_connections`
+    /// were open.
+    pub connections_refused: AtomicU64,
 }
 
 /// A sink's counters read at render time.
@@ -158,6 +163,11 @@ impl Metrics {
                 "GeoIP database reloads that failed; the previous database kept serving.",
                 &self.geoip_reloads_failed,
             ),
+            (
+                "weir_connections_refused_total",
+                "Connections closed at once because server.max_connections were open.",
+                &self.connections_refused,
+            ),
         ] {
             let _ = writeln!(
                 out,
@@ -165,6 +175,12 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
+        let name = "weir_connections_open";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Client connections open on server.listen.\n# TYPE {name} gauge\n{name} {}",
+            self.connections_open.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP weir_plugins_loaded Plugins loaded in the serving config.\n# TYPE weir_plugins_loaded gauge\nweir_plugins_loaded {plugins_loaded}"
@@ -328,6 +344,14 @@ mod tests {
             assert!(text.contains(line), "{line} in\n{text}");
         }
         assert!(text.contains("# TYPE weir_records_in_total counter"));
+        RouteCounters::add(&m.connections_open, 3);
+        RouteCounters::add(&m.connections_refused, 2);
+        let text = m.render(&[], 1);
+        assert!(text.contains("# TYPE weir_connections_open gauge\nweir_connections_open 3\n"));
+        assert!(
+            text.contains("\nweir_connections_refused_total 2\n"),
+            "{text}"
+        );
         assert!(
             Arc::ptr_eq(&c, &m.route("acme", "waf")),
             "same counters after a reload"

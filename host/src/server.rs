@@ -1,8 +1,12 @@
 //! The HTTP(S) server: hyper 1 over TCP, with rustls unless the config says
 //! plain HTTP. [`handle`] is the whole request path and is generic over the
 //! body type, so tests call it as a service without sockets.
+//!
+//! The accept loops are in `listener`. Connections are bounded (`conn`): at most `server.max_connections` at
+//! once, a TLS handshake timeout, a header timeout and an idle keep-alive
+//! timeout, so that idle or slow clients cannot exhaust descriptors; `fds`
+//! raises the open-file limit at start and fits the cap inside it.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +15,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use tracing::Instrument;
 
@@ -26,8 +27,13 @@ use crate::metrics::RouteCounters;
 use crate::pipeline::Pipeline;
 use crate::tenant;
 
-/// A slow client gets this long to send its request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+mod conn;
+mod fds;
+mod listener;
+
+pub use fds::{OpenFiles, connections_within, raise_open_files_limit};
+pub use listener::{METRICS_MAX_CONNECTIONS, Server, serve_metrics};
+
 /// How long shutdown waits for requests in flight (under Kubernetes'
 /// default 30 s grace period). Requests still running then are dropped
 /// unanswered; nothing of theirs was acknowledged, so Firehose retries them.
@@ -85,124 +91,6 @@ pub fn tls_acceptor_from(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
-/// A bound, not yet running server.
-pub struct Server {
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    live: Arc<Live>,
-    drain: Duration,
-}
-
-impl Server {
-    /// Bind `addr`; TLS when `tls` is given.
-    pub async fn bind(
-        addr: SocketAddr,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-        live: Arc<Live>,
-    ) -> Result<Server, ServerError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        Ok(Server {
-            listener,
-            tls,
-            live,
-            drain: SHUTDOWN_DRAIN,
-        })
-    }
-
-    /// Wait at most `drain` for requests in flight at shutdown (default
-    /// [`SHUTDOWN_DRAIN`]).
-    pub fn with_drain(mut self, drain: Duration) -> Server {
-        self.drain = drain;
-        self
-    }
-
-    /// The bound address (useful with port 0).
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// Serve until `shutdown` turns true; then stop accepting and wait for
-    /// in-flight requests to finish, at most the drain time.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let live = self.live.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let live = live.clone();
-                async move { Ok::<_, Infallible>(handle_live(&live, req).await) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .keep_alive(true);
-            match &self.tls {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                Some(acceptor) => {
-                    let acceptor = acceptor.clone();
-                    let watcher = graceful.watcher();
-                    tokio::spawn(async move {
-                        let tls = match tokio::time::timeout(
-                            HEADER_READ_TIMEOUT,
-                            acceptor.accept(stream),
-                        )
-                        .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                        let conn = builder.serve_connection(TokioIo::new(tls), service);
-                        if let Err(e) = watcher.watch(conn).await {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-            }
-        }
-        self.live.set_ready(false);
-        drop(self.listener);
-        if tokio::time::timeout(self.drain, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                drain_ms = self.drain.as_millis() as u64,
-                "requests still in flight at the end of the shutdown drain are dropped \
-                 unanswered (nothing of theirs was acknowledged; the sender retries)"
-            );
-        }
-    }
-}
-
 fn text_response(
     status: StatusCode,
     content_type: &'static str,
@@ -219,14 +107,18 @@ fn text_response(
 
 /// Serve one request on the live state: `GET /healthz` (the process is up),
 /// `GET /readyz` (serving; 503 once shutdown starts), `GET /metrics`
-/// (Prometheus text), else a Firehose request on the current pipeline.
+/// (Prometheus text, where [`Config::metrics_on_listen`] says so; else it
+/// gets what any other `GET` gets), else a Firehose request on the current
+/// pipeline.
+///
+/// [`Config::metrics_on_listen`]: crate::config::Config::metrics_on_listen
 pub async fn handle_live<B>(live: &Live, req: Request<B>) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let pipeline = live.current();
-    let metrics_here = pipeline.config().server.metrics_listen.is_none();
+    let metrics_here = pipeline.config().metrics_on_listen();
     if let Some(resp) = ops_response(live, &req, metrics_here) {
         return resp;
     }
@@ -255,33 +147,6 @@ fn ops_response<B>(live: &Live, req: &Request<B>, metrics: bool) -> Option<Respo
         ),
         _ => return None,
     })
-}
-
-/// Serve `server.metrics_listen`: plain HTTP, `GET /metrics`, `/healthz`
-/// and `/readyz` only (404 for the rest), until the runtime ends.
-pub async fn serve_metrics(listener: TcpListener, live: Arc<Live>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let live = live.clone();
-        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-            let live = live.clone();
-            async move {
-                Ok::<_, Infallible>(ops_response(&live, &req, true).unwrap_or_else(|| {
-                    text_response(StatusCode::NOT_FOUND, "text/plain", "not found\n".into())
-                }))
-            }
-        });
-        tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
 }
 
 /// Whether `GET /metrics` may be answered: always without

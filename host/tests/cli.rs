@@ -121,6 +121,36 @@ fn validate_names_the_bad_keys() {
     assert!(stderr.contains("routes[0].plugin: plugin"), "{stderr}");
 }
 
+/// Several tenants and neither `metrics_token` nor `metrics_listen`: valid,
+/// with a warning that `/metrics` is not served; one tenant: no warning.
+#[test]
+fn validate_warns_when_metrics_are_hidden() {
+    let dir = temp("validate-metrics");
+    let example = std::fs::read_to_string(repo().join("examples/weir.toml")).unwrap();
+    let two = dir.join("two.toml");
+    std::fs::write(
+        &two,
+        format!("{example}\n[[tenants]]\nid = \"beta\"\naccess_keys = [\"beta-access-key\"]\n"),
+    )
+    .unwrap();
+    for (config, warned) in [(&two, true), (&repo().join("examples/weir.toml"), false)] {
+        let out = weir()
+            .args(["validate", "--config"])
+            .arg(config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            stderr.contains(
+                "warning: server: 2 tenants and neither `metrics_token` nor `metrics_listen`"
+            ),
+            warned,
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn demo_runs_and_reports() {
     let dir = temp("demo");
@@ -362,6 +392,8 @@ fn serve_reloads_on_sighup_and_file_change_and_stops_on_sigterm() {
         "config reloaded",
         "shutting down",
         "\"level\":\"INFO\"",
+        "open-file limit (RLIMIT_NOFILE)",
+        "\"max_connections\":4096",
     ] {
         assert!(stderr.contains(needle), "{needle} in\n{stderr}");
     }

@@ -169,6 +169,10 @@ fn serve(
         listen,
     };
     let config = source.load()?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let connections = connection_limits(&config);
     let tls = config
         .server
         .tls
@@ -181,7 +185,9 @@ fn serve(
         let pipeline = Arc::new(Pipeline::build(&config)?);
         let live = Arc::new(weir::live::Live::with_source(pipeline, source));
         live.spawn_watchers(CONFIG_POLL_INTERVAL);
-        let server = weir::server::Server::bind(config.server.listen, tls, live.clone()).await?;
+        let server = weir::server::Server::bind(config.server.listen, tls, live.clone())
+            .await?
+            .with_connection_limits(connections);
         if let Some(addr) = config.server.metrics_listen {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -194,6 +200,7 @@ fn serve(
             %addr,
             tls = config.server.tls.is_some(),
             routes = config.routes.len(),
+            max_connections = connections.max_connections.get(),
             ready_ms = started.elapsed().as_millis() as u64,
             "weir listening"
         );
@@ -215,6 +222,49 @@ fn serve(
     // a plugin call abandoned by the watchdog may never finish.
     rt.shutdown_timeout(BLOCKING_TASKS_AT_EXIT);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raise the open-file limit to its hard limit (logged), and the config's
+/// connection limits with the cap lowered to fit inside it.
+fn connection_limits(config: &Config) -> weir::config::ConnectionLimits {
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    let soft = match weir::server::raise_open_files_limit() {
+        Ok(l) => {
+            tracing::info!(
+                before = %show(l.before),
+                now = %show(l.now),
+                hard = %show(l.hard),
+                "open-file limit (RLIMIT_NOFILE)"
+            );
+            l.now
+        }
+        Err((l, e)) => {
+            tracing::warn!(
+                error = %e,
+                soft = %show(l.now),
+                hard = %show(l.hard),
+                "cannot raise the open-file limit (RLIMIT_NOFILE); keeping it"
+            );
+            l.now
+        }
+    };
+    let mut limits = config.server.connections;
+    let configured = limits.max_connections.get();
+    let fitted = weir::server::connections_within(configured, soft);
+    if fitted < configured {
+        tracing::warn!(
+            configured,
+            used = fitted,
+            open_files = %show(soft),
+            "server.max_connections lowered to three quarters of the open-file limit \
+             (the rest is for sinks, plugins and outgoing connections); raise the hard \
+             limit (LimitNOFILE, ulimit -Hn) to allow more"
+        );
+        if let Some(n) = std::num::NonZeroUsize::new(fitted) {
+            limits.max_connections = n;
+        }
+    }
+    limits
 }
 
 async fn shutdown_signal() {
@@ -293,6 +343,9 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    for warning in config.warnings() {
+        eprintln!("{}: warning: {warning}", path.display());
+    }
     if let Err(e) = self::runtime()?.block_on(weir::pipeline::fetch_plugins(&config)) {
         eprintln!("{}: {e}", path.display());
         return Ok(ExitCode::FAILURE);

@@ -150,7 +150,7 @@ pub fn default_plugin_cache_dir() -> Option<PathBuf> {
 }
 
 /// `v` when it lies in `min..=max`; else a problem `key: v is outside min..=max`.
-fn in_range<T: PartialOrd + Display>(
+pub(super) fn in_range<T: PartialOrd + Display>(
     v: T,
     min: T,
     max: T,

@@ -40,7 +40,11 @@ pub use route::{
     DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, DEFAULT_MAX_INDICES_PER_REQUEST, PluginRef,
     PluginRefError, RouteConfig,
 };
-pub use server::{GeoIpConfig, ServerConfig, TlsConfig};
+pub use server::{
+    ConnectionLimits, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_HEADER_READ_TIMEOUT_MS,
+    DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, GeoIpConfig, MAX_HEADER_TIMEOUT_MS,
+    MAX_IDLE_TIMEOUT_MS, MAX_MAX_CONNECTIONS, ServerConfig, TlsConfig,
+};
 pub use sink::{
     DEFAULT_BULK_MAX_AGE, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_DOCUMENTS,
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_MAX_ELAPSED, OpenSearchConfig,
@@ -137,6 +141,34 @@ impl Config {
     /// S3 notification may name (see [`own_objects`]).
     pub fn own_objects(&self) -> Vec<ObjectPrefix> {
         own_objects(&self.sinks, &self.routes)
+    }
+
+    /// Whether `GET /metrics` is answered on `server.listen`: never when
+    /// `server.metrics_listen` is set; behind `server.metrics_token` when
+    /// that is set; and without either only for a single tenant (metrics
+    /// name every tenant and route, so with several tenants one would
+    /// learn the others'; a single tenant keeps the open endpoint it had).
+    pub fn metrics_on_listen(&self) -> bool {
+        self.server.metrics_listen.is_none()
+            && (self.server.metrics_token.is_some() || self.tenants.len() <= 1)
+    }
+
+    /// What is valid but probably not meant: one line per finding, for
+    /// `weir validate` and the start-up log.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.server.metrics_listen.is_none()
+            && self.server.metrics_token.is_none()
+            && self.tenants.len() > 1
+        {
+            warnings.push(format!(
+                "server: {} tenants and neither `metrics_token` nor `metrics_listen`: \
+                 /metrics is not served (it names every tenant and route); set one of them \
+                 to scrape metrics",
+                self.tenants.len()
+            ));
+        }
+        warnings
     }
 
     /// The route serving a URL path.

@@ -43,6 +43,10 @@ pub(super) struct RawServer {
     pub(super) tls: Option<RawTls>,
     pub(super) metrics_token: Option<String>,
     pub(super) metrics_listen: Option<String>,
+    pub(super) max_connections: Option<usize>,
+    pub(super) handshake_timeout_ms: Option<u64>,
+    pub(super) header_read_timeout_ms: Option<u64>,
+    pub(super) idle_timeout_ms: Option<u64>,
 }
 
 /// `[server.tls]`.

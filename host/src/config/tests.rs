@@ -437,3 +437,82 @@ fn route_names_are_unique_per_tenant() {
     );
     Config::parse(&renamed).unwrap();
 }
+
+#[test]
+fn connection_limits_default_and_parse() {
+    let c = Config::parse(GOOD).unwrap();
+    let d = c.server.connections;
+    assert_eq!(d, ConnectionLimits::default());
+    assert_eq!(d.max_connections.get(), DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(d.handshake_timeout, Duration::from_secs(10));
+    assert_eq!(d.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(d.idle_timeout, Duration::from_secs(60));
+    let text = GOOD.replace(
+        "plain_http = true",
+        "plain_http = true\nmax_connections = 8\nhandshake_timeout_ms = 250\n\
+         header_read_timeout_ms = 300\nidle_timeout_ms = 900",
+    );
+    let l = Config::parse(&text).unwrap().server.connections;
+    assert_eq!(l.max_connections.get(), 8);
+    assert_eq!(l.handshake_timeout, Duration::from_millis(250));
+    assert_eq!(l.header_read_timeout, Duration::from_millis(300));
+    assert_eq!(l.idle_timeout, Duration::from_millis(900));
+}
+
+#[test]
+fn connection_limits_out_of_range_are_problems() {
+    let text = GOOD.replace(
+        "plain_http = true",
+        "plain_http = true\nmax_connections = 0\nhandshake_timeout_ms = 0\n\
+         header_read_timeout_ms = 300001\nidle_timeout_ms = 3600001",
+    );
+    let e = Config::parse(&text).unwrap_err();
+    assert_eq!(
+        e.problems,
+        [
+            "server.max_connections: 0 is outside 1..=1048576",
+            "server.handshake_timeout_ms: 0 is outside 1..=300000",
+            "server.header_read_timeout_ms: 300001 is outside 1..=300000",
+            "server.idle_timeout_ms: 3600001 is outside 1..=3600000",
+        ]
+    );
+    let text = GOOD.replace(
+        "plain_http = true",
+        "plain_http = true\nmax_connections = -1",
+    );
+    assert!(Config::parse(&text).is_err(), "negative is a type error");
+}
+
+/// `GOOD` with a second tenant and `server_extra` in `[server]`.
+fn two_tenants(server_extra: &str) -> Config {
+    let text = GOOD.replace(
+        "plain_http = true",
+        &format!("plain_http = true\n{server_extra}"),
+    ) + r#"
+    [[tenants]]
+    id = "beta"
+    access_keys = ["beta-access-key-1"]
+"#;
+    Config::parse(&text).unwrap()
+}
+
+#[test]
+fn metrics_on_the_main_listener_only_when_safe() {
+    let single = Config::parse(GOOD).unwrap();
+    assert!(single.metrics_on_listen(), "one tenant: open, as before");
+    assert!(single.warnings().is_empty());
+    let multi = two_tenants("");
+    assert!(!multi.metrics_on_listen(), "two tenants, no token: hidden");
+    let warnings = multi.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("2 tenants and neither `metrics_token` nor `metrics_listen`"),
+        "{warnings:?}"
+    );
+    let token = two_tenants("metrics_token = \"metrics-token-0123456789\"");
+    assert!(token.metrics_on_listen(), "behind the token");
+    assert!(token.warnings().is_empty());
+    let listen = two_tenants("metrics_listen = \"127.0.0.1:9102\"");
+    assert!(!listen.metrics_on_listen(), "on its own listener");
+    assert!(listen.warnings().is_empty());
+}

@@ -9,6 +9,7 @@
 
 mod bounds;
 mod cloudtrail_variety;
+mod connections;
 mod dashboards;
 mod geoip;
 mod golden;

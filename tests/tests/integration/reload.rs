@@ -225,7 +225,14 @@ async fn get(
 /// records durable, and only then does `run` return.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_finishes_in_flight_requests() {
-    let (p, out) = pipeline("shutdown");
+    let out = temp_dir("shutdown");
+    // Two tenants: `/metrics` on the Firehose listener wants the token.
+    let token = "metrics-token-0123456789";
+    let text = config_text(
+        &out,
+        &format!("listen = \"127.0.0.1:0\"\nplain_http = true\nmetrics_token = \"{token}\""),
+    );
+    let p = Arc::new(Pipeline::build(&weir::config::Config::parse(&text).unwrap()).unwrap());
     let live = Arc::new(Live::new(p));
     let server = weir::server::Server::bind("127.0.0.1:0".parse().unwrap(), None, live.clone())
         .await
@@ -243,8 +250,14 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         get(&client, format!("http://{addr}/readyz")).await,
         (200, "ready\n".into())
     );
-    let (status, metrics) = get(&client, format!("http://{addr}/metrics")).await;
-    assert_eq!(status, 200);
+    let req = http::Request::get(format!("http://{addr}/metrics"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let metrics = resp.into_body().collect().await.unwrap().to_bytes();
+    let metrics = String::from_utf8_lossy(&metrics);
     assert!(
         metrics.contains("# TYPE weir_records_in_total counter"),
         "{metrics}"

@@ -7,6 +7,9 @@ use clap::{Parser, ValueEnum};
 
 /// Access key of tenant `load`, the tenant every scenario measures.
 pub(crate) const KEY: &str = "load-access-key";
+/// `server.metrics_token` of the host under test: with more than one
+/// tenant `/metrics` is served only behind a token.
+pub(crate) const METRICS_TOKEN: &str = "load-metrics-token";
 /// Access key of tenant `noisy`, the flooding neighbour.
 pub(crate) const NOISY_KEY: &str = "noisy-access-key";
 

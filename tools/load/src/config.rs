@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use weir_load::config_toml::{directory_sink, opensearch_sink, route, tenant};
 
-use crate::args::{Args, KEY};
+use crate::args::{Args, KEY, METRICS_TOKEN};
 
 /// A config's text, and the client TLS config that trusts its certificate.
 pub(crate) struct HostConfig {
@@ -38,7 +38,7 @@ pub(crate) fn host_config(
     };
     let cache = dir.join("cache").display().to_string();
     let mut text = format!(
-        "\n[server]\nlisten = \"127.0.0.1:0\"\n{server}\n\n[plugins]\ncache_dir = {cache:?}\nmax_concurrent_batches = 4\n"
+        "\n[server]\nlisten = \"127.0.0.1:0\"\nmetrics_token = {METRICS_TOKEN:?}\n{server}\n\n[plugins]\ncache_dir = {cache:?}\nmax_concurrent_batches = 4\n"
     );
     text.push_str(&directory_sink("dead", &dir.join("dead-letters")));
     text.push_str(&opensearch_sink(

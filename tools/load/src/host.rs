@@ -193,6 +193,10 @@ impl Endpoint {
         let mut c = self.connect().await.ok()?;
         let req = http::Request::get("/metrics")
             .header("host", &self.addr)
+            .header(
+                "authorization",
+                format!("Bearer {}", crate::args::METRICS_TOKEN),
+            )
             .body(Full::new(Bytes::new()))
             .ok()?;
         let resp = c.send_request(req).await.ok()?;
