@@ -10,6 +10,7 @@
 mod bounds;
 mod cloudtrail_variety;
 mod dashboards;
+mod durability;
 mod geoip;
 mod golden;
 mod hostile;
