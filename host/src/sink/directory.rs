@@ -291,7 +291,12 @@ fn append_blocking(
             .get(path)?;
         let mut open = handle.lock().unwrap_or_else(PoisonError::into_inner);
         let Open { file, known } = &mut *open;
-        file.lock().map_err(io_err(path))?;
+        match file.lock() {
+            // Where there are no advisory locks, this process's own lock
+            // (above) still orders its writers.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+            locked => locked.map_err(io_err(path))?,
+        }
         let _unlock = Unlock(file);
         let mut target: &File = file;
         if let Some(cut) = tail::check(&mut target, known, piece.framing).map_err(io_err(path))? {
