@@ -22,7 +22,7 @@
 //! Crash consistency: a file holds whole records only, and no acknowledged
 //! record is ever behind a torn one. Before a file is appended to (first
 //! after it is opened, or after anyone else changed its length) a torn tail
-//! is cut back to the last whole record ([`tail`]), logged and counted
+//! is cut back to the last whole record (module `tail`), logged and counted
 //! (`weir_directory_torn_tails_repaired_total`); an append that fails (disk
 //! full) is cut back off and the request fails. Each append holds an
 //! advisory lock (`flock`) on the file, so another handle or process (a
