@@ -99,8 +99,10 @@ pub struct Metrics {
 pub struct SinkGauge {
     /// Sink name.
     pub name: String,
-    /// `_bulk` retries so far.
-    pub bulk_retries: u64,
+    /// `_bulk` retries so far (sinks that retry `_bulk`).
+    pub bulk_retries: Option<u64>,
+    /// Torn file tails cut back so far (sinks that append to files).
+    pub torn_tails_repaired: Option<u64>,
 }
 
 impl Metrics {
@@ -124,18 +126,24 @@ impl Metrics {
         let mut out = String::new();
         render_route_counters(&mut out, &routes);
         render_latency(&mut out, &routes);
-        let name = "weir_bulk_retries_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} OpenSearch _bulk attempts that were retries.\n# TYPE {name} counter"
-        );
-        for s in sinks {
-            let _ = writeln!(
-                out,
-                "{name}{{sink=\"{}\"}} {}",
-                escape(&s.name),
-                s.bulk_retries
-            );
+        for (name, help, value) in [
+            (
+                "weir_bulk_retries_total",
+                "OpenSearch _bulk attempts that were retries.",
+                (|s| s.bulk_retries) as fn(&SinkGauge) -> Option<u64>,
+            ),
+            (
+                "weir_directory_torn_tails_repaired_total",
+                "Torn file tails (an append cut short by a crash or a full disk) cut back to the last whole record.",
+                |s| s.torn_tails_repaired,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for s in sinks {
+                if let Some(v) = value(s) {
+                    let _ = writeln!(out, "{name}{{sink=\"{}\"}} {v}", escape(&s.name));
+                }
+            }
         }
         for (name, help, v) in [
             (
@@ -319,10 +327,18 @@ mod tests {
         RouteCounters::add(&c.records_in, 3);
         c.plugin_call(Duration::from_millis(1500), false);
         let text = m.render(
-            &[SinkGauge {
-                name: "os".into(),
-                bulk_retries: 2,
-            }],
+            &[
+                SinkGauge {
+                    name: "os".into(),
+                    bulk_retries: Some(2),
+                    torn_tails_repaired: None,
+                },
+                SinkGauge {
+                    name: "local".into(),
+                    bulk_retries: None,
+                    torn_tails_repaired: Some(1),
+                },
+            ],
             1,
         );
         assert!(
@@ -331,6 +347,9 @@ mod tests {
         );
         assert!(text.contains("weir_plugin_seconds_total{tenant=\"acme\",route=\"waf\"} 1.500000"));
         assert!(text.contains("weir_bulk_retries_total{sink=\"os\"} 2"));
+        assert!(text.contains("weir_directory_torn_tails_repaired_total{sink=\"local\"} 1"));
+        assert!(!text.contains("weir_bulk_retries_total{sink=\"local\"}"));
+        assert!(!text.contains("weir_directory_torn_tails_repaired_total{sink=\"os\"}"));
         c.request_took(Duration::from_micros(2500));
         c.request_took(Duration::from_secs(60));
         let text = m.render(&[], 1);

@@ -150,12 +150,12 @@ impl Pipeline {
         let mut sinks: Vec<SinkGauge> = self
             .sinks
             .iter()
-            .filter_map(|(name, s)| {
-                s.bulk_retries().map(|bulk_retries| SinkGauge {
-                    name: name.clone(),
-                    bulk_retries,
-                })
+            .map(|(name, s)| SinkGauge {
+                name: name.clone(),
+                bulk_retries: s.bulk_retries(),
+                torn_tails_repaired: s.torn_tails_repaired(),
             })
+            .filter(|g| g.bulk_retries.is_some() || g.torn_tails_repaired.is_some())
             .collect();
         sinks.sort_by(|a, b| a.name.cmp(&b.name));
         self.metrics.render(&sinks, self.plugins.len())

@@ -3,13 +3,20 @@
 //! and each request is acknowledged only after the object holding its
 //! records is written.
 //!
-//! Object names are `<first-request-id>-<requests>-<records>`, dated by the
-//! first request's timestamp. A retried request may land in a second
-//! object, so a backup can hold a record twice (as Firehose's can); the
-//! record's request id and number tell the copies apart.
+//! Objects are dated by the first request's timestamp (the S3 key's
+//! `YYYY/MM/DD/HH/`) and named by [`object_name`]:
+//! `<written>-<process>-<sequence>-<first-request-id>-<requests>-<records>`.
+//! A name never repeats, so no object overwrites another: a retried
+//! request that is again first in a batch of the same size gets a new
+//! object (its first copy, acknowledged with other requests' records, stays).
+//! A retried request may so land in a second object and a backup can hold
+//! a record twice (as Firehose's can); the record's request id and number
+//! tell the copies apart.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -102,7 +109,7 @@ async fn flush_object(sink: &dyn Sink, tenant: &str, route: &str, batch: Vec<Pen
     let object = BackupObject {
         tenant: tenant.to_string(),
         route: route.to_string(),
-        name: format!("{}-{}-{records}", first.request_id, batch.len()),
+        name: object_name(SystemTime::now(), &first.request_id, batch.len(), records),
         at_ms: first.at_ms,
         lines: batch.iter().flat_map(|p| p.lines.iter().copied()).collect(),
     };
@@ -110,6 +117,75 @@ async fn flush_object(sink: &dyn Sink, tenant: &str, route: &str, batch: Vec<Pen
     for p in batch {
         let _ = p.reply.send(result.clone());
     }
+}
+
+/// Backup objects named by this process so far.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// The name of a new backup object, unique across batches, processes and
+/// hosts:
+/// `<written>-<process>-<sequence>-<first-request-id>-<requests>-<records>`.
+/// `<written>` is when the object is written (UTC, `YYYYMMDDTHHMMSS.mmmZ`),
+/// so names sort by time; `<process>` is 64 random bits drawn once per
+/// process (16 hex digits), so two processes (a restart, or two hosts
+/// behind one load balancer) never share names; `<sequence>` counts this
+/// process's objects (10 digits or more), so one process never repeats a
+/// name, whatever the clock does. The rest says what the object holds.
+pub fn object_name(
+    written: SystemTime,
+    first_request_id: &str,
+    requests: usize,
+    records: usize,
+) -> String {
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    name_of(
+        written,
+        process_id(),
+        sequence,
+        first_request_id,
+        requests,
+        records,
+    )
+}
+
+/// [`object_name`] with its process id and sequence given.
+fn name_of(
+    written: SystemTime,
+    process: u64,
+    sequence: u64,
+    first_request_id: &str,
+    requests: usize,
+    records: usize,
+) -> String {
+    let ms = written
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+        .min(crate::index::MAX_INDEX_TIME_MS as u128) as u64;
+    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+    // "YYYY-MM-DDTHH:MM:SS.mmmZ" → "YYYYMMDDTHHMMSS.mmmZ"
+    let time: String = humantime::format_rfc3339_millis(t)
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    format!("{time}-{process:016x}-{sequence:010}-{first_request_id}-{requests}-{records}")
+}
+
+/// 64 bits drawn once per process: the standard library's random hash
+/// keys (from the operating system) over the process id and start time.
+fn process_id() -> u64 {
+    static ID: OnceLock<u64> = OnceLock::new();
+    *ID.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    })
 }
 
 /// Raw records as backup lines: one JSON line per record with `tenant`,
@@ -135,4 +211,37 @@ pub fn lines(batch: &super::SinkBatch, records: &[Vec<u8>]) -> Vec<u8> {
         lines.push(b'\n');
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_by_time_and_say_what_the_object_holds() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(
+            name_of(t, 0xab, 7, "rid-1", 2, 8),
+            "20231114T221320.123Z-00000000000000ab-0000000007-rid-1-2-8"
+        );
+        let later = name_of(t + Duration::from_millis(1), 0xab, 0, "a", 1, 1);
+        assert!(later > name_of(t, 0xff, 9, "z", 1, 1), "time sorts first");
+        // Total: a clock before 1970 or past 9999 still gives a name.
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
+        assert!(name_of(before, 1, 1, "r", 1, 1).starts_with("19700101T000000.000Z-"));
+    }
+
+    /// The issue #14 case: two batches whose first request id, request
+    /// count and record count are equal (a retried request first again),
+    /// even written in the same millisecond, get two names.
+    #[test]
+    fn names_never_repeat() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
+        let names: std::collections::HashSet<String> =
+            (0..1000).map(|_| object_name(t, "rid-1", 3, 12)).collect();
+        assert_eq!(names.len(), 1000);
+        let one = object_name(t, "rid-1", 3, 12);
+        assert!(one.contains(&format!("-{:016x}-", process_id())), "{one}");
+        assert!(one.ends_with("-rid-1-3-12"), "{one}");
+    }
 }

@@ -168,6 +168,12 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn bulk_retries(&self) -> Option<u64> {
         None
     }
+
+    /// Torn file tails cut back before an append, for sinks that append
+    /// to files (`/metrics`).
+    fn torn_tails_repaired(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Why a sink could not be opened.

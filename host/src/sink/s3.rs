@@ -209,16 +209,26 @@ impl S3Sink {
         key
     }
 
-    /// Put gzip NDJSON at `key`.
-    async fn put_ndjson_gz(&self, key: &str, ndjson: &[u8]) -> Result<(), SinkError> {
-        self.client()
+    /// Put gzip NDJSON at `key`. With `create_only`, only if no object has
+    /// that key (`If-None-Match: *`): S3 answers 412 rather than replace one.
+    async fn put_ndjson_gz(
+        &self,
+        key: &str,
+        ndjson: &[u8],
+        create_only: bool,
+    ) -> Result<(), SinkError> {
+        let mut put = self
+            .client()
             .await
             .put_object()
             .bucket(&self.config.bucket)
             .key(key)
             .content_type("application/x-ndjson")
-            .content_encoding("gzip")
-            .body(ByteStream::from(crate::codec::gzip(ndjson)))
+            .content_encoding("gzip");
+        if create_only {
+            put = put.if_none_match("*");
+        }
+        put.body(ByteStream::from(crate::codec::gzip(ndjson)))
             .send()
             .await
             .map_err(|e| SinkError::S3 {
@@ -237,15 +247,23 @@ impl S3Sink {
         )
     }
 
-    /// Put backup lines at
+    /// The object key of a backup:
     /// `<prefix>/backup/<tenant>/<route>/YYYY/MM/DD/HH/<name>.ndjson.gz`.
-    async fn put_backup(&self, object: &BackupObject) -> Result<(), SinkError> {
-        let key = self.dated_key(
+    pub fn backup_key(&self, object: &BackupObject) -> String {
+        self.dated_key(
             &format!("backup/{}/{}", object.tenant, object.route),
             object.at_ms,
             &format!("{}.ndjson.gz", object.name),
-        );
-        self.put_ndjson_gz(&key, &object.lines).await
+        )
+    }
+
+    /// Put backup lines at [`S3Sink::backup_key`], never over an existing
+    /// object (names are unique, see [`super::backup::object_name`]; the
+    /// condition makes sure: a clash fails the requests, for Firehose to
+    /// retry into a new object).
+    async fn put_backup(&self, object: &BackupObject) -> Result<(), SinkError> {
+        self.put_ndjson_gz(&self.backup_key(object), &object.lines, true)
+            .await
     }
 
     /// Write the batch's dead letters, one object per kind. Documents are
@@ -262,7 +280,8 @@ impl S3Sink {
                 continue;
             }
             let key = self.key(batch, kind, 0);
-            self.put_ndjson_gz(&key, &ndjson).await?;
+            // A retry of the request writes the same key again: one copy.
+            self.put_ndjson_gz(&key, &ndjson, false).await?;
             tracing::info!(
                 tenant = batch.tenant,
                 route = batch.route,
@@ -298,9 +317,8 @@ impl Sink for S3Sink {
 mod tests {
     use super::*;
 
-    #[test]
-    fn keys_follow_the_firehose_like_layout() {
-        let s = S3Sink::new(S3Config {
+    fn sink() -> S3Sink {
+        S3Sink::new(S3Config {
             bucket: "b".into(),
             prefix: "weir".into(),
             region: "us-east-1".into(),
@@ -309,7 +327,38 @@ mod tests {
             profile: None,
             role_arn: None,
             external_id: None,
-        });
+        })
+    }
+
+    #[test]
+    fn backup_keys_are_dated_by_the_first_request_and_named_uniquely() {
+        let object = |name: String| BackupObject {
+            tenant: "demo".into(),
+            route: "waf".into(),
+            name,
+            at_ms: 1_576_280_412_771,
+            lines: Vec::new(),
+        };
+        let now = std::time::SystemTime::now();
+        let a = sink().backup_key(&object(super::super::backup::object_name(
+            now, "rid-1", 2, 8,
+        )));
+        let b = sink().backup_key(&object(super::super::backup::object_name(
+            now, "rid-1", 2, 8,
+        )));
+        assert_ne!(a, b);
+        for key in [&a, &b] {
+            assert!(
+                key.starts_with("weir/backup/demo/waf/2019/12/13/23/"),
+                "{key}"
+            );
+            assert!(key.ends_with("-rid-1-2-8.ndjson.gz"), "{key}");
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_firehose_like_layout() {
+        let s = sink();
         let batch = SinkBatch {
             tenant: "demo".into(),
             route: "waf".into(),

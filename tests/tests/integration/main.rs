@@ -11,6 +11,7 @@ mod bounds;
 mod cloudtrail_variety;
 mod connections;
 mod dashboards;
+mod durability;
 mod geoip;
 mod golden;
 mod hostile;

@@ -272,9 +272,12 @@ async fn dead_letters_go_to_s3_before_the_ack() {
         "{:?}",
         objects.iter().map(|o| &o.0).collect::<Vec<_>>()
     );
-    assert!(objects[0].0.starts_with(&format!(
-        "{prefix}/backup/demo/waf-s3/2023/11/14/22/s3-backup-"
-    )));
+    assert!(
+        objects[0]
+            .0
+            .starts_with(&format!("{prefix}/backup/demo/waf-s3/2023/11/14/22/"))
+    );
+    assert!(objects[0].0.contains("-s3-backup-"), "{}", objects[0].0);
     assert!(objects[0].0.ends_with("-2-8.ndjson.gz"), "{}", objects[0].0);
     let backed_up = lines(&objects[0].1);
     assert_eq!(backed_up.len(), 8);
@@ -532,10 +535,88 @@ async fn out_of_range_timestamps_are_refused_and_backups_go_on() {
     let keys: Vec<_> = objects.iter().map(|o| &o.0).collect();
     assert_eq!(objects.len(), 1, "{keys:?}");
     assert!(
-        objects[0].0.starts_with(&format!(
-            "{prefix}/backup/demo/waf-s3/2023/11/14/22/ts-good-1-4"
-        )),
+        objects[0]
+            .0
+            .starts_with(&format!("{prefix}/backup/demo/waf-s3/2023/11/14/22/")),
         "{keys:?}"
     );
+    assert!(objects[0].0.ends_with("-ts-good-1-4.ndjson.gz"), "{keys:?}");
     assert_eq!(lines(&objects[0].1).len(), 4);
+}
+
+/// Issue #14: backup names repeated (`<first-request-id>-<requests>-<records>`),
+/// so a retried request first again in a batch of the same size replaced
+/// an acknowledged backup. Two backups with the same first request id and
+/// counts are two objects in the real S3, each with its own records; the
+/// same request retried through the pipeline is two objects too; and an
+/// object is never replaced: a put under an existing name fails
+/// (`If-None-Match: *`, which s3s-fs honours) and the object stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_never_replace_each_other() {
+    use weir::sink::{BackupObject, Sink, backup::object_name, s3::S3Sink};
+    let (endpoint, bucket, access_key, secret_key) = s3_server();
+    use_test_aws_credentials();
+    let s3 = s3_client(&endpoint, &access_key, &secret_key).await;
+    let prefix = format!("uniq-{}", unique_index("bk"));
+    let sink = S3Sink::new(weir::config::S3Config {
+        bucket: bucket.clone(),
+        prefix: prefix.clone(),
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint.clone()),
+        force_path_style: true,
+        profile: None,
+        role_arn: None,
+        external_id: None,
+    });
+    let object = |lines: &str| BackupObject {
+        tenant: "demo".into(),
+        route: "waf".into(),
+        // Same first request id, requests and records, same millisecond.
+        name: object_name(std::time::SystemTime::UNIX_EPOCH, "rid-1", 2, 1),
+        at_ms: 1_700_000_000_000,
+        lines: lines.as_bytes().to_vec(),
+    };
+    let (first, second) = (object("{\"n\":1}\n"), object("{\"n\":2}\n"));
+    assert_ne!(first.name, second.name);
+    sink.write_backup(first.clone()).await.unwrap();
+    sink.write_backup(second).await.unwrap();
+    let objects = s3_objects(&s3, &bucket, &format!("{prefix}/backup/")).await;
+    let bodies: Vec<_> = objects
+        .iter()
+        .map(|(_, b)| lines(b)[0]["n"].clone())
+        .collect();
+    assert_eq!(bodies, [1, 2], "{objects:?}");
+
+    // A name that exists already is refused, and the object stays as it was.
+    let clash = BackupObject {
+        lines: b"{\"n\":3}\n".to_vec(),
+        ..first.clone()
+    };
+    let err = sink.write_backup(clash).await.unwrap_err().to_string();
+    assert!(err.contains("PreconditionFailed"), "{err}");
+    let key = sink.backup_key(&first);
+    let now = s3_objects(&s3, &bucket, &key).await;
+    assert_eq!(lines(&now[0].1)[0]["n"], 1);
+
+    // Through the pipeline: one request delivered twice (a Firehose retry
+    // after a lost 200) is backed up in two objects, both whole.
+    let index = unique_index("s3bkretry");
+    let prefix = format!("retry-{index}");
+    let out = temp_dir("s3-backup-retry");
+    let mut cfg = config(&out, &opensearch_url(), &endpoint, &bucket, &prefix, &index);
+    let r = cfg.routes.iter_mut().find(|r| r.name == "waf-s3").unwrap();
+    r.backup = Some("dlq".into());
+    r.backup_max_age = std::time::Duration::from_millis(0);
+    let p = Pipeline::build(&cfg).unwrap();
+    for _ in 0..2 {
+        let (status, json) = post(&p, "bk-retry").await;
+        assert_eq!(status, 200, "{json}");
+    }
+    let objects = s3_objects(&s3, &bucket, &format!("{prefix}/backup/")).await;
+    let keys: Vec<_> = objects.iter().map(|o| &o.0).collect();
+    assert_eq!(objects.len(), 2, "{keys:?}");
+    for (key, body) in &objects {
+        assert!(key.ends_with("-bk-retry-1-4.ndjson.gz"), "{key}");
+        assert_eq!(lines(body).len(), 4, "{key}");
+    }
 }
