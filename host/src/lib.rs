@@ -56,9 +56,10 @@
 //! core:  pipeline
 //! parts: plugin sink quota
 //! data:  config
-//! leaf:  builtin codec digest geoip index metrics secret telemetry tenant
+//! leaf:  budget builtin codec digest geoip index metrics secret telemetry tenant
 //! ```
 
+pub mod budget;
 pub mod builtin;
 pub mod codec;
 pub mod config;
