@@ -10,6 +10,13 @@
 //! it is dropped, whatever the way out (an answer, an error, a panic that
 //! unwinds, a client that goes away).
 //!
+//! What can be known ahead is reserved ahead ([`Reservation::reserve_ahead`]:
+//! the size a gzip trailer announces, the records a body can decode to),
+//! so that concurrent requests do not each take part of a share as they
+//! inflate and then all fail: a request gets what it needs at once or is
+//! refused before it spends anything. Growth past the announced size is
+//! still reserved as it happens.
+//!
 //! A reservation that does not fit is refused at once, never waited for:
 //! the tenant gets 503 and retries (Firehose retries every non-200), so a
 //! burst costs a retry instead of memory. Two bounds apply: the budget
@@ -147,6 +154,7 @@ impl MemoryBudget {
             tenant: tenant.to_string(),
             share,
             bytes: 0,
+            ahead: 0,
         };
         r.grow(bytes)?;
         Ok(r)
@@ -209,6 +217,8 @@ pub struct Reservation {
     tenant: String,
     share: usize,
     bytes: usize,
+    /// Reserved ahead and not yet claimed by [`Reservation::grow`].
+    ahead: usize,
 }
 
 impl Reservation {
@@ -217,23 +227,41 @@ impl Reservation {
         self.bytes
     }
 
-    /// Hold `more` bytes too, or refuse (keeping what is held).
+    /// Hold `more` bytes too, taken first from what was reserved ahead,
+    /// or refuse (keeping what is held).
     pub fn grow(&mut self, more: usize) -> Result<(), BudgetError> {
+        let covered = more.min(self.ahead);
+        self.ahead -= covered;
+        self.take(more - covered)
+    }
+
+    /// Hold `bytes` now for growth that is expected (a size announced
+    /// ahead): the next [`Reservation::grow`] calls draw on it before they
+    /// ask the budget again.
+    pub fn reserve_ahead(&mut self, bytes: usize) -> Result<(), BudgetError> {
+        self.take(bytes)?;
+        self.ahead += bytes;
+        Ok(())
+    }
+
+    /// Hold `bytes` in all: more (which may be refused) or fewer. What was
+    /// reserved ahead is settled: nothing is left ahead.
+    pub fn resize(&mut self, bytes: usize) -> Result<(), BudgetError> {
+        self.ahead = 0;
+        if bytes >= self.bytes {
+            return self.take(bytes - self.bytes);
+        }
+        self.budget.give(&self.tenant, self.bytes - bytes);
+        self.bytes = bytes;
+        Ok(())
+    }
+
+    fn take(&mut self, more: usize) -> Result<(), BudgetError> {
         if more == 0 {
             return Ok(());
         }
         self.budget.take(&self.tenant, self.share, more)?;
         self.bytes += more;
-        Ok(())
-    }
-
-    /// Hold `bytes` in all: more (which may be refused) or fewer.
-    pub fn resize(&mut self, bytes: usize) -> Result<(), BudgetError> {
-        if bytes >= self.bytes {
-            return self.grow(bytes - self.bytes);
-        }
-        self.budget.give(&self.tenant, self.bytes - bytes);
-        self.bytes = bytes;
         Ok(())
     }
 }
@@ -267,6 +295,30 @@ mod tests {
             b.snapshot().tenants.is_empty(),
             "no entry left for a tenant holding none"
         );
+    }
+
+    #[test]
+    fn growth_draws_on_what_was_reserved_ahead() {
+        let b = MemoryBudget::new(1000);
+        let mut r = b.reserve("a", 1000, 100).unwrap();
+        r.reserve_ahead(500).unwrap();
+        assert_eq!(b.reserved(), 600);
+        let other = b.reserve("b", 1000, 400).unwrap();
+        // The budget is full, but growth within what was reserved ahead passes.
+        r.grow(300).unwrap();
+        r.grow(200).unwrap();
+        assert_eq!((r.bytes(), b.reserved()), (600, 1000));
+        assert!(r.grow(1).is_err(), "past it, the budget is asked again");
+        assert!(r.reserve_ahead(1).is_err());
+        r.reserve_ahead(0).unwrap();
+        drop(other);
+        r.reserve_ahead(100).unwrap();
+        r.resize(650).unwrap();
+        assert_eq!(r.bytes(), 650);
+        r.grow(10).unwrap();
+        assert_eq!(r.bytes(), 660, "resize settled what was ahead");
+        drop(r);
+        assert_eq!(b.reserved(), 0);
     }
 
     #[test]

@@ -3,6 +3,17 @@
 
 pub use weir_common::gzip::{GunzipError, gunzip_capped, is_gzip};
 
+/// The size gzip `data` announces in its trailer (ISIZE: the last member's
+/// input size, mod 2^32), if it looks like gzip. A claim, not a bound: use
+/// it to reserve ahead, and keep the cap and the meter.
+pub fn gzip_announced_len(data: &[u8]) -> Option<usize> {
+    if !is_gzip(data) || data.len() < 18 {
+        return None;
+    }
+    let t = data.get(data.len() - 4..)?;
+    Some(u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize)
+}
+
 /// [`gunzip_metered`] asks for this many bytes at a time (a lock of the
 /// memory budget per MiB inflated, not per read).
 pub const METER_STEP: usize = 1024 * 1024;
@@ -144,6 +155,14 @@ mod tests {
             gunzip_metered(b"not gzip", 10, |_| Ok::<(), ()>(())),
             Err(MeteredError::Gunzip(GunzipError::Invalid(_)))
         ));
+    }
+
+    #[test]
+    fn the_trailer_announces_the_size() {
+        let gz = gzip(&vec![b'z'; 123_456]);
+        assert_eq!(gzip_announced_len(&gz), Some(123_456));
+        assert_eq!(gzip_announced_len(b"{}"), None);
+        assert_eq!(gzip_announced_len(&gz[..10]), None);
     }
 
     #[test]

@@ -453,6 +453,20 @@ pub fn decode_body(
     decode_body_metered(headers, body, limits, &mut |_| Ok(()))
 }
 
+/// What decoding `body` will allocate, as far as it can be told before:
+/// the JSON (for gzip, the size its trailer announces, capped) and the
+/// records decoded from it (at most 3/4 of the JSON). Reserve it ahead, so
+/// a request that cannot have it all is refused before it inflates.
+pub fn decoded_size_hint(headers: &RequestHeaders, body: &[u8], limits: &Limits) -> usize {
+    if !headers.gzip {
+        return body.len() / 4 * 3;
+    }
+    let json = codec::gzip_announced_len(body)
+        .unwrap_or(0)
+        .min(limits.max_body_bytes);
+    json + json / 4 * 3
+}
+
 /// [`decode_body`] that asks `grant` before it allocates what grows with
 /// the request: the inflated body (step by step as it inflates) and each
 /// decoded record. A refusal stops the decoding with its error.
@@ -679,6 +693,34 @@ mod tests {
         let req = decode_body(&h, &gz, &Limits::default()).unwrap();
         assert_eq!(req.records.len(), 5);
         assert_eq!(req.json_bytes, WAF_REQUEST.len(), "inflated, not as sent");
+    }
+
+    #[test]
+    fn the_size_hint_is_what_metered_decoding_asks() {
+        let plain = check_headers(&good_headers()).unwrap();
+        let l = Limits::default();
+        let mut asked = 0;
+        decode_body_metered(&plain, WAF_REQUEST.as_bytes(), &l, &mut |n| {
+            asked += n;
+            Ok(())
+        })
+        .unwrap();
+        let hint = decoded_size_hint(&plain, WAF_REQUEST.as_bytes(), &l);
+        assert!(asked <= hint, "{asked} <= {hint}");
+        let mut gz_headers = plain.clone();
+        gz_headers.gzip = true;
+        let gz = codec::gzip(WAF_REQUEST.as_bytes());
+        let hint = decoded_size_hint(&gz_headers, &gz, &l);
+        assert_eq!(hint, WAF_REQUEST.len() + WAF_REQUEST.len() / 4 * 3);
+        // A trailer may claim anything: the hint is capped.
+        let mut liar = gz.clone();
+        let n = liar.len();
+        liar[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let small = Limits {
+            max_body_bytes: 1000,
+            ..Limits::default()
+        };
+        assert_eq!(decoded_size_hint(&gz_headers, &liar, &small), 1000 + 750);
     }
 
     #[test]

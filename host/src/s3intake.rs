@@ -224,6 +224,11 @@ pub async fn deliver(
 /// charged.
 fn charge(route: &Route, memory: &mut Reservation, bytes: &[u8]) -> Result<usize, IntakeError> {
     let charged = if codec::is_gzip(bytes) {
+        // All of what the trailer announces at once, then any more as counted.
+        let announced = codec::gzip_announced_len(bytes).unwrap_or(0);
+        memory
+            .reserve_ahead(announced.min(MAX_OBJECT_BYTES))
+            .map_err(DeliveryError::from)?;
         let inflated = codec::inflated_len_metered(bytes, MAX_OBJECT_BYTES, |n| memory.grow(n))
             .map_err(DeliveryError::from)?;
         // Settle the steps granted to what the object holds.

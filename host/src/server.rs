@@ -474,6 +474,7 @@ where
     let body = read_body(req.into_body(), limits.max_body_bytes).await?;
     let body_len = body.len();
     memory.resize(body_len)?;
+    memory.reserve_ahead(firehose::decoded_size_hint(&headers, &body, &limits))?;
     let (decoded, _memory) = if body.len() <= INLINE_DECODE_BYTES && !headers.gzip {
         let mut grant = |n| memory.grow(n).map_err(RequestError::from);
         let decoded = firehose::decode_body_metered(&headers, &body, &limits, &mut grant)?;
