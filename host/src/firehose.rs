@@ -23,7 +23,8 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use crate::codec::{self, GunzipError};
+use crate::budget::BudgetError;
+use crate::codec::{self, GunzipError, MeteredError};
 use crate::pipeline::{Batch, DeliveryError, Origin};
 use crate::quota::QuotaError;
 
@@ -146,6 +147,10 @@ pub enum RequestError {
     /// The tenant is over one of its quotas; Firehose retries with backoff.
     #[error("over quota, retry later: {0}")]
     OverQuota(String),
+    /// The request's buffers do not fit the memory budget or the tenant's
+    /// share of it (503 with `Retry-After`; Firehose retries).
+    #[error("over the memory budget, retry later: {0}")]
+    MemoryBudget(BudgetError),
     /// An S3 notification named an object the route may not read, or that
     /// is missing, or that S3 denied: one answer for all three (the reason
     /// is only logged), so it tells nothing about other tenants' objects.
@@ -186,7 +191,7 @@ impl RequestError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             DeliveryFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable(_) | MemoryBudget(_) => StatusCode::SERVICE_UNAVAILABLE,
             OverQuota(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -215,6 +220,7 @@ impl RequestError {
                 request_id.unwrap_or("")
             ),
             Unavailable(_) => "service unavailable, retry".to_string(),
+            MemoryBudget(e) => e.public_message(),
             BodyRead(_) => "could not read the request body".to_string(),
             _ => self.to_string(),
         }
@@ -247,6 +253,9 @@ pub struct FirehoseRequest {
     pub common_attributes: Vec<(String, String)>,
     /// The records, base64-decoded, in order.
     pub records: Vec<Vec<u8>>,
+    /// Bytes of the JSON body: after gunzip for a gzip body, else as sent.
+    /// Rate quotas charge these.
+    pub json_bytes: usize,
 }
 
 impl FirehoseRequest {
@@ -271,7 +280,15 @@ impl From<DeliveryError> for RequestError {
             DeliveryError::OverQuota(m) => RequestError::OverQuota(m),
             DeliveryError::ShuttingDown => RequestError::Unavailable("shutting down".into()),
             DeliveryError::NotDurable(m) => RequestError::DeliveryFailed(m),
+            DeliveryError::MemoryBudget(e) => RequestError::MemoryBudget(e),
         }
+    }
+}
+
+/// What Firehose is told when a request's buffers do not fit.
+impl From<BudgetError> for RequestError {
+    fn from(e: BudgetError) -> Self {
+        RequestError::MemoryBudget(e)
     }
 }
 
@@ -433,6 +450,32 @@ pub fn decode_body(
     body: &[u8],
     limits: &Limits,
 ) -> Result<FirehoseRequest, RequestError> {
+    decode_body_metered(headers, body, limits, &mut |_| Ok(()))
+}
+
+/// What decoding `body` will allocate, as far as it can be told before:
+/// the JSON (for gzip, the size its trailer announces, capped) and the
+/// records decoded from it (at most 3/4 of the JSON). Reserve it ahead, so
+/// a request that cannot have it all is refused before it inflates.
+pub fn decoded_size_hint(headers: &RequestHeaders, body: &[u8], limits: &Limits) -> usize {
+    if !headers.gzip {
+        return body.len() / 4 * 3;
+    }
+    let json = codec::gzip_announced_len(body)
+        .unwrap_or(0)
+        .min(limits.max_body_bytes);
+    json + json / 4 * 3
+}
+
+/// [`decode_body`] that asks `grant` before it allocates what grows with
+/// the request: the inflated body (step by step as it inflates) and each
+/// decoded record. A refusal stops the decoding with its error.
+pub fn decode_body_metered(
+    headers: &RequestHeaders,
+    body: &[u8],
+    limits: &Limits,
+    grant: &mut dyn FnMut(usize) -> Result<(), RequestError>,
+) -> Result<FirehoseRequest, RequestError> {
     if body.len() > limits.max_body_bytes {
         return Err(RequestError::BodyTooLarge {
             limit: limits.max_body_bytes,
@@ -440,10 +483,15 @@ pub fn decode_body(
     }
     let inflated;
     let json: &[u8] = if headers.gzip {
-        inflated = codec::gunzip_capped(body, limits.max_body_bytes).map_err(|e| match e {
-            GunzipError::TooLarge { cap } => RequestError::DecompressedTooLarge { limit: cap },
-            GunzipError::Invalid(m) => RequestError::BadGzip(m),
-        })?;
+        inflated = codec::gunzip_metered(body, limits.max_body_bytes, &mut *grant).map_err(
+            |e| match e {
+                MeteredError::Refused(e) => e,
+                MeteredError::Gunzip(GunzipError::TooLarge { cap }) => {
+                    RequestError::DecompressedTooLarge { limit: cap }
+                }
+                MeteredError::Gunzip(GunzipError::Invalid(m)) => RequestError::BadGzip(m),
+            },
+        )?;
         &inflated
     } else {
         body
@@ -473,6 +521,8 @@ pub fn decode_body(
         });
     }
     let mut records = Vec::with_capacity(env.records.len());
+    // The records decoded, at most 3/4 of their base64, asked at once.
+    grant(env.records.iter().map(|r| r.data.len() / 4 * 3).sum())?;
     for (index, r) in env.records.iter().enumerate() {
         records.push(
             decode_base64(r.data.as_bytes())
@@ -485,6 +535,7 @@ pub fn decode_body(
         source_arn: headers.source_arn.clone(),
         common_attributes: headers.common_attributes.clone(),
         records,
+        json_bytes: json.len(),
     })
 }
 
@@ -641,6 +692,65 @@ mod tests {
         let gz = codec::gzip(WAF_REQUEST.as_bytes());
         let req = decode_body(&h, &gz, &Limits::default()).unwrap();
         assert_eq!(req.records.len(), 5);
+        assert_eq!(req.json_bytes, WAF_REQUEST.len(), "inflated, not as sent");
+    }
+
+    #[test]
+    fn the_size_hint_is_what_metered_decoding_asks() {
+        let plain = check_headers(&good_headers()).unwrap();
+        let l = Limits::default();
+        let mut asked = 0;
+        decode_body_metered(&plain, WAF_REQUEST.as_bytes(), &l, &mut |n| {
+            asked += n;
+            Ok(())
+        })
+        .unwrap();
+        let hint = decoded_size_hint(&plain, WAF_REQUEST.as_bytes(), &l);
+        assert!(asked <= hint, "{asked} <= {hint}");
+        let mut gz_headers = plain.clone();
+        gz_headers.gzip = true;
+        let gz = codec::gzip(WAF_REQUEST.as_bytes());
+        let hint = decoded_size_hint(&gz_headers, &gz, &l);
+        assert_eq!(hint, WAF_REQUEST.len() + WAF_REQUEST.len() / 4 * 3);
+        // A trailer may claim anything: the hint is capped.
+        let mut liar = gz.clone();
+        let n = liar.len();
+        liar[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let small = Limits {
+            max_body_bytes: 1000,
+            ..Limits::default()
+        };
+        assert_eq!(decoded_size_hint(&gz_headers, &liar, &small), 1000 + 750);
+    }
+
+    #[test]
+    fn metered_decoding_asks_for_the_inflated_body_and_the_records() {
+        let mut hm = good_headers();
+        hm.insert("content-encoding", HeaderValue::from_static("gzip"));
+        let h = check_headers(&hm).unwrap();
+        let gz = codec::gzip(WAF_REQUEST.as_bytes());
+        let mut asked = Vec::new();
+        let mut grant = |n| {
+            asked.push(n);
+            Ok(())
+        };
+        let req = decode_body_metered(&h, &gz, &Limits::default(), &mut grant).unwrap();
+        // One step for the inflated body, then the records' decoded size.
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert_eq!(asked[0], codec::METER_STEP);
+        let decoded: usize = req.records.iter().map(Vec::len).sum();
+        assert!(asked[1] >= decoded && asked[1] <= decoded + 2 * req.records.len());
+        let full = BudgetError::OverShare {
+            tenant: "t".into(),
+            held: 0,
+            wanted: 1,
+            share: 0,
+        };
+        let mut refuse = |_| Err(RequestError::MemoryBudget(full.clone()));
+        assert_eq!(
+            decode_body_metered(&h, &gz, &Limits::default(), &mut refuse),
+            Err(RequestError::MemoryBudget(full.clone()))
+        );
     }
 
     #[test]
@@ -689,6 +799,14 @@ mod tests {
             (BodyRead("x".into()), 400),
             (DeliveryFailed("x".into()), 500),
             (Unavailable("x".into()), 503),
+            (
+                MemoryBudget(BudgetError::OverBudget {
+                    held: 1,
+                    wanted: 1,
+                    limit: 1,
+                }),
+                503,
+            ),
             (ObjectUnavailable, 403),
         ];
         for (err, status) in table {
@@ -779,6 +897,7 @@ mod tests {
         let small = Limits {
             max_body_bytes: 100,
             max_records: 2,
+            ..Limits::default()
         };
         assert_eq!(
             decode_body(&h, WAF_REQUEST.as_bytes(), &small),
@@ -787,6 +906,7 @@ mod tests {
         let few = Limits {
             max_body_bytes: FIREHOSE_MAX_BODY_BYTES,
             max_records: 2,
+            ..Limits::default()
         };
         assert_eq!(
             decode_body(&h, WAF_REQUEST.as_bytes(), &few),

@@ -17,7 +17,8 @@
 //!   default index and a sink.
 //! - **Tenant** ([`tenant`], [`quota`]): an id, the access keys Firehose
 //!   presents (SHA-256 digests, compared in constant time), an index
-//!   prefix, and quotas answered with 429.
+//!   prefix, quotas answered with 429, and a share of the process's
+//!   memory budget for request buffers ([`budget`]) answered with 503.
 //! - **Plugin** ([`plugin`]): a component targeting `weir:plugin@0.1.x`
 //!   (`wit/plugin.wit`). One engine with a pooling allocator and epoch
 //!   interruption; a fresh store per call with a memory cap, a deadline, a
@@ -56,9 +57,10 @@
 //! core:  pipeline
 //! parts: plugin sink quota
 //! data:  config
-//! leaf:  builtin codec digest geoip index metrics secret telemetry tenant
+//! leaf:  budget builtin codec digest geoip index metrics secret telemetry tenant
 //! ```
 
+pub mod budget;
 pub mod builtin;
 pub mod codec;
 pub mod config;

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::budget::BudgetSnapshot;
+
 /// The counters of one route.
 #[derive(Debug, Default)]
 pub struct RouteCounters {
@@ -117,7 +119,12 @@ impl Metrics {
     }
 
     /// Render in the Prometheus text format.
-    pub fn render(&self, sinks: &[SinkGauge], plugins_loaded: usize) -> String {
+    pub fn render(
+        &self,
+        sinks: &[SinkGauge],
+        plugins_loaded: usize,
+        memory: &BudgetSnapshot,
+    ) -> String {
         let routes = self
             .routes
             .lock()
@@ -193,6 +200,7 @@ impl Metrics {
             out,
             "# HELP weir_plugins_loaded Plugins loaded in the serving config.\n# TYPE weir_plugins_loaded gauge\nweir_plugins_loaded {plugins_loaded}"
         );
+        render_memory(&mut out, memory);
         out
     }
 }
@@ -309,6 +317,41 @@ fn render_latency(out: &mut String, routes: &Routes) {
     }
 }
 
+/// The memory budget: its limit, what is reserved (in all and per
+/// tenant), and the requests it refused per tenant.
+fn render_memory(out: &mut String, m: &BudgetSnapshot) {
+    for (name, help, v) in [
+        (
+            "weir_memory_budget_bytes",
+            "The memory budget for request buffers (limits.memory_budget_bytes).",
+            m.limit,
+        ),
+        (
+            "weir_memory_reserved_bytes",
+            "Bytes of the memory budget reserved by requests in flight.",
+            m.reserved,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    }
+    let name = "weir_memory_tenant_reserved_bytes";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Bytes of the memory budget reserved by the tenant's requests in flight.\n# TYPE {name} gauge"
+    );
+    for (tenant, v) in &m.tenants {
+        let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {v}", escape(tenant));
+    }
+    let name = "weir_memory_budget_refusals_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Requests refused with 503: over the memory budget or the tenant's share.\n# TYPE {name} counter"
+    );
+    for (tenant, v) in &m.refusals {
+        let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {v}", escape(tenant));
+    }
+}
+
 /// Escape a label value (`\`, `"` and newlines).
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -326,6 +369,12 @@ mod tests {
         let c = m.route("acme", "waf");
         RouteCounters::add(&c.records_in, 3);
         c.plugin_call(Duration::from_millis(1500), false);
+        let memory = BudgetSnapshot {
+            limit: 100,
+            reserved: 40,
+            tenants: [("acme".to_string(), 40)].into(),
+            refusals: [("acme".to_string(), 3)].into(),
+        };
         let text = m.render(
             &[
                 SinkGauge {
@@ -340,7 +389,16 @@ mod tests {
                 },
             ],
             1,
+            &memory,
         );
+        for line in [
+            "weir_memory_budget_bytes 100",
+            "weir_memory_reserved_bytes 40",
+            "weir_memory_tenant_reserved_bytes{tenant=\"acme\"} 40",
+            "weir_memory_budget_refusals_total{tenant=\"acme\"} 3",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
         assert!(
             text.contains("weir_records_in_total{tenant=\"acme\",route=\"waf\"} 3"),
             "{text}"
@@ -352,7 +410,7 @@ mod tests {
         assert!(!text.contains("weir_directory_torn_tails_repaired_total{sink=\"os\"}"));
         c.request_took(Duration::from_micros(2500));
         c.request_took(Duration::from_secs(60));
-        let text = m.render(&[], 1);
+        let text = m.render(&[], 1, &BudgetSnapshot::default());
         for line in [
             "weir_request_duration_seconds_bucket{tenant=\"acme\",route=\"waf\",le=\"0.002\"} 0",
             "weir_request_duration_seconds_bucket{tenant=\"acme\",route=\"waf\",le=\"0.003\"} 1",

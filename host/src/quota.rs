@@ -150,6 +150,7 @@ mod tests {
             max_requests_in_flight: 1,
             records_per_second: Some(100),
             bytes_per_second: None,
+            memory_share_bytes: 1 << 30,
             max_batch_records: 10,
             max_concurrent_batches: 1,
         }

@@ -20,9 +20,18 @@
 //! be parsed → a dead letter whose `source_arn` names the bucket and key.
 //! The batch's request id is derived from bucket, key and ETag, so a
 //! retried notification writes the same ids.
+//!
+//! Bounds: each object is charged to the tenant like a Firehose body — its
+//! bytes as fetched and, for a gzip object, what it inflates to (counted,
+//! not kept: the plugin inflates it) — against the memory budget (the
+//! reservation grows as the object arrives and is held until the object
+//! is delivered; over it → 503) and against `bytes_per_second` (over it →
+//! 429 before the plugin runs).
 
 use sha2::{Digest, Sha256};
 
+use crate::budget::Reservation;
+use crate::codec;
 use crate::config::ObjectScope;
 use crate::pipeline::{Batch, Delivery, DeliveryError, Origin, Pipeline, Route};
 use crate::sink::s3::{FetchError, Fetched, S3Sink};
@@ -165,11 +174,15 @@ pub async fn deliver(
             unavailable = true;
             continue;
         }
+        let mut memory = route.reserve_memory(0).map_err(DeliveryError::from)?;
         let fetched = match store
-            .get_capped(&obj.bucket, &obj.key, MAX_OBJECT_BYTES)
+            .get_metered(&obj.bucket, &obj.key, MAX_OBJECT_BYTES, &mut |n| {
+                memory.grow(n)
+            })
             .await
         {
             Ok(f) => f,
+            Err(FetchError::Refused(e)) => return Err(DeliveryError::from(e).into()),
             Err(FetchError::Unavailable(why)) => {
                 refused(&why);
                 unavailable = true;
@@ -184,7 +197,16 @@ pub async fn deliver(
                 modified_ms: 0,
             },
         };
+        let inflated = charge(route, &mut memory, &fetched.bytes)?;
+        tracing::debug!(
+            bucket = ?obj.bucket,
+            key = ?obj.key,
+            fetched = fetched.bytes.len(),
+            inflated,
+            "s3 notification: object fetched"
+        );
         let d = pipeline.deliver(route, object_batch(obj, fetched)).await?;
+        drop(memory);
         total.records += d.records;
         total.documents += d.documents;
         total.dropped += d.dropped;
@@ -194,6 +216,31 @@ pub async fn deliver(
         return Err(IntakeError::Unavailable);
     }
     Ok(total)
+}
+
+/// Charge a fetched object to its tenant: reserve what a gzip object
+/// inflates to (the plugin inflates it, up to the same cap), and take its
+/// bytes — inflated when gzip — from `bytes_per_second`. Returns the bytes
+/// charged.
+fn charge(route: &Route, memory: &mut Reservation, bytes: &[u8]) -> Result<usize, IntakeError> {
+    let charged = if codec::is_gzip(bytes) {
+        // All of what the trailer announces at once, then any more as counted.
+        let announced = codec::gzip_announced_len(bytes).unwrap_or(0);
+        memory
+            .reserve_ahead(announced.min(MAX_OBJECT_BYTES))
+            .map_err(DeliveryError::from)?;
+        let inflated = codec::inflated_len_metered(bytes, MAX_OBJECT_BYTES, |n| memory.grow(n))
+            .map_err(DeliveryError::from)?;
+        // Settle the steps granted to what the object holds.
+        memory
+            .resize(bytes.len() + inflated)
+            .map_err(DeliveryError::from)?;
+        inflated
+    } else {
+        bytes.len()
+    };
+    route.gate.charge(1, charged).map_err(DeliveryError::from)?;
+    Ok(charged)
 }
 
 /// One object as a one-record batch, its id derived from bucket, key and ETag.

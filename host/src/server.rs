@@ -41,6 +41,9 @@ pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(25);
 /// Bodies at most this large are decoded on the async thread; larger ones
 /// (base64 of up to 64 MiB, gunzip) go to the blocking pool.
 const INLINE_DECODE_BYTES: usize = 256 * 1024;
+/// `Retry-After` (seconds) of a 503 for the memory budget: reservations
+/// are given back as requests are answered, within seconds.
+const MEMORY_RETRY_AFTER_SECS: &str = "1";
 
 /// Server errors (start-up only; per-request errors are [`RequestError`]s).
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +189,12 @@ fn error_response(request_id: Option<&str>, err: &RequestError) -> Response<Full
         resp.headers_mut()
             .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
     }
+    if matches!(err, RequestError::MemoryBudget(_)) {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(MEMORY_RETRY_AFTER_SECS),
+        );
+    }
     resp
 }
 
@@ -280,7 +289,9 @@ where
     let _admitted = route.admit()?;
     let request_id =
         firehose::header_request_id(req.headers()).unwrap_or_else(|| "s3-notification".into());
-    let body = read_body(req.into_body(), crate::s3intake::MAX_NOTIFICATION_BYTES).await?;
+    let cap = crate::s3intake::MAX_NOTIFICATION_BYTES;
+    let _memory = route.reserve_memory(content_length(req.headers()).unwrap_or(cap).min(cap))?;
+    let body = read_body(req.into_body(), cap).await?;
     let objects =
         crate::s3intake::parse_notification(&body).map_err(RequestError::MalformedBody)?;
     let delivery = crate::s3intake::deliver(pipeline, route, store, objects)
@@ -316,27 +327,37 @@ where
     let headers = firehose::check_headers(req.headers())?;
     let _admitted = route.admit()?;
     let limits = pipeline.config().limits;
-    if let Some(len) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        && len > limits.max_body_bytes
-    {
+    let declared = content_length(req.headers());
+    if declared.is_some_and(|len| len > limits.max_body_bytes) {
         return Err(RequestError::BodyTooLarge {
             limit: limits.max_body_bytes,
         });
     }
+    // The memory budget is taken before the body is read (the length it
+    // declares, else the cap), and held until the request is answered.
+    let mut memory = route.reserve_memory(declared.unwrap_or(limits.max_body_bytes))?;
     let body = read_body(req.into_body(), limits.max_body_bytes).await?;
     let body_len = body.len();
-    let decoded = if body.len() <= INLINE_DECODE_BYTES && !headers.gzip {
-        firehose::decode_body(&headers, &body, &limits)?
+    memory.resize(body_len)?;
+    memory.reserve_ahead(firehose::decoded_size_hint(&headers, &body, &limits))?;
+    let (decoded, _memory) = if body.len() <= INLINE_DECODE_BYTES && !headers.gzip {
+        let mut grant = |n| memory.grow(n).map_err(RequestError::from);
+        let decoded = firehose::decode_body_metered(&headers, &body, &limits, &mut grant)?;
+        (decoded, memory)
     } else {
-        tokio::task::spawn_blocking(move || firehose::decode_body(&headers, &body, &limits))
-            .await
-            .map_err(|e| RequestError::DeliveryFailed(format!("decoder task failed: {e}")))??
+        let (decoded, memory) = tokio::task::spawn_blocking(move || {
+            let mut grant = |n| memory.grow(n).map_err(RequestError::from);
+            let decoded = firehose::decode_body_metered(&headers, &body, &limits, &mut grant);
+            (decoded, memory)
+        })
+        .await
+        .map_err(|e| RequestError::DeliveryFailed(format!("decoder task failed: {e}")))?;
+        (decoded?, memory)
     };
-    route.gate.charge(decoded.records.len(), body_len)?;
+    // Rates are charged what the body inflated to, not what was sent.
+    route
+        .gate
+        .charge(decoded.records.len(), decoded.json_bytes)?;
     let c = &route.counters;
     RouteCounters::add(&c.records_in, decoded.records.len() as u64);
     RouteCounters::add(&c.bytes_in, body_len as u64);
@@ -346,6 +367,14 @@ where
     RouteCounters::add(&c.records_dropped, delivery.dropped as u64);
     RouteCounters::add(&c.records_failed, delivery.failed as u64);
     Ok((request_id, delivery))
+}
+
+/// The `Content-Length` a request declares, if any.
+fn content_length(headers: &http::HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
 }
 
 /// The whole body, refused past `limit` bytes (the only place a request

@@ -20,6 +20,24 @@ pub const FIREHOSE_MAX_RECORDS: usize = 10_000;
 pub const MIN_MAX_BODY_BYTES: usize = FIREHOSE_MAX_BODY_BYTES;
 /// Smallest `limits.max_records`: Firehose's own limit, for the same reason.
 pub const MIN_MAX_RECORDS: usize = FIREHOSE_MAX_RECORDS;
+/// Default `limits.memory_budget_bytes` (1 GiB): what all requests in
+/// flight may hold in buffers at once — bodies as sent, inflated and
+/// decoded. Eight of the largest gzip requests Firehose may send, or
+/// hundreds of typical ones (Firehose's default buffer is 5 MiB); set it
+/// to about half the memory the process may use, the rest being the
+/// plugin pool (`max_concurrent_batches` × `memory_mib` at most), the
+/// sinks' batches and the runtime.
+pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 1024 * 1024 * 1024;
+/// What one request may hold at its peak, in units of `max_body_bytes`:
+/// its body as sent, the body inflated (capped at `max_body_bytes`) and its
+/// records decoded from base64 (3/4 of their text) are alive together
+/// while it is decoded. A budget or share below this many bodies would
+/// refuse the largest legal request forever.
+pub const REQUEST_PEAK_BODIES: usize = 3;
+/// A tenant's default `memory_share_bytes` when it has neighbours: this
+/// fraction of the budget (but at least [`REQUEST_PEAK_BODIES`] bodies), so
+/// that four tenants at their share fill it and one cannot take it all.
+pub const DEFAULT_MEMORY_SHARE_DIVISOR: usize = 4;
 
 /// Default memory cap of one plugin instance. It must hold a whole batch
 /// (up to 64 MiB of Firehose body, decoded) plus what the plugin makes of it.
@@ -61,6 +79,17 @@ pub struct FirehoseLimits {
     pub max_body_bytes: usize,
     /// Most records in one request.
     pub max_records: usize,
+    /// Bytes all requests in flight may hold in buffers together (see
+    /// [`crate::budget`]); a request that does not fit gets 503.
+    pub memory_budget_bytes: usize,
+}
+
+impl FirehoseLimits {
+    /// The most one request may hold ([`REQUEST_PEAK_BODIES`] bodies): the
+    /// smallest budget or tenant share that never refuses a legal request forever.
+    pub fn request_peak_bytes(&self) -> usize {
+        self.max_body_bytes.saturating_mul(REQUEST_PEAK_BODIES)
+    }
 }
 
 impl Default for FirehoseLimits {
@@ -68,6 +97,7 @@ impl Default for FirehoseLimits {
         FirehoseLimits {
             max_body_bytes: FIREHOSE_MAX_BODY_BYTES,
             max_records: FIREHOSE_MAX_RECORDS,
+            memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES,
         }
     }
 }
@@ -187,6 +217,18 @@ pub(super) fn validate_request_limits(
             ));
         }
         limits.max_records = n;
+    }
+    if let Some(b) = raw.memory_budget_bytes {
+        limits.memory_budget_bytes = b;
+    }
+    let peak = limits.request_peak_bytes();
+    if limits.memory_budget_bytes < peak {
+        problems.push(format!(
+            "limits.memory_budget_bytes: {} is below {peak} ({REQUEST_PEAK_BODIES} × \
+             max_body_bytes, what the largest legal request holds while it is decoded); \
+             such requests would get 503 forever",
+            limits.memory_budget_bytes
+        ));
     }
     limits
 }
@@ -321,12 +363,30 @@ mod tests {
         let raw = RawLimits {
             max_body_bytes: Some(MIN_MAX_BODY_BYTES),
             max_records: Some(MIN_MAX_RECORDS - 1),
+            memory_budget_bytes: None,
         };
         let l = validate_request_limits(&raw, &mut problems);
         assert_eq!(l.max_body_bytes, FIREHOSE_MAX_BODY_BYTES);
         assert_eq!(
             problems,
             ["limits.max_records: 9999 is below Firehose's own limit of 10000 records"]
+        );
+        assert_eq!(l.memory_budget_bytes, DEFAULT_MEMORY_BUDGET_BYTES);
+    }
+
+    #[test]
+    fn the_budget_holds_the_largest_request() {
+        let mut problems = Vec::new();
+        let raw = RawLimits {
+            max_body_bytes: Some(100 * MIB as usize),
+            max_records: None,
+            memory_budget_bytes: Some(299 * MIB as usize),
+        };
+        let l = validate_request_limits(&raw, &mut problems);
+        assert_eq!(l.request_peak_bytes(), 300 * MIB as usize);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("limits.memory_budget_bytes: 313524224 is below 314572800")
         );
     }
 }

@@ -63,6 +63,7 @@ pub(super) struct RawTls {
 pub(super) struct RawLimits {
     pub(super) max_body_bytes: Option<usize>,
     pub(super) max_records: Option<usize>,
+    pub(super) memory_budget_bytes: Option<usize>,
 }
 
 /// `[plugins]`: sandbox limits and where plugins live.
@@ -149,6 +150,7 @@ pub(super) struct RawTenant {
     pub(super) max_requests_in_flight: Option<usize>,
     pub(super) records_per_second: Option<u64>,
     pub(super) bytes_per_second: Option<u64>,
+    pub(super) memory_share_bytes: Option<usize>,
     pub(super) max_batch_records: Option<usize>,
     pub(super) max_concurrent_batches: Option<usize>,
 }

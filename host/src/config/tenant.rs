@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::limits::{FIREHOSE_MAX_RECORDS, FirehoseLimits, PluginLimits};
+use super::limits::{
+    DEFAULT_MEMORY_SHARE_DIVISOR, FIREHOSE_MAX_RECORDS, FirehoseLimits, PluginLimits,
+};
 use super::raw::RawTenant;
 use crate::index::check_index_prefix;
 use crate::tenant::{AccessKey, TenantId};
@@ -30,8 +32,12 @@ pub struct TenantQuotas {
     pub max_requests_in_flight: usize,
     /// Records per second (token bucket, one second of burst); `None`: unlimited.
     pub records_per_second: Option<u64>,
-    /// Request body bytes per second (token bucket); `None`: unlimited.
+    /// Request body bytes per second (token bucket), counted inflated
+    /// (after gunzip) and for S3 objects as fetched and inflated; `None`: unlimited.
     pub bytes_per_second: Option<u64>,
+    /// Bytes of the memory budget ([`crate::budget`]) the tenant's requests
+    /// may hold at once; over it a request gets 503.
+    pub memory_share_bytes: usize,
     /// Records per plugin call; larger requests are split into several calls.
     pub max_batch_records: usize,
     /// Plugin batches of the tenant running at once (its share of the pool).
@@ -120,6 +126,15 @@ fn quotas(
         // Alone, a tenant may use the whole pool; with neighbours, half
         // of it, so one tenant's slow plugin cannot take every slot.
         max_concurrent_batches: if alone { global } else { (global / 2).max(1) },
+        // Alone, the whole budget; with neighbours a quarter of it, but
+        // never less than the largest legal request holds.
+        memory_share_bytes: if alone {
+            limits.memory_budget_bytes
+        } else {
+            (limits.memory_budget_bytes / DEFAULT_MEMORY_SHARE_DIVISOR)
+                .max(limits.request_peak_bytes())
+                .min(limits.memory_budget_bytes)
+        },
     };
     let mut at_least_one = |v: Option<usize>, key: &str| match v {
         Some(0) => {
@@ -144,6 +159,17 @@ fn quotas(
             ));
         }
         quotas.max_concurrent_batches = n.min(global);
+    }
+    if let Some(share) = t.memory_share_bytes {
+        let (min, max) = (limits.request_peak_bytes(), limits.memory_budget_bytes);
+        if share < min || share > max {
+            problems.push(format!(
+                "{at}.memory_share_bytes: {share} is outside {min}..={max} (at least what the \
+                 largest legal request holds, 3 × limits.max_body_bytes; at most \
+                 limits.memory_budget_bytes)"
+            ));
+        }
+        quotas.memory_share_bytes = share.clamp(min, max.max(min));
     }
     for (key, v) in [
         ("records_per_second", t.records_per_second),
@@ -187,6 +213,7 @@ mod tests {
             max_requests_in_flight: None,
             records_per_second: None,
             bytes_per_second: None,
+            memory_share_bytes: None,
             max_batch_records: None,
             max_concurrent_batches: Some(0),
         }
@@ -215,6 +242,36 @@ mod tests {
                 plugins.max_concurrent_batches.get() / 2
             );
             assert_eq!(t.index_prefix, format!("{}-", t.id));
+            assert_eq!(t.quotas.memory_share_bytes, limits.memory_budget_bytes / 4);
         }
+    }
+
+    #[test]
+    fn memory_shares() {
+        let (limits, plugins) = (FirehoseLimits::default(), PluginLimits::default());
+        let mut problems = Vec::new();
+        let alone = validate_tenants(vec![raw("acme")], &limits, &plugins, &mut problems);
+        let acme = &alone[&TenantId::new("acme").unwrap()];
+        assert_eq!(acme.quotas.memory_share_bytes, limits.memory_budget_bytes);
+        let peak = limits.request_peak_bytes();
+        let mut small = raw("small");
+        small.memory_share_bytes = Some(peak - 1);
+        let mut big = raw("big");
+        big.memory_share_bytes = Some(limits.memory_budget_bytes + 1);
+        let mut fits = raw("fits");
+        fits.memory_share_bytes = Some(peak);
+        problems.clear();
+        let t = validate_tenants(vec![small, big, fits], &limits, &plugins, &mut problems);
+        let shares: Vec<&String> = problems
+            .iter()
+            .filter(|p| p.contains("memory_share_bytes"))
+            .collect();
+        assert_eq!(shares.len(), 2, "{problems:?}");
+        assert!(shares[0].starts_with("tenants[0].memory_share_bytes: 201326591 is outside"));
+        assert!(shares[1].starts_with("tenants[1].memory_share_bytes: 1073741825 is outside"));
+        assert_eq!(
+            t[&TenantId::new("fits").unwrap()].quotas.memory_share_bytes,
+            peak
+        );
     }
 }

@@ -7,6 +7,7 @@ use tokio::sync::Semaphore;
 
 use super::plugins::RoutePlugins;
 use super::{BuildError, Pipeline, Route, sinks};
+use crate::budget::MemoryBudget;
 use crate::config::{Config, RouteConfig, SinkConfig};
 use crate::geoip::GeoIp;
 use crate::metrics::Metrics;
@@ -24,6 +25,7 @@ struct Parts<'a> {
     sinks: HashMap<String, Arc<dyn Sink>>,
     gates: HashMap<TenantId, Arc<TenantGate>>,
     metrics: Arc<Metrics>,
+    memory: Arc<MemoryBudget>,
 }
 
 /// See [`Pipeline::rebuild`].
@@ -51,12 +53,23 @@ pub(super) fn rebuild(
         plugins.push(plugin);
     }
     let loaded = route_plugins.into_loaded();
+    // One budget for the life of the process: requests still running on
+    // the old config keep their reservations in it.
+    let budget = config.limits.memory_budget_bytes;
+    let memory = match previous {
+        Some(p) => {
+            p.memory.set_limit(budget);
+            p.memory.clone()
+        }
+        None => MemoryBudget::new(budget),
+    };
     let parts = Parts {
         config,
         previous,
         sinks: sinks::open_sinks(config, &loaded, previous)?,
         gates: gates(config, previous),
         metrics: previous.map_or_else(|| Arc::new(Metrics::default()), |p| p.metrics.clone()),
+        memory,
     };
     let mut routes = HashMap::new();
     for (i, (route, plugin)) in config.routes.iter().zip(plugins).enumerate() {
@@ -82,6 +95,7 @@ pub(super) fn rebuild(
         plugins: loaded,
         gates: parts.gates,
         metrics: parts.metrics,
+        memory: parts.memory,
     })
 }
 
@@ -158,6 +172,7 @@ impl Parts<'_> {
             gate,
             counters: self.metrics.route(route.tenant.as_str(), &route.name),
             breaker: PluginBreaker::default(),
+            memory: self.memory.clone(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! The pipeline's errors: why a pipeline could not be built, and why a
 //! batch could not be made durable. The edge maps them to its protocol.
 
+use crate::budget::BudgetError;
 use crate::quota::QuotaError;
 
 /// Why the pipeline could not be built (config is valid, but a side effect failed).
@@ -36,6 +37,9 @@ pub enum DeliveryError {
     /// A sink (or the backup) could not make the batch durable.
     #[error("{0}")]
     NotDurable(String),
+    /// The batch's buffers do not fit the memory budget (retry later).
+    #[error(transparent)]
+    MemoryBudget(#[from] BudgetError),
 }
 
 impl From<QuotaError> for DeliveryError {

@@ -36,6 +36,7 @@ pub use plugins::{
 };
 pub use sinks::{date_fields, templates_for};
 
+use crate::budget::{BudgetError, MemoryBudget, Reservation};
 use crate::config::{Config, PluginRef, RouteConfig, TenantConfig};
 use crate::metrics::{Metrics, RouteCounters, SinkGauge};
 use crate::plugin::Plugin;
@@ -66,6 +67,8 @@ pub struct Route {
     pub counters: Arc<RouteCounters>,
     /// Cool-down after batches that ran out of time.
     pub breaker: PluginBreaker,
+    /// The process-wide memory budget (shared by every route and reload).
+    pub memory: Arc<MemoryBudget>,
 }
 
 impl Route {
@@ -75,6 +78,14 @@ impl Route {
     pub fn admit(&self) -> Result<RequestPermit, QuotaError> {
         self.breaker.check(&self.config.name)?;
         self.gate.enter()
+    }
+
+    /// Reserve `bytes` of the memory budget for a request of this route's
+    /// tenant, within its `memory_share_bytes`. Hold the reservation (and
+    /// grow it) until the request is answered.
+    pub fn reserve_memory(&self, bytes: usize) -> Result<Reservation, BudgetError> {
+        let share = self.tenant.quotas.memory_share_bytes;
+        self.memory.reserve(self.tenant.id.as_str(), share, bytes)
     }
 }
 
@@ -104,6 +115,7 @@ pub struct Pipeline {
     gates: HashMap<TenantId, Arc<TenantGate>>,
     metrics: Arc<Metrics>,
     geoip: Option<Arc<crate::geoip::GeoIp>>,
+    memory: Arc<MemoryBudget>,
 }
 
 impl Pipeline {
@@ -140,6 +152,11 @@ impl Pipeline {
         &self.metrics
     }
 
+    /// The process-wide memory budget.
+    pub fn memory_budget(&self) -> &Arc<MemoryBudget> {
+        &self.memory
+    }
+
     /// The plugins loaded, by reference.
     pub fn plugins(&self) -> impl Iterator<Item = (&PluginRef, &Arc<Plugin>)> {
         self.plugins.iter()
@@ -158,7 +175,8 @@ impl Pipeline {
             .filter(|g| g.bulk_retries.is_some() || g.torn_tails_repaired.is_some())
             .collect();
         sinks.sort_by(|a, b| a.name.cmp(&b.name));
-        self.metrics.render(&sinks, self.plugins.len())
+        self.metrics
+            .render(&sinks, self.plugins.len(), &self.memory.snapshot())
     }
 
     /// The route for a URL path.

@@ -12,6 +12,8 @@
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::sync::OnceCell;
 
+use crate::budget::BudgetError;
+
 use super::{BackupObject, BoxFuture, DeadLetterKind, Sink, SinkBatch, SinkError, WriteSummary};
 
 pub use crate::config::S3Config;
@@ -47,6 +49,9 @@ pub enum FetchError {
     /// S3 could not be reached or read (retry later).
     #[error("{0}")]
     Failed(String),
+    /// The memory budget refused the object's bytes (retry later).
+    #[error(transparent)]
+    Refused(#[from] BudgetError),
 }
 
 impl S3Sink {
@@ -69,6 +74,19 @@ impl S3Sink {
         bucket: &str,
         key: &str,
         cap: usize,
+    ) -> Result<Fetched, FetchError> {
+        self.get_metered(bucket, key, cap, &mut |_| Ok(())).await
+    }
+
+    /// [`S3Sink::get_capped`] that asks `grant` for the object's size (as
+    /// S3 announces it) before reading it, and for any chunk past that
+    /// size as it arrives; a refusal stops the read ([`FetchError::Refused`]).
+    pub async fn get_metered(
+        &self,
+        bucket: &str,
+        key: &str,
+        cap: usize,
+        grant: &mut (dyn FnMut(usize) -> Result<(), BudgetError> + Send),
     ) -> Result<Fetched, FetchError> {
         let url = format!("s3://{bucket}/{key}");
         let resp = self
@@ -98,6 +116,7 @@ impl S3Sink {
         if size > cap {
             return Err(too_large(size));
         }
+        grant(size)?;
         let etag = resp.e_tag().unwrap_or_default().to_string();
         let modified_ms = resp
             .last_modified()
@@ -111,6 +130,9 @@ impl S3Sink {
             if bytes.len() + chunk.len() > cap {
                 return Err(too_large(bytes.len() + chunk.len()));
             }
+            // Past the announced size (a length that lied): ask for the rest.
+            let past = (bytes.len() + chunk.len()).saturating_sub(size.max(bytes.len()));
+            grant(past)?;
             bytes.extend_from_slice(&chunk);
         }
         Ok(Fetched {

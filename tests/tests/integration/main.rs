@@ -16,6 +16,7 @@ mod geoip;
 mod golden;
 mod hostile;
 mod intake;
+mod memory;
 mod opensearch;
 mod opensearch_auth;
 mod plugin_bad_input;
