@@ -423,7 +423,7 @@ mod tests {
         assert!(text.contains("# TYPE weir_records_in_total counter"));
         RouteCounters::add(&m.connections_open, 3);
         RouteCounters::add(&m.connections_refused, 2);
-        let text = m.render(&[], 1);
+        let text = m.render(&[], 1, &BudgetSnapshot::default());
         assert!(text.contains("# TYPE weir_connections_open gauge\nweir_connections_open 3\n"));
         assert!(
             text.contains("\nweir_connections_refused_total 2\n"),
