@@ -174,11 +174,19 @@ impl Ecs<'_> {
     /// when there are none), for a body that is built after the log it
     /// borrows from is taken apart; put them in with [`append_members`].
     pub fn to_members(&self, present: Roots) -> String {
-        let mut members = String::from("{}");
-        self.append_to(&mut members, present);
-        members.pop();
-        members.remove(0);
+        let mut members = String::new();
+        self.write_members(&mut members, present);
         members
+    }
+
+    /// Append the ECS members alone to `out` (as [`to_members`](Self::to_members)
+    /// gives them), for a plugin that sizes its body before writing it (a
+    /// body whose capacity is its length is handed to the host without
+    /// being reallocated). Returns whether any was written.
+    pub fn write_members(&self, out: &mut String, present: Roots) -> bool {
+        let mut top = Obj { out, empty: true };
+        self.write_roots(&mut top, present);
+        !top.empty
     }
 
     /// Write every root not in `present`.

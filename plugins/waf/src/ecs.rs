@@ -106,6 +106,11 @@ impl<'a> WafFields<'a> {
         self.ecs().append_to(body, present);
     }
 
+    /// Append the ECS members alone to `out` ([`Ecs::write_members`]).
+    pub(crate) fn write_members(&self, out: &mut String, present: Roots) -> bool {
+        self.ecs().write_members(out, present)
+    }
+
     /// The ECS members alone ([`Ecs::to_members`]).
     pub(crate) fn to_members(&self, present: Roots) -> String {
         self.ecs().to_members(present)
