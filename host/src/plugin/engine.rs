@@ -39,8 +39,11 @@ pub(super) const MAX_TABLE_ELEMENTS: usize = 100_000;
 /// every batch slower (empty 26.4 µs), 8 MiB made large batches 5–13 %
 /// faster but the empty batch slower (23.0 µs) and would keep up to 8 MiB
 /// per pool slot resident; 2 MiB gave 21.2 µs and most of the gain. With
-/// PAGEMAP_SCAN (below) 8 MiB measured the same as 2 MiB end to end.
-const KEEP_RESIDENT_BYTES: usize = 2 * 1024 * 1024;
+/// PAGEMAP_SCAN (below) 8 MiB measured the same as 2 MiB end to end, with
+/// bare WAF logs. With ECS fields a batch of 500 WAF logs touches about
+/// 3 MiB (its documents are 50 % larger), and 4 MiB made ECS-on runs
+/// faster (`weir-load`, BENCHMARKS.md).
+const KEEP_RESIDENT_BYTES: usize = 4 * 1024 * 1024;
 /// Extra pooled instances beyond the batch budget, for config validation calls.
 const SPARE_INSTANCES: u32 = 4;
 

@@ -101,11 +101,6 @@ impl<'a> WafFields<'a> {
         }
     }
 
-    /// Append the ECS fields to `body`, skipping the roots in `present`.
-    pub(crate) fn append_to(&self, body: &mut String, present: Roots) {
-        self.ecs().append_to(body, present);
-    }
-
     /// Append the ECS members alone to `out` ([`Ecs::write_members`]).
     pub(crate) fn write_members(&self, out: &mut String, present: Roots) -> bool {
         self.ecs().write_members(out, present)
