@@ -40,9 +40,10 @@ pub(super) const MAX_TABLE_ELEMENTS: usize = 100_000;
 /// faster but the empty batch slower (23.0 µs) and would keep up to 8 MiB
 /// per pool slot resident; 2 MiB gave 21.2 µs and most of the gain. With
 /// PAGEMAP_SCAN (below) 8 MiB measured the same as 2 MiB end to end, with
-/// bare WAF logs. With ECS fields a batch of 500 WAF logs touches about
-/// 3 MiB (its documents are 50 % larger), and 4 MiB made ECS-on runs
-/// faster (`weir-load`, BENCHMARKS.md).
+/// bare WAF logs. With ECS fields the documents of a batch are 50 % larger
+/// (500 WAF logs in, about 0.9 MB of documents out: past 2 MiB with the
+/// heap's other contents, an estimate), and 4 MiB made ECS-on runs faster
+/// in alternating runs (`weir-load`, BENCHMARKS.md).
 const KEEP_RESIDENT_BYTES: usize = 4 * 1024 * 1024;
 /// Extra pooled instances beyond the batch budget, for config validation calls.
 const SPARE_INSTANCES: u32 = 4;
