@@ -28,6 +28,7 @@ fn options(name: &str) -> Options {
         dir,
         deadline: Duration::from_secs(120),
         keep: false,
+        s3: None,
     }
 }
 
@@ -37,10 +38,16 @@ async fn run_clean(fault: Fault) -> Row {
     let _ = std::fs::remove_dir_all(&o.dir);
     println!("{}\n{}", Row::HEADER, row.markdown());
     assert_eq!(row.sent, RECORDS, "{row:?}");
-    assert_eq!(row.acknowledged, RECORDS, "every record acknowledged: {row:?}");
+    assert_eq!(
+        row.acknowledged, RECORDS,
+        "every record acknowledged: {row:?}"
+    );
     assert_eq!(row.lost, 0, "nothing acknowledged is lost: {row:?}");
     assert_eq!(row.duplicated, 0, "nothing is stored twice: {row:?}");
-    assert!(row.faults_injected >= 3, "weir was stopped mid-run: {row:?}");
+    assert!(
+        row.faults_injected >= 3,
+        "weir was stopped mid-run: {row:?}"
+    );
     row
 }
 

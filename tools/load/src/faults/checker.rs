@@ -105,7 +105,9 @@ impl OpenSearch {
                 break;
             }
             for h in &hits {
-                let m = h["_source"]["httpRequest"]["requestId"].as_str().unwrap_or("");
+                let m = h["_source"]["httpRequest"]["requestId"]
+                    .as_str()
+                    .unwrap_or("");
                 *out.entry(m.to_string()).or_insert(0) += 1;
             }
             let scroll = serde_json::json!({"scroll": "1m", "scroll_id": page["_scroll_id"]});
@@ -204,7 +206,9 @@ fn dead_letters(
         for line in std::fs::read_to_string(&path)?.lines() {
             let dl: serde_json::Value = serde_json::from_str(line)
                 .with_context(|| format!("a torn dead letter in {}", path.display()))?;
-            let data = b64.decode(dl["data"].as_str().unwrap_or("")).unwrap_or_default();
+            let data = b64
+                .decode(dl["data"].as_str().unwrap_or(""))
+                .unwrap_or_default();
             let record: serde_json::Value = serde_json::from_slice(&data).unwrap_or_default();
             if let Some(m) = doc_marker(&record) {
                 let key = (
@@ -220,15 +224,19 @@ fn dead_letters(
 
 impl Found {
     /// The row of run `run_id`: every marker of `progress`, looked up.
-    pub(super) fn row(&self, fault: &str, run_id: &str, progress: &Progress, injected: usize) -> Row {
+    pub(super) fn row(
+        &self,
+        fault: &str,
+        run_id: &str,
+        progress: &Progress,
+        injected: usize,
+    ) -> Row {
         let mut row = Row {
             fault: fault.to_string(),
             sent: progress.total,
             acknowledged: progress.acknowledged(),
             faults_injected: injected,
-            retries: progress
-                .retries
-                .load(std::sync::atomic::Ordering::SeqCst),
+            retries: progress.retries.load(std::sync::atomic::Ordering::SeqCst),
             seconds: progress.seconds(),
             ..Row::default()
         };
@@ -249,5 +257,4 @@ impl Found {
         }
         row
     }
-
 }

@@ -22,6 +22,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod checker;
+mod disk;
 mod process;
 mod proxy;
 mod sender;
@@ -63,6 +64,9 @@ pub enum Fault {
     KillOpenSearch,
     /// `weir` SIGKILLed mid-batch and restarted; directory sink.
     KillDirectory,
+    /// `weir` SIGKILLed mid-batch and restarted; OpenSearch sink, every
+    /// record backed up to S3 before its ack.
+    KillS3Backup,
     /// OpenSearch answers 429 to four items of five for a while.
     OpenSearch429,
     /// OpenSearch answers 413 to `_bulk` bodies above 16 KiB for a while.
@@ -73,18 +77,27 @@ pub enum Fault {
     MappingConflict,
     /// `weir` stopped with SIGTERM under load (graceful drain) and restarted.
     Sigterm,
+    /// The directory sink's filesystem (a tmpfs mounted for the run) full
+    /// for a while.
+    DiskFull,
+    /// S3 answers 503 to everything for a while, while every record is
+    /// backed up there before its ack (`routes[].backup`).
+    S3BackupDown,
 }
 
 impl Fault {
     /// Every fault, in the order the matrix runs them.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 10] = [
         Fault::KillOpenSearch,
         Fault::KillDirectory,
+        Fault::KillS3Backup,
         Fault::OpenSearch429,
         Fault::OpenSearch413,
         Fault::OpenSearchSlow,
         Fault::MappingConflict,
         Fault::Sigterm,
+        Fault::DiskFull,
+        Fault::S3BackupDown,
     ];
 
     /// Its name on the command line and in the table.
@@ -92,11 +105,14 @@ impl Fault {
         match self {
             Fault::KillOpenSearch => "kill-opensearch",
             Fault::KillDirectory => "kill-directory",
+            Fault::KillS3Backup => "kill-s3-backup",
             Fault::OpenSearch429 => "opensearch-429",
             Fault::OpenSearch413 => "opensearch-413",
             Fault::OpenSearchSlow => "opensearch-slow",
             Fault::MappingConflict => "mapping-conflict",
             Fault::Sigterm => "sigterm",
+            Fault::DiskFull => "disk-full",
+            Fault::S3BackupDown => "s3-backup-down",
         }
     }
 
@@ -108,19 +124,30 @@ impl Fault {
     /// What the run does, for the table.
     pub fn describe(self) -> &'static str {
         match self {
-            Fault::KillOpenSearch => "`weir` SIGKILLed mid-batch 4 times, restarted (OpenSearch sink)",
-            Fault::KillDirectory => "`weir` SIGKILLed mid-batch 4 times, restarted (directory sink)",
+            Fault::KillOpenSearch => {
+                "`weir` SIGKILLed mid-batch 4 times, restarted (OpenSearch sink)"
+            }
+            Fault::KillDirectory => {
+                "`weir` SIGKILLed mid-batch 4 times, restarted (directory sink)"
+            }
+            Fault::KillS3Backup => {
+                "`weir` SIGKILLed mid-batch 4 times, restarted (OpenSearch sink, S3 backup of every record)"
+            }
             Fault::OpenSearch429 => "OpenSearch answers 429 to 4 items in 5 for 8 s",
             Fault::OpenSearch413 => "OpenSearch answers 413 to `_bulk` bodies over 16 KiB for 8 s",
             Fault::OpenSearchSlow => "OpenSearch answers every request 2 s late for 8 s",
             Fault::MappingConflict => "1 record in 50 conflicts with the index mapping",
             Fault::Sigterm => "`weir` SIGTERMed under load 4 times (drain), restarted",
+            Fault::DiskFull => "the directory sink's tmpfs full for 8 s (directory sink)",
+            Fault::S3BackupDown => {
+                "S3 answers 503 to everything for 8 s; every record backed up to S3 before its ack"
+            }
         }
     }
 
     /// Whether the route writes to the directory sink (else OpenSearch).
     fn directory(self) -> bool {
-        self == Fault::KillDirectory
+        matches!(self, Fault::KillDirectory | Fault::DiskFull)
     }
 
     /// The proxy's fault, for the faults injected in front of OpenSearch.
@@ -129,6 +156,7 @@ impl Fault {
             Fault::OpenSearch429 => Some(ProxyMode::Reject429),
             Fault::OpenSearch413 => Some(ProxyMode::Refuse413(BULK_LIMIT_BYTES)),
             Fault::OpenSearchSlow => Some(ProxyMode::Slow(SLOW_BY)),
+            Fault::S3BackupDown => Some(ProxyMode::Unavailable),
             _ => None,
         }
     }
@@ -153,6 +181,20 @@ pub struct Options {
     pub deadline: Duration,
     /// Keep the runs' indices (they are deleted otherwise).
     pub keep: bool,
+    /// The real S3 server, for `s3-backup-down` (`None`: that run fails).
+    pub s3: Option<S3>,
+}
+
+/// The real S3 server's endpoint, bucket and region; the credentials are
+/// the standard environment variables, which `weir` inherits.
+#[derive(Debug, Clone)]
+pub struct S3 {
+    /// `http://host:port`.
+    pub endpoint: String,
+    /// A bucket that exists.
+    pub bucket: String,
+    /// Its region.
+    pub region: String,
 }
 
 /// What one run found: a row of the matrix.
@@ -227,14 +269,16 @@ pub async fn run(fault: Fault, o: &Options) -> anyhow::Result<Row> {
     if fault == Fault::MappingConflict {
         os.create_index_with_long_field(&index, "faultCode").await?;
     }
-    let proxy = match fault.proxy_mode() {
-        Some(_) => Some(Proxy::start(&o.opensearch).await?),
-        None => None,
+    let tmpfs = match fault {
+        // Room for every record twice over (a record is about 1.3 KB in
+        // the `_bulk` file), so that only the filler fills it.
+        Fault::DiskFull => Some(disk::Tmpfs::mount(
+            &dir.join("out"),
+            o.records * 3000 + (8 << 20),
+        )?),
+        _ => None,
     };
-    let sink_url = proxy.as_ref().map_or(o.opensearch.clone(), Proxy::url);
-    let config = config_text(&o.dir, &dir, &sink_url, &route_index, fault.directory());
-    let weir = Weir::start(&o.weir, &dir, &config).await?;
-    let result = drive(fault, o, &run_id, weir, proxy.as_ref()).await;
+    let result = start_and_drive(fault, o, &run_id, &route_index, tmpfs.as_ref()).await;
     let row = match result {
         Ok((progress, injected)) => {
             let found = checker::find(&os, &index, &dir, fault.directory()).await;
@@ -242,11 +286,54 @@ pub async fn run(fault: Fault, o: &Options) -> anyhow::Result<Row> {
         }
         Err(e) => Err(e),
     };
+    drop(tmpfs);
     if !o.keep {
         os.delete_index(&index).await;
         let _ = std::fs::remove_dir_all(&dir);
     }
     row
+}
+
+/// Start the proxy the fault needs (in front of OpenSearch, or of S3 for
+/// `s3-backup-down`) and `weir`, and drive the run.
+async fn start_and_drive(
+    fault: Fault,
+    o: &Options,
+    run_id: &str,
+    route_index: &str,
+    tmpfs: Option<&disk::Tmpfs>,
+) -> anyhow::Result<(Arc<Progress>, usize)> {
+    let backs_up = matches!(fault, Fault::S3BackupDown | Fault::KillS3Backup);
+    let s3 = match (backs_up, &o.s3) {
+        (true, Some(s3)) => Some(s3.clone()),
+        (true, None) => anyhow::bail!("{} needs an S3 server", fault.name()),
+        (false, _) => None,
+    };
+    let upstream = s3
+        .as_ref()
+        .map_or(o.opensearch.as_str(), |s| s.endpoint.as_str());
+    let proxy = match fault.proxy_mode() {
+        Some(_) => Some(Proxy::start(upstream).await?),
+        None => None,
+    };
+    let mut sinks = Sinks {
+        opensearch: o.opensearch.clone(),
+        backup: None,
+        directory: fault.directory(),
+    };
+    match (proxy.as_ref(), s3) {
+        (Some(p), Some(mut s3)) => {
+            s3.endpoint = p.url();
+            sinks.backup = Some((s3, format!("weir-faults/{run_id}")));
+        }
+        (Some(p), None) => sinks.opensearch = p.url(),
+        (None, Some(s3)) => sinks.backup = Some((s3, format!("weir-faults/{run_id}"))),
+        (None, None) => {}
+    }
+    let dir = o.dir.join(fault.name());
+    let config = config_text(&o.dir, &dir, &sinks, route_index);
+    let weir = Weir::start(&o.weir, &dir, &config).await?;
+    drive(fault, o, run_id, weir, (proxy.as_ref(), tmpfs)).await
 }
 
 /// Send every record while the fault strikes; the sender's progress and
@@ -256,7 +343,7 @@ async fn drive(
     o: &Options,
     run_id: &str,
     mut weir: Weir,
-    proxy: Option<&Proxy>,
+    (proxy, tmpfs): (Option<&Proxy>, Option<&disk::Tmpfs>),
 ) -> anyhow::Result<(Arc<Progress>, usize)> {
     let plan = sender::Plan {
         run_id: run_id.to_string(),
@@ -271,9 +358,13 @@ async fn drive(
     let senders = sender::spawn(Arc::new(plan), progress.clone(), o.connections.max(1));
     let deadline = Instant::now() + o.deadline;
     let injected = match fault {
-        Fault::KillOpenSearch | Fault::KillDirectory | Fault::Sigterm => {
+        Fault::KillOpenSearch | Fault::KillDirectory | Fault::KillS3Backup | Fault::Sigterm => {
             stop_and_restart(&mut weir, &progress, fault == Fault::Sigterm, deadline).await?
         }
+        Fault::DiskFull => match tmpfs {
+            Some(t) => t.fill_for(&progress, deadline, PROXY_FAULT_FOR).await?,
+            None => 0,
+        },
         _ => match (proxy, fault.proxy_mode()) {
             (Some(p), Some(mode)) => strike_proxy(p, mode, &progress, deadline).await,
             _ => 0,
@@ -331,20 +422,41 @@ async fn strike_proxy(
     proxy.faulted()
 }
 
-/// The config of one run: the route to `index` in OpenSearch at `url` (or
-/// in the directory sink `out`), dead letters to the directory sink
-/// `dead`; the plugin cache shared by every run below `base`.
-fn config_text(base: &Path, dir: &Path, url: &str, index: &str, directory: bool) -> String {
+/// Where a run's route writes.
+struct Sinks {
+    /// The OpenSearch sink's URL (the node, or the proxy in front of it).
+    opensearch: String,
+    /// An S3 sink every record is backed up to before its ack, and the
+    /// prefix of the run's objects.
+    backup: Option<(S3, String)>,
+    /// The route writes to the directory sink `out`, not to OpenSearch.
+    directory: bool,
+}
+
+/// The config of one run: the route to `index` in OpenSearch (or in the
+/// directory sink `out`), dead letters to the directory sink `dead`,
+/// backups as `sinks` says; the plugin cache shared by every run below
+/// `base`.
+fn config_text(base: &Path, dir: &Path, sinks: &Sinks, index: &str) -> String {
     let cache = base.join("plugin-cache").display().to_string();
     let mut text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nplain_http = true\n\n[plugins]\ncache_dir = {cache:?}\nmax_concurrent_batches = 4\n"
     );
     text.push_str(&directory_sink("dead", &dir.join("dead")));
     text.push_str(&directory_sink("out", &dir.join("out")));
-    text.push_str(&opensearch_sink("search", url, "dead", 20));
+    text.push_str(&opensearch_sink("search", &sinks.opensearch, "dead", 20));
+    if let Some((s3, prefix)) = &sinks.backup {
+        text.push_str(&format!(
+            "\n[sinks.backup]\ntype = \"s3\"\nbucket = {:?}\nprefix = {prefix:?}\nregion = {:?}\nendpoint = {:?}\nforce_path_style = true\n",
+            s3.bucket, s3.region, s3.endpoint
+        ));
+    }
     text.push_str(&tenant(TENANT, &[KEY]));
-    let sink = if directory { "out" } else { "search" };
+    let sink = if sinks.directory { "out" } else { "search" };
     text.push_str(&route(PATH, TENANT, "builtin:waf", index, sink));
+    if sinks.backup.is_some() {
+        text.push_str("backup = \"backup\"\nbackup_max_age_ms = 100\n");
+    }
     text
 }
 

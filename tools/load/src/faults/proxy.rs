@@ -10,7 +10,9 @@
 //!   answers for them merged back in order;
 //! - `Refuse413(limit)`: a `_bulk` body over `limit` bytes is answered
 //!   413 without reaching the node (`http.max_content_length`);
-//! - `Slow(d)`: every request waits `d` before it is forwarded.
+//! - `Slow(d)`: every request waits `d` before it is forwarded;
+//! - `Unavailable`: every request is answered 503 (the proxy also stands
+//!   in front of S3, where that is `ServiceUnavailable`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,8 @@ pub(super) enum ProxyMode {
     Refuse413(usize),
     /// Every request this late.
     Slow(Duration),
+    /// 503 to every request (a server down behind its load balancer).
+    Unavailable,
 }
 
 /// What the connections share.
@@ -100,7 +104,10 @@ impl Proxy {
 
 impl State {
     /// Answer one request: fault it, or forward it.
-    async fn handle(&self, req: http::Request<hyper::body::Incoming>) -> http::Response<Full<Bytes>> {
+    async fn handle(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> http::Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
             return answer(400, Bytes::new());
@@ -116,6 +123,13 @@ impl State {
                 self.faulted.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(d).await;
             }
+            Some(ProxyMode::Unavailable) => {
+                self.faulted.fetch_add(1, Ordering::SeqCst);
+                return answer(
+                    503,
+                    Bytes::from_static(b"<Error><Code>ServiceUnavailable</Code></Error>"),
+                );
+            }
             Some(ProxyMode::Reject429) if bulk && !compressed(&parts) => {
                 return self.reject_most(parts, body).await;
             }
@@ -125,7 +139,11 @@ impl State {
     }
 
     /// Forward a request as it came (every header, `host` included).
-    async fn forward(&self, parts: &http::request::Parts, body: Bytes) -> http::Response<Full<Bytes>> {
+    async fn forward(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+    ) -> http::Response<Full<Bytes>> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut up = http::Request::builder()
             .method(parts.method.clone())
@@ -160,7 +178,7 @@ impl State {
         let mut kept = Vec::new();
         let mut keep = Vec::with_capacity(items.len());
         for item in &items {
-            let pass = self.items.fetch_add(1, Ordering::SeqCst) % 5 == 0;
+            let pass = self.items.fetch_add(1, Ordering::SeqCst).is_multiple_of(5);
             if pass {
                 kept.extend_from_slice(item.lines.as_bytes());
             } else {
@@ -172,7 +190,12 @@ impl State {
         if !kept.is_empty() {
             let resp = self.forward(&parts, Bytes::from(kept)).await;
             let status = resp.status();
-            let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             match v["items"].as_array() {
                 Some(a) if status == http::StatusCode::OK => answers = a.clone().into_iter(),
@@ -237,7 +260,8 @@ fn bulk_items(body: &[u8]) -> Vec<Item> {
 /// A response with `status` and a JSON `body`.
 fn answer(status: u16, body: Bytes) -> http::Response<Full<Bytes>> {
     let mut resp = http::Response::new(Full::new(body));
-    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),

@@ -73,7 +73,7 @@ impl Plan {
     /// Record `m`: a WAF log with marker `m` as `httpRequest.requestId`.
     fn record(&self, m: usize) -> String {
         let code = match self.conflict_every {
-            Some(k) if m % k == 0 => serde_json::json!("not-a-number"),
+            Some(k) if m.is_multiple_of(k) => serde_json::json!("not-a-number"),
             _ => serde_json::json!(m),
         };
         serde_json::json!({
@@ -152,10 +152,7 @@ impl Progress {
 
     /// Seconds from the first request to the last acknowledgement.
     pub(super) fn seconds(&self) -> f64 {
-        let times = self
-            .times
-            .lock()
-            .map_or((None, None), |t| *t);
+        let times = self.times.lock().map_or((None, None), |t| *t);
         match times {
             (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
             _ => 0.0,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::bail;
-use weir_load::faults::{Fault, Options, run_matrix};
+use weir_load::faults::{Fault, Options, S3, run_matrix};
 
 use crate::args::Args;
 
@@ -36,6 +36,7 @@ pub(crate) async fn faults(args: &Args, weir: &Path, dir: &Path) -> anyhow::Resu
         dir: dir.to_path_buf(),
         deadline: RUN_DEADLINE,
         keep: args.keep,
+        s3: s3_from_env(),
     };
     let rows = run_matrix(&faults, &options).await?;
     let bad: Vec<&str> = rows
@@ -44,7 +45,21 @@ pub(crate) async fn faults(args: &Args, weir: &Path, dir: &Path) -> anyhow::Resu
         .map(|r| r.fault.as_str())
         .collect();
     if !bad.is_empty() {
-        bail!("records lost, duplicated or never acknowledged in: {}", bad.join(", "));
+        bail!(
+            "records lost, duplicated or never acknowledged in: {}",
+            bad.join(", ")
+        );
     }
     Ok(())
+}
+
+/// The S3 server of `$S3_ENDPOINT`, `$S3_BUCKET` and `$S3_REGION` (as
+/// `tests/services up` prints them), if they are set.
+fn s3_from_env() -> Option<S3> {
+    let var = |k: &str| std::env::var(k).ok();
+    Some(S3 {
+        endpoint: var("S3_ENDPOINT")?,
+        bucket: var("S3_BUCKET")?,
+        region: var("S3_REGION").unwrap_or_else(|| "us-east-1".to_string()),
+    })
 }
