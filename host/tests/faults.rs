@@ -1,7 +1,8 @@
 //! The fault matrix, small: `weir` (this package's binary) SIGKILLed
 //! mid-batch and restarted, with the OpenSearch sink (the real node at
 //! `$OPENSEARCH_URL`) and with the directory sink, then SIGTERMed under
-//! load; a Firehose-like sender of records with unique markers
+//! load, and with one record in 50 conflicting with the index's mapping
+//! (dead-lettered, counted as found); a Firehose-like sender of records with unique markers
 //! (`weir_load::faults`) must see every record acknowledged, and every
 //! marker must be found exactly once. The full matrix is
 //! `weir-load --scenario faults` (RELIABILITY.md).
@@ -52,13 +53,26 @@ async fn run_clean(fault: Fault) -> Row {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_and_sigterm_lose_and_duplicate_nothing() {
+async fn sigkill_sigterm_and_mapping_conflicts_lose_and_duplicate_nothing() {
     let started = Instant::now();
     let os = run_clean(Fault::KillOpenSearch).await;
+    assert!(os.faults_injected >= 3, "weir was killed mid-run: {os:?}");
     assert_eq!(os.in_opensearch, RECORDS, "{os:?}");
     let dir = run_clean(Fault::KillDirectory).await;
     assert_eq!(dir.in_directory, RECORDS, "{dir:?}");
+    assert!(dir.faults_injected >= 3, "weir was killed mid-run: {dir:?}");
     let term = run_clean(Fault::Sigterm).await;
     assert_eq!(term.in_opensearch, RECORDS, "{term:?}");
-    println!("three fault runs in {:?}", started.elapsed());
+    assert!(
+        term.faults_injected >= 3,
+        "weir was stopped mid-run: {term:?}"
+    );
+    let conflict = run_clean(Fault::MappingConflict).await;
+    assert_eq!(conflict.dead_lettered, RECORDS / 50, "{conflict:?}");
+    assert_eq!(
+        conflict.in_opensearch,
+        RECORDS - RECORDS / 50,
+        "{conflict:?}"
+    );
+    println!("four fault runs in {:?}", started.elapsed());
 }

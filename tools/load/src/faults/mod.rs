@@ -220,18 +220,21 @@ pub struct Row {
     pub faults_injected: usize,
     /// Attempts answered non-200 or broken, that the sender retried.
     pub retries: usize,
+    /// Torn tails the directory sink found and cut back (from `weir`'s
+    /// log): appends a kill or a full disk cut short.
+    pub torn_tails: usize,
     /// Seconds from the first request to the last acknowledgement.
     pub seconds: f64,
 }
 
 impl Row {
     /// The Markdown table's header.
-    pub const HEADER: &'static str = "| fault | sent | acknowledged | in OpenSearch | in directory | dead-lettered | lost | duplicated | faults injected | retries | seconds |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+    pub const HEADER: &'static str = "| fault | sent | acknowledged | in OpenSearch | in directory | dead-lettered | lost | duplicated | faults injected | retries | torn tails cut | seconds |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
     /// The row in the Markdown table.
     pub fn markdown(&self) -> String {
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             self.fault,
             self.sent,
             self.acknowledged,
@@ -242,6 +245,7 @@ impl Row {
             self.duplicated,
             self.faults_injected,
             self.retries,
+            self.torn_tails,
             self.seconds
         )
     }
@@ -286,6 +290,10 @@ pub async fn run(fault: Fault, o: &Options) -> anyhow::Result<Row> {
         }
         Err(e) => Err(e),
     };
+    let row = row.map(|r| Row {
+        torn_tails: torn_tails(&dir.join("weir.log")),
+        ..r
+    });
     drop(tmpfs);
     if !o.keep {
         os.delete_index(&index).await;
@@ -458,6 +466,13 @@ fn config_text(base: &Path, dir: &Path, sinks: &Sinks, index: &str) -> String {
         text.push_str("backup = \"backup\"\nbackup_max_age_ms = 100\n");
     }
     text
+}
+
+/// Torn tails `weir` logged that it cut back, in its log `log`.
+fn torn_tails(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |text| {
+        text.lines().filter(|l| l.contains("a torn tail")).count()
+    })
 }
 
 /// Milliseconds since the Unix epoch.
