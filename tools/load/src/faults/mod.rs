@@ -56,6 +56,9 @@ const BULK_LIMIT_BYTES: usize = 16 * 1024;
 const SLOW_BY: Duration = Duration::from_secs(2);
 /// Times `weir` is killed (or stopped) in one run.
 const STOPS: usize = 4;
+/// How long a kill in the directory sink's run waits for an append to
+/// catch in the middle.
+const CATCH_APPEND_WITHIN: Duration = Duration::from_secs(2);
 
 /// One fault, each its own run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,7 +344,12 @@ async fn start_and_drive(
     let dir = o.dir.join(fault.name());
     let config = config_text(&o.dir, &dir, &sinks, route_index);
     let weir = Weir::start(&o.weir, &dir, &config).await?;
-    drive(fault, o, run_id, weir, (proxy.as_ref(), tmpfs)).await
+    // The directory sink's `_bulk` file, whose appends the kill aims at.
+    let file = dir
+        .join("out")
+        .join(format!("{TENANT}-{route_index}.ndjson"));
+    let watch = (fault == Fault::KillDirectory).then_some(file.as_path());
+    drive(fault, o, run_id, weir, (proxy.as_ref(), tmpfs, watch)).await
 }
 
 /// Send every record while the fault strikes; the sender's progress and
@@ -351,7 +359,7 @@ async fn drive(
     o: &Options,
     run_id: &str,
     mut weir: Weir,
-    (proxy, tmpfs): (Option<&Proxy>, Option<&disk::Tmpfs>),
+    (proxy, tmpfs, watch): (Option<&Proxy>, Option<&disk::Tmpfs>, Option<&Path>),
 ) -> anyhow::Result<(Arc<Progress>, usize)> {
     let plan = sender::Plan {
         run_id: run_id.to_string(),
@@ -367,7 +375,12 @@ async fn drive(
     let deadline = Instant::now() + o.deadline;
     let injected = match fault {
         Fault::KillOpenSearch | Fault::KillDirectory | Fault::KillS3Backup | Fault::Sigterm => {
-            stop_and_restart(&mut weir, &progress, fault == Fault::Sigterm, deadline).await?
+            let stop = match (fault, watch) {
+                (Fault::Sigterm, _) => Stop::Term,
+                (_, Some(file)) => Stop::KillMidAppend(file),
+                _ => Stop::Kill,
+            };
+            stop_and_restart(&mut weir, &progress, stop, deadline).await?
         }
         Fault::DiskFull => match tmpfs {
             Some(t) => t.fill_for(&progress, deadline, PROXY_FAULT_FOR).await?,
@@ -387,13 +400,23 @@ async fn drive(
     Ok((progress, injected))
 }
 
-/// Stop `weir` [`STOPS`] times under load (SIGKILL, or SIGTERM and wait
-/// for its exit), each when another share of the records is acknowledged,
-/// and start it again on the same address.
+/// How a run stops `weir`.
+#[derive(Debug, Clone, Copy)]
+enum Stop<'a> {
+    /// SIGKILL.
+    Kill,
+    /// SIGKILL while an append to this file is under way.
+    KillMidAppend(&'a Path),
+    /// SIGTERM, and wait for its exit.
+    Term,
+}
+
+/// Stop `weir` [`STOPS`] times under load, each when another share of
+/// the records is acknowledged, and start it again on the same address.
 async fn stop_and_restart(
     weir: &mut Weir,
     progress: &Progress,
-    graceful: bool,
+    stop: Stop<'_>,
     deadline: Instant,
 ) -> anyhow::Result<usize> {
     let mut stops = 0;
@@ -402,10 +425,12 @@ async fn stop_and_restart(
         if !progress.wait_acknowledged(at, deadline).await {
             break;
         }
-        if graceful {
-            weir.terminate().await?;
-        } else {
-            weir.kill()?;
+        match stop {
+            Stop::Kill => weir.kill()?,
+            Stop::KillMidAppend(file) => {
+                weir.kill_while_growing(file, CATCH_APPEND_WITHIN)?;
+            }
+            Stop::Term => weir.terminate().await?,
         }
         stops += 1;
         weir.restart().await?;

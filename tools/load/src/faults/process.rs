@@ -63,6 +63,31 @@ impl Weir {
         Ok(())
     }
 
+    /// SIGKILL the moment `file` changes length (an append under way: a
+    /// large write grows the file page by page), watching it for at most
+    /// `within` (then SIGKILL anyway); whether it caught the file growing.
+    /// It spins, blocking the thread: a kill a few microseconds late
+    /// misses the append.
+    pub(super) fn kill_while_growing(
+        &mut self,
+        file: &Path,
+        within: Duration,
+    ) -> anyhow::Result<bool> {
+        let len = || std::fs::metadata(file).map_or(0, |m| m.len());
+        let before = len();
+        let until = Instant::now() + within;
+        let mut caught = false;
+        while Instant::now() < until {
+            if len() != before {
+                caught = true;
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        self.kill()?;
+        Ok(caught)
+    }
+
     /// SIGTERM, and wait until it exits (an error if it takes longer than
     /// [`EXIT_WITHIN`] or exits with a failure).
     pub(super) async fn terminate(&mut self) -> anyhow::Result<()> {
