@@ -45,10 +45,6 @@ async fn run_clean(fault: Fault) -> Row {
     );
     assert_eq!(row.lost, 0, "nothing acknowledged is lost: {row:?}");
     assert_eq!(row.duplicated, 0, "nothing is stored twice: {row:?}");
-    assert!(
-        row.faults_injected >= 3,
-        "weir was stopped mid-run: {row:?}"
-    );
     row
 }
 
