@@ -138,7 +138,7 @@ impl State {
         self.forward(&parts, body).await
     }
 
-    /// Forward a request as it came (every header, `host` included).
+    /// Forward a request with `body`.
     async fn forward(
         &self,
         parts: &http::request::Parts,
@@ -148,8 +148,13 @@ impl State {
         let mut up = http::Request::builder()
             .method(parts.method.clone())
             .uri(format!("{}{path}", self.upstream));
+        // Every header as sent (`host` included), but the length: the
+        // body forwarded may be a part of the one received (429 mode), and
+        // hyper sets the length of the body it sends.
         for (k, v) in &parts.headers {
-            up = up.header(k, v);
+            if k != http::header::CONTENT_LENGTH {
+                up = up.header(k, v);
+            }
         }
         let Ok(up) = up.body(Full::new(body)) else {
             return answer(500, Bytes::new());
