@@ -131,7 +131,7 @@ impl Fault {
                 "`weir` SIGKILLed mid-batch 4 times, restarted (OpenSearch sink)"
             }
             Fault::KillDirectory => {
-                "`weir` SIGKILLed mid-batch 4 times, restarted (directory sink)"
+                "`weir` SIGKILLed 4 times in the middle of an append, restarted (directory sink)"
             }
             Fault::KillS3Backup => {
                 "`weir` SIGKILLed mid-batch 4 times, restarted (OpenSearch sink, S3 backup of every record)"
