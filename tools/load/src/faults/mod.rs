@@ -3,14 +3,14 @@
 //! again and count what was lost or duplicated.
 //!
 //! One run per [`Fault`]. Each run starts its own `weir serve` (a
-//! [`process::Weir`], killed and restarted by the fault), sends
+//! `process::Weir`, killed and restarted by the fault), sends
 //! `records` WAF logs whose `httpRequest.requestId` is a unique marker
-//! (module [`sender`]: same request id on every retry, backoff, retries
+//! (module `sender`: same request id on every retry, backoff, retries
 //! every non-200 and broken connection, counts what was acknowledged),
 //! and then looks for every marker in the run's OpenSearch index, its
-//! directory sink and its dead letters (module [`checker`]). Faults on
+//! directory sink and its dead letters (module `checker`). Faults on
 //! the OpenSearch side are injected by a proxy in front of the real node
-//! (module [`proxy`]); the node itself is never stopped.
+//! (module `proxy`); the node itself is never stopped.
 //!
 //! A row's goal: every record sent is acknowledged, none is lost
 //! (acknowledged but found nowhere) and none is duplicated (more than one
