@@ -28,6 +28,10 @@ pub(crate) enum Scenario {
     Startup,
     /// Sweep, startup, idle-plugins and noisy-neighbour.
     All,
+    /// The fault matrix: records with unique markers sent the way Firehose
+    /// does while `weir` is killed or OpenSearch misbehaves, then every
+    /// marker counted (lost, duplicated). Not part of `all`.
+    Faults,
 }
 
 /// `weir-load`'s command line.
@@ -93,6 +97,18 @@ pub(crate) struct Args {
     /// A MaxMind ASN database for `[geoip] asn`.
     #[arg(long)]
     pub(crate) geoip_asn: Option<PathBuf>,
+    /// `faults`: records (unique markers) sent per fault run.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) fault_records: usize,
+    /// `faults`: the faults to run, by name (default: every one:
+    /// kill-opensearch, kill-directory, opensearch-429, opensearch-413,
+    /// opensearch-slow, mapping-conflict, sigterm).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) faults: Vec<String>,
+    /// `faults`: the real OpenSearch (default: `$OPENSEARCH_URL`, else
+    /// `http://127.0.0.1:9200`).
+    #[arg(long)]
+    pub(crate) opensearch: Option<String>,
     /// Keep the run's directory (configs, logs) instead of deleting it.
     #[arg(long)]
     pub(crate) keep: bool,

@@ -1,8 +1,12 @@
 //! Pieces of the load generator that benches and tests share: the null
-//! `_bulk` endpoint, fixture lines, and the TOML entries of a Weir config.
+//! `_bulk` endpoint, fixture lines, the TOML entries of a Weir config, and
+//! the fault matrix ([`faults`]), which `weir-load --scenario faults` runs
+//! and an integration test of the `weir` package runs small.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+
+pub mod faults;
 
 /// The largest `_bulk` body the null endpoint reads (far above any
 /// `bulk_max_bytes` a benchmark sets).

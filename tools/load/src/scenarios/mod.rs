@@ -1,5 +1,6 @@
 //! The scenarios, one module each, and the run that picks them.
 
+mod faults;
 mod idle_plugins;
 mod noisy_neighbour;
 mod startup;
@@ -50,8 +51,12 @@ impl Setting<'_> {
 }
 
 /// Print the run's setting, start the `_bulk` endpoint, and run the
-/// scenarios `--scenario` asks for, in order.
+/// scenarios `--scenario` asks for, in order (`faults` alone: it has its
+/// own hosts and OpenSearch).
 pub(crate) async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<()> {
+    if args.scenario == Scenario::Faults {
+        return faults::faults(args, weir, dir).await;
+    }
     let records = fixture_records(&args.fixtures.clone().unwrap_or_else(|| {
         workspace()
             .join("tests/fixtures/plugins")

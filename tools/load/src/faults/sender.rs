@@ -1,0 +1,288 @@
+//! A sender that behaves like Firehose: each request is retried with the
+//! same request id and body, after a doubling backoff, until it is
+//! answered 200 (a non-200 or a broken connection alike); a new
+//! connection is opened when one breaks. Records are WAF logs whose
+//! `httpRequest.requestId` is a unique marker; the markers of requests
+//! answered 200 are the acknowledged ones.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::task::JoinHandle;
+
+/// First wait before a retry; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest wait between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long one attempt may wait for its answer (Firehose's default
+/// buffer of retries is longer; an attempt past this is retried).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to send, and where.
+#[derive(Debug)]
+pub(super) struct Plan {
+    /// Eight hex digits unique to the run: markers and request ids start with it.
+    pub(super) run_id: String,
+    /// Records (markers) in all.
+    pub(super) records: usize,
+    /// Records per request.
+    pub(super) per_request: usize,
+    /// Every how many records one has a string `faultCode` (a mapping
+    /// conflict where the index maps it as `long`); `None`: none.
+    pub(super) conflict_every: Option<usize>,
+    /// `127.0.0.1:<port>` of Weir.
+    pub(super) addr: String,
+    /// The tenant's access key.
+    pub(super) key: String,
+    /// The route's path.
+    pub(super) path: String,
+}
+
+impl Plan {
+    /// Requests in all.
+    fn requests(&self) -> usize {
+        self.records.div_ceil(self.per_request)
+    }
+
+    /// The request id of request `i` (36 bytes, GUID-shaped).
+    fn request_id(&self, i: usize) -> String {
+        format!("{}-0000-4000-8000-{i:012x}", self.run_id)
+    }
+
+    /// The body of request `i` and the markers' range it carries.
+    fn body(&self, i: usize) -> (Bytes, std::ops::Range<usize>) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let range = i * self.per_request..((i + 1) * self.per_request).min(self.records);
+        let records: Vec<serde_json::Value> = range
+            .clone()
+            .map(|m| serde_json::json!({ "data": b64.encode(self.record(m)) }))
+            .collect();
+        let json = serde_json::json!({
+            "requestId": self.request_id(i),
+            "timestamp": 1_700_000_000_000i64 + i as i64,
+            "records": records,
+        });
+        (Bytes::from(json.to_string()), range)
+    }
+
+    /// Record `m`: a WAF log with marker `m` as `httpRequest.requestId`.
+    fn record(&self, m: usize) -> String {
+        let code = match self.conflict_every {
+            Some(k) if m.is_multiple_of(k) => serde_json::json!("not-a-number"),
+            _ => serde_json::json!(m),
+        };
+        serde_json::json!({
+            "timestamp": 1_700_000_000_000i64 + m as i64,
+            "formatVersion": 1,
+            "webaclId": "arn:aws:wafv2:us-east-1:111122223333:regional/webacl/faults/1",
+            "terminatingRuleId": "Default_Action",
+            "terminatingRuleType": "REGULAR",
+            "action": "ALLOW",
+            "httpSourceName": "ALB",
+            "faultCode": code,
+            "httpRequest": {
+                "clientIp": "192.0.2.7",
+                "country": "NL",
+                "headers": [{"name": "Host", "value": "faults.example"}],
+                "uri": format!("/item/{m}"),
+                "args": "",
+                "httpVersion": "HTTP/1.1",
+                "httpMethod": "GET",
+                "requestId": marker(&self.run_id, m),
+            },
+        })
+        .to_string()
+    }
+}
+
+/// The marker of record `m` of run `run_id`.
+pub(super) fn marker(run_id: &str, m: usize) -> String {
+    format!("{run_id}-{m:08}")
+}
+
+/// The sender's state, shared by its connections and the fault.
+#[derive(Debug)]
+pub(super) struct Progress {
+    /// Records in all.
+    pub(super) total: usize,
+    /// Per marker: its request was answered 200.
+    acknowledged: Vec<AtomicBool>,
+    /// How many are.
+    acknowledged_count: AtomicUsize,
+    /// Attempts answered non-200 or broken.
+    pub(super) retries: AtomicUsize,
+    /// The next request to send.
+    next: AtomicUsize,
+    /// Set to make every connection give up.
+    pub(super) stop: AtomicBool,
+    /// When sending started, and when the last acknowledgement came.
+    times: Mutex<(Option<Instant>, Option<Instant>)>,
+}
+
+impl Progress {
+    /// Nothing sent yet, of `total` records.
+    pub(super) fn new(total: usize) -> Progress {
+        Progress {
+            total,
+            acknowledged: (0..total).map(|_| AtomicBool::new(false)).collect(),
+            acknowledged_count: AtomicUsize::new(0),
+            retries: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            times: Mutex::new((None, None)),
+        }
+    }
+
+    /// Whether marker `m` was acknowledged.
+    pub(super) fn is_acknowledged(&self, m: usize) -> bool {
+        self.acknowledged
+            .get(m)
+            .is_some_and(|a| a.load(Ordering::SeqCst))
+    }
+
+    /// Markers acknowledged so far.
+    pub(super) fn acknowledged(&self) -> usize {
+        self.acknowledged_count.load(Ordering::SeqCst)
+    }
+
+    /// Seconds from the first request to the last acknowledgement.
+    pub(super) fn seconds(&self) -> f64 {
+        let times = self.times.lock().map_or((None, None), |t| *t);
+        match times {
+            (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+
+    fn started(&self) {
+        if let Ok(mut t) = self.times.lock() {
+            t.0.get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn acknowledge(&self, range: std::ops::Range<usize>) {
+        for m in range {
+            if let Some(a) = self.acknowledged.get(m)
+                && !a.swap(true, Ordering::SeqCst)
+            {
+                self.acknowledged_count.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        if let Ok(mut t) = self.times.lock() {
+            t.1 = Some(Instant::now());
+        }
+    }
+
+    /// Wait until at least `n` records are acknowledged; false at `deadline`.
+    pub(super) async fn wait_acknowledged(&self, n: usize, deadline: Instant) -> bool {
+        while self.acknowledged() < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Wait until every record is acknowledged, or `deadline`.
+    pub(super) async fn wait_done(&self, deadline: Instant) {
+        self.wait_acknowledged(self.total, deadline).await;
+    }
+}
+
+/// Start `connections` connections sending the plan's requests, each
+/// taking the next request not yet taken.
+pub(super) fn spawn(
+    plan: Arc<Plan>,
+    progress: Arc<Progress>,
+    connections: usize,
+) -> Vec<JoinHandle<()>> {
+    progress.started();
+    (0..connections)
+        .map(|_| {
+            let (plan, progress) = (plan.clone(), progress.clone());
+            tokio::spawn(async move { connection(&plan, &progress).await })
+        })
+        .collect()
+}
+
+/// One connection's loop: take a request, send it until it is answered
+/// 200 (or the run stops), take the next.
+async fn connection(plan: &Plan, progress: &Progress) {
+    let mut send: Option<Sender> = None;
+    loop {
+        let i = progress.next.fetch_add(1, Ordering::SeqCst);
+        if i >= plan.requests() {
+            return;
+        }
+        let (body, range) = plan.body(i);
+        let id = plan.request_id(i);
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            if progress.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if attempt(plan, &mut send, &id, &body).await == Some(200) {
+                progress.acknowledge(range);
+                break;
+            }
+            progress.retries.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// A client connection's request half.
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// One attempt: the status, or `None` when the connection could not be
+/// opened or broke (it is then dropped, and the next attempt opens one).
+async fn attempt(plan: &Plan, send: &mut Option<Sender>, id: &str, body: &Bytes) -> Option<u16> {
+    if send.as_ref().is_none_or(|s| s.is_closed()) {
+        *send = connect(&plan.addr).await;
+    }
+    let s = send.as_mut()?;
+    if s.ready().await.is_err() {
+        *send = None;
+        return None;
+    }
+    let req = http::Request::post(&plan.path)
+        .header("host", &plan.addr)
+        .header("content-type", "application/json")
+        .header("x-amz-firehose-protocol-version", "1.0")
+        .header("x-amz-firehose-request-id", id)
+        .header("x-amz-firehose-access-key", &plan.key)
+        .body(Full::new(body.clone()))
+        .ok()?;
+    let answered = tokio::time::timeout(ATTEMPT_TIMEOUT, async {
+        let resp = s.send_request(req).await.ok()?;
+        let status = resp.status().as_u16();
+        resp.into_body().collect().await.ok()?;
+        Some(status)
+    })
+    .await;
+    match answered {
+        Ok(Some(status)) => Some(status),
+        _ => {
+            *send = None;
+            None
+        }
+    }
+}
+
+/// A new keep-alive connection to `addr`.
+async fn connect(addr: &str) -> Option<Sender> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    tcp.set_nodelay(true).ok()?;
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    Some(send)
+}
