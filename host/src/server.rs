@@ -326,6 +326,9 @@ where
     }
     let headers = firehose::check_headers(req.headers())?;
     let _admitted = route.admit()?;
+    // A tenant still paying back its rates is refused from the head, before
+    // its body is read, inflated or decoded.
+    route.gate.check_rates()?;
     let limits = pipeline.config().limits;
     let declared = content_length(req.headers());
     if declared.is_some_and(|len| len > limits.max_body_bytes) {
