@@ -100,6 +100,19 @@ impl TenantGate {
         }
     }
 
+    /// Refuse while a rate bucket is empty (a debt from earlier requests
+    /// not yet paid back), charging nothing. Checked from the request head,
+    /// before the body is read or decoded: a tenant over its rates costs
+    /// the host a head per request, not a body to read and inflate.
+    pub fn check_rates(&self) -> Result<(), QuotaError> {
+        let mut rates = self
+            .rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (recs, byts) = &mut *rates;
+        self.refuse_if_empty(recs, byts, Instant::now())
+    }
+
     /// Charge `records` and `bytes` to the tenant's rates, or refuse
     /// without charging anything when a bucket is empty.
     pub fn charge(&self, records: usize, bytes: usize) -> Result<(), QuotaError> {
@@ -107,9 +120,25 @@ impl TenantGate {
             .rates
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
         let (recs, byts) = &mut *rates;
-        for (bucket, what) in [(&mut *recs, "records"), (&mut *byts, "bytes")] {
+        self.refuse_if_empty(recs, byts, Instant::now())?;
+        if let Some(b) = recs {
+            b.tokens -= records as f64;
+        }
+        if let Some(b) = byts {
+            b.tokens -= bytes as f64;
+        }
+        Ok(())
+    }
+
+    /// Refill both buckets to `now`; refuse when either is empty.
+    fn refuse_if_empty(
+        &self,
+        recs: &mut Option<Bucket>,
+        byts: &mut Option<Bucket>,
+        now: Instant,
+    ) -> Result<(), QuotaError> {
+        for (bucket, what) in [(recs, "records"), (byts, "bytes")] {
             if let Some(b) = bucket {
                 b.refill(now);
                 if b.tokens <= 0.0 {
@@ -121,12 +150,6 @@ impl TenantGate {
                     )));
                 }
             }
-        }
-        if let Some(b) = recs {
-            b.tokens -= records as f64;
-        }
-        if let Some(b) = byts {
-            b.tokens -= bytes as f64;
         }
         Ok(())
     }
@@ -181,6 +204,23 @@ mod tests {
             }
         }
         g.charge(1, 0).unwrap();
+    }
+
+    #[test]
+    fn a_tenant_in_debt_is_refused_from_the_head_without_a_charge() {
+        let g = TenantGate::new("t", &quotas());
+        g.check_rates().unwrap();
+        g.charge(150, 0).unwrap();
+        let e = g.check_rates().unwrap_err();
+        assert!(e.to_string().contains("records per second"), "{e}");
+        // The check charged nothing: half a second pays the debt of 50.
+        {
+            let mut r = g.rates.lock().unwrap();
+            if let Some(b) = &mut r.0 {
+                b.last -= std::time::Duration::from_millis(510);
+            }
+        }
+        g.check_rates().unwrap();
     }
 }
 

@@ -41,6 +41,27 @@ pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(25);
 /// Bodies at most this large are decoded on the async thread; larger ones
 /// (base64 of up to 64 MiB, gunzip) go to the blocking pool.
 const INLINE_DECODE_BYTES: usize = 256 * 1024;
+/// Bodies that decode to more than this (gzip inflated, base64 decoded) are
+/// large: at most [`large_decode_slots`] such requests are processed at once
+/// (decoded and run through their plugin), so that tenants
+/// sending 64 MiB requests cannot keep every core busy while their
+/// neighbours' small requests wait for one.
+const LARGE_DECODE_BYTES: usize = 8 * 1024 * 1024;
+
+/// How many large requests may be processed at once: half the cores (at
+/// least one). More wait (holding their memory reservation, not a thread).
+fn large_decode_slots(cores: usize) -> usize {
+    (cores / 2).max(1)
+}
+
+/// The process's slots for decoding large bodies.
+fn large_decodes() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(large_decode_slots(cores))
+    })
+}
 /// `Retry-After` (seconds) of a 503 for the memory budget: reservations
 /// are given back as requests are answered, within seconds.
 const MEMORY_RETRY_AFTER_SECS: &str = "1";
@@ -326,6 +347,9 @@ where
     }
     let headers = firehose::check_headers(req.headers())?;
     let _admitted = route.admit()?;
+    // A tenant still paying back its rates is refused from the head, before
+    // its body is read, inflated or decoded.
+    route.gate.check_rates()?;
     let limits = pipeline.config().limits;
     let declared = content_length(req.headers());
     if declared.is_some_and(|len| len > limits.max_body_bytes) {
@@ -339,7 +363,16 @@ where
     let body = read_body(req.into_body(), limits.max_body_bytes).await?;
     let body_len = body.len();
     memory.resize(body_len)?;
-    memory.reserve_ahead(firehose::decoded_size_hint(&headers, &body, &limits))?;
+    let decoded_hint = firehose::decoded_size_hint(&headers, &body, &limits);
+    memory.reserve_ahead(decoded_hint)?;
+    // A large request holds its slot while it is decoded and run through
+    // its plugin (the CPU in bursts), not while its sink writes.
+    let slot = if decoded_hint.max(body_len) > LARGE_DECODE_BYTES {
+        let slot = large_decodes().acquire().await;
+        Some(slot.map_err(|_| RequestError::DeliveryFailed("shutting down".into()))?)
+    } else {
+        None
+    };
     let (decoded, _memory) = if body.len() <= INLINE_DECODE_BYTES && !headers.gzip {
         let mut grant = |n| memory.grow(n).map_err(RequestError::from);
         let decoded = firehose::decode_body_metered(&headers, &body, &limits, &mut grant)?;
@@ -362,7 +395,9 @@ where
     RouteCounters::add(&c.records_in, decoded.records.len() as u64);
     RouteCounters::add(&c.bytes_in, body_len as u64);
     let request_id = decoded.request_id.clone();
-    let delivery = pipeline.deliver(&route, decoded.into_batch()).await?;
+    let delivery = pipeline
+        .deliver_holding(&route, decoded.into_batch(), slot)
+        .await?;
     RouteCounters::add(&c.documents_out, delivery.documents as u64);
     RouteCounters::add(&c.records_dropped, delivery.dropped as u64);
     RouteCounters::add(&c.records_failed, delivery.failed as u64);
@@ -391,5 +426,17 @@ where
             Err(RequestError::BodyTooLarge { limit })
         }
         Err(e) => Err(RequestError::BodyRead(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn large_bodies_are_decoded_on_half_the_cores() {
+        let slots: Vec<usize> = [1, 2, 3, 4, 16]
+            .into_iter()
+            .map(super::large_decode_slots)
+            .collect();
+        assert_eq!(slots, [1, 1, 1, 2, 8]);
     }
 }

@@ -38,8 +38,8 @@ pub use objects::{
     MAX_OBJECT_KEY_BYTES, ObjectPrefix, ObjectScope, check_object_key, is_bucket_name, own_objects,
 };
 pub use route::{
-    DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, DEFAULT_MAX_INDICES_PER_REQUEST, PluginRef,
-    PluginRefError, RouteConfig,
+    DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, DEFAULT_MAX_INDICES_PER_DAY,
+    DEFAULT_MAX_INDICES_PER_REQUEST, PluginRef, PluginRefError, RouteConfig,
 };
 pub use server::{
     ConnectionLimits, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_HEADER_READ_TIMEOUT_MS,

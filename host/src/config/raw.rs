@@ -183,4 +183,5 @@ pub(super) struct RawRoute {
     pub(super) fuel: Option<u64>,
     pub(super) max_output_mib: Option<u64>,
     pub(super) max_indices_per_request: Option<usize>,
+    pub(super) max_indices_per_day: Option<usize>,
 }

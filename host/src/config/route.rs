@@ -28,6 +28,16 @@ pub const DEFAULT_BACKUP_MAX_AGE: Duration = Duration::from_secs(1);
 /// with the reason; the rest are delivered.
 pub const DEFAULT_MAX_INDICES_PER_REQUEST: usize = 100;
 
+/// Default `routes[].max_indices_per_day`: the most distinct indices a
+/// route's documents may name within 24 h (a name leaves the count a day
+/// after it was last named). The per-request bound alone lets a tenant
+/// name 100 new indices with every request; this bounds what the route
+/// makes the sinks keep over time. Honest traffic names few: daily
+/// patterns a handful (today, late records' days), Security Hub tens of
+/// products. Past it, records naming a new index are dead-lettered with
+/// the reason.
+pub const DEFAULT_MAX_INDICES_PER_DAY: usize = 1000;
+
 /// Where a route's plugin comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PluginRef {
@@ -150,6 +160,9 @@ pub struct RouteConfig {
     /// The most distinct indices one request's documents may name (see
     /// [`DEFAULT_MAX_INDICES_PER_REQUEST`]).
     pub max_indices_per_request: usize,
+    /// The most distinct indices the route's documents may name within
+    /// 24 h (see [`DEFAULT_MAX_INDICES_PER_DAY`]).
+    pub max_indices_per_day: usize,
 }
 
 /// What routes are checked against: the sections validated before them.
@@ -219,6 +232,10 @@ fn validate_route(
     if max_indices_per_request == 0 {
         problems.push(format!("{at}.max_indices_per_request: must be at least 1"));
     }
+    let max_indices_per_day = r.max_indices_per_day.unwrap_or(DEFAULT_MAX_INDICES_PER_DAY);
+    if max_indices_per_day == 0 {
+        problems.push(format!("{at}.max_indices_per_day: must be at least 1"));
+    }
     check_sink_references(at, &r, cx.sinks, problems);
     let allow_objects = allow_objects(at, &r, problems);
     let plugin_config = plugin_config_json(at, r.plugin_config.as_ref(), problems);
@@ -255,6 +272,7 @@ fn validate_route(
         limits,
         index_prefix,
         max_indices_per_request,
+        max_indices_per_day,
     })
 }
 

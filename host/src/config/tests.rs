@@ -284,6 +284,38 @@ fn quotas_and_route_limits() {
 }
 
 #[test]
+fn index_bounds_default_and_parse() {
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(
+        (
+            c.routes[0].max_indices_per_request,
+            c.routes[0].max_indices_per_day
+        ),
+        (DEFAULT_MAX_INDICES_PER_REQUEST, DEFAULT_MAX_INDICES_PER_DAY)
+    );
+    let set = GOOD.replace(
+        "sink = \"local\"",
+        "sink = \"local\"\nmax_indices_per_day = 7",
+    );
+    assert_eq!(
+        Config::parse(&set).unwrap().routes[0].max_indices_per_day,
+        7
+    );
+    let zero = GOOD.replace(
+        "sink = \"local\"",
+        "sink = \"local\"\nmax_indices_per_day = 0\nmax_indices_per_request = 0",
+    );
+    let e = Config::parse(&zero).unwrap_err().problems;
+    assert_eq!(
+        e,
+        [
+            "routes[0].max_indices_per_request: must be at least 1",
+            "routes[0].max_indices_per_day: must be at least 1"
+        ]
+    );
+}
+
+#[test]
 fn unknown_keys_in_sinks_and_routes_are_errors() {
     let sink = GOOD.replace("path = \"weir-data\"", "path = \"weir-data\"\nflush = 1");
     let e = Config::parse(&sink).unwrap_err().to_string();

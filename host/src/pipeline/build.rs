@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use super::plugins::RoutePlugins;
-use super::{BuildError, Pipeline, Route, sinks};
+use super::{BuildError, IndexWindow, Pipeline, Route, sinks};
 use crate::budget::MemoryBudget;
 use crate::config::{Config, RouteConfig, SinkConfig};
 use crate::geoip::GeoIp;
@@ -173,7 +173,24 @@ impl Parts<'_> {
             counters: self.metrics.route(route.tenant.as_str(), &route.name),
             breaker: PluginBreaker::default(),
             memory: self.memory.clone(),
+            indices: self.index_window(route),
         })
+    }
+
+    /// The route's window of indices: the previous pipeline's when the route
+    /// kept its path, tenant, name and bound (a reload does not reset it),
+    /// else a new one.
+    fn index_window(&self, route: &RouteConfig) -> Arc<IndexWindow> {
+        self.previous
+            .and_then(|p| p.routes.get(&route.path))
+            .filter(|old| {
+                let c = &old.config;
+                c.tenant == route.tenant
+                    && c.name == route.name
+                    && c.max_indices_per_day == route.max_indices_per_day
+            })
+            .map(|old| old.indices.clone())
+            .unwrap_or_else(|| Arc::new(IndexWindow::new(route.max_indices_per_day)))
     }
 
     /// The route's backup batcher, kept from the previous pipeline when the

@@ -21,6 +21,19 @@ impl Pipeline {
         route: &Arc<Route>,
         batch: Batch,
     ) -> Result<Delivery, DeliveryError> {
+        self.deliver_holding(route, batch, None).await
+    }
+
+    /// [`Pipeline::deliver`], holding `cpu_slot` (the intake's slot for
+    /// large requests) until the plugin has run: the CPU-heavy part. The
+    /// wait for the sink does not hold it, so a slow sink cannot keep other
+    /// tenants' large requests from being processed.
+    pub async fn deliver_holding(
+        &self,
+        route: &Arc<Route>,
+        batch: Batch,
+        cpu_slot: Option<tokio::sync::SemaphorePermit<'static>>,
+    ) -> Result<Delivery, DeliveryError> {
         // The backup is written while the records are processed; both must
         // be durable before the ack.
         let backup = route.backup.as_ref().map(|b| {
@@ -40,13 +53,19 @@ impl Pipeline {
                 None => Ok(()),
             }
         };
-        let (backed_up, delivered) = tokio::join!(backup, self.process(route, batch));
+        let (backed_up, delivered) = tokio::join!(backup, self.process(route, batch, cpu_slot));
         backed_up?;
         delivered
     }
 
-    async fn process(&self, route: &Arc<Route>, batch: Batch) -> Result<Delivery, DeliveryError> {
+    async fn process(
+        &self,
+        route: &Arc<Route>,
+        batch: Batch,
+        cpu_slot: Option<tokio::sync::SemaphorePermit<'static>>,
+    ) -> Result<Delivery, DeliveryError> {
         let (batch, outcomes) = self.run_plugin(route, batch).await?;
+        drop(cpu_slot);
         let (mut out, delivery) = assemble(route, batch, outcomes);
         let attempt_key = format!("{}/{}/{}", out.tenant, out.route, out.request_id);
         out.attempt = self.count_attempt(&attempt_key);

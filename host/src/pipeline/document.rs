@@ -4,9 +4,11 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::window::IndexWindow;
 use super::{Batch, Delivery, Route};
 use crate::config::{PluginRef, RouteConfig};
 use crate::index::{IndexName, namespaced};
@@ -42,17 +44,24 @@ pub(super) fn assemble(
         &mut out,
         &mut delivery,
         route.config.max_indices_per_request,
+        (&route.indices, Instant::now()),
     );
     out.records = batch.records;
     (out, delivery)
 }
 
-/// Keep the distinct indices of one request at most `max`: records are
+/// Keep the distinct indices of one request at most `max`, and those of
+/// the route over the last day within its `window` (at `now`): records are
 /// taken in order, and a record whose documents would name an index past
-/// the bound is dead-lettered (all its documents, with the reason) rather
-/// than delivered in part. Index names come from record content, and each
-/// distinct index costs the sinks a file or a shard target.
-fn bound_indices(out: &mut SinkBatch, delivery: &mut Delivery, max: usize) {
+/// either bound is dead-lettered (all its documents, with the reason)
+/// rather than delivered in part. Index names come from record content,
+/// and each distinct index costs the sinks a file or a shard target.
+fn bound_indices(
+    out: &mut SinkBatch,
+    delivery: &mut Delivery,
+    max: usize,
+    (window, now): (&IndexWindow, Instant),
+) {
     let mut seen: HashSet<&IndexName> = HashSet::new();
     let mut refused: BTreeMap<usize, (usize, String)> = BTreeMap::new();
     let mut start = 0;
@@ -78,7 +87,21 @@ fn bound_indices(out: &mut SinkBatch, delivery: &mut Delivery, max: usize) {
             );
             refused.insert(record, (mine.len(), reason));
         } else {
-            seen.extend(new);
+            let named: Vec<&IndexName> = mine.iter().map(|d| &d.index).collect();
+            match window.admit(&named, now) {
+                Ok(()) => seen.extend(new),
+                Err(over) => {
+                    let first = over.first().map(|i| i.as_str()).unwrap_or_default();
+                    let reason = format!(
+                        "too many indices for the route: this record's documents name {} new \
+                         (first {first:?}) past the route's max_indices_per_day = {} (distinct \
+                         indices named in the last 24 h)",
+                        over.len(),
+                        window.max()
+                    );
+                    refused.insert(record, (mine.len(), reason));
+                }
+            }
         }
         start = end;
     }
@@ -332,6 +355,7 @@ mod tests {
             ),
             index_prefix: String::new(),
             max_indices_per_request: 100,
+            max_indices_per_day: 1000,
         }
     }
 
@@ -367,7 +391,8 @@ mod tests {
             documents: 6,
             ..Delivery::default()
         };
-        bound_indices(&mut out, &mut delivery, 2);
+        let window = IndexWindow::new(1000);
+        bound_indices(&mut out, &mut delivery, 2, (&window, Instant::now()));
         let kept: Vec<&str> = out.documents.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(
             kept,
@@ -383,6 +408,51 @@ mod tests {
         );
         assert!(out.dead_letters[0].reason.contains("\"c\""));
         assert_eq!((delivery.documents, delivery.failed), (3, 2));
+    }
+
+    #[test]
+    fn records_past_the_routes_daily_index_bound_are_dead_lettered_whole() {
+        let doc_at = |record_index: usize, index: &str| IndexedDocument {
+            record_index,
+            index: IndexName::new(index).unwrap(),
+            id: format!("{record_index}-{index}"),
+            body: "{}".into(),
+        };
+        let window = IndexWindow::new(3);
+        let now = Instant::now();
+        // An earlier request named `a` and `b`.
+        let earlier = [IndexName::new("a").unwrap(), IndexName::new("b").unwrap()];
+        window.admit(&[&earlier[0], &earlier[1]], now).unwrap();
+        let mut out = SinkBatch {
+            documents: vec![
+                doc_at(0, "a"),
+                doc_at(1, "c"),
+                doc_at(1, "b"),
+                doc_at(2, "d"),
+                doc_at(3, "c"),
+                doc_at(3, "a"),
+            ],
+            ..SinkBatch::default()
+        };
+        let mut delivery = Delivery {
+            documents: 6,
+            ..Delivery::default()
+        };
+        // The request's own bound (100) is far; the route's (3) is not.
+        bound_indices(&mut out, &mut delivery, 100, (&window, now));
+        let kept: Vec<&str> = out.documents.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(
+            kept,
+            ["0-a", "1-c", "1-b", "3-c", "3-a"],
+            "record 2 names a 4th index"
+        );
+        assert_eq!(out.dead_letters.len(), 1);
+        assert_eq!(out.dead_letters[0].record_index, 2);
+        let reason = &out.dead_letters[0].reason;
+        assert!(reason.contains("max_indices_per_day = 3"), "{reason}");
+        assert!(reason.contains("\"d\""), "{reason}");
+        assert_eq!((delivery.documents, delivery.failed), (5, 1));
+        assert_eq!(window.len(now), 3);
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - `plugins`: plugin bytes (built in, file, S3 cache) and loading;
 //! - `sinks`: opening the sinks and their index templates;
 //! - `deliver`: one batch through plugin and sink;
-//! - `document`: outcomes → documents (index, id) and dead letters.
+//! - `document`: outcomes → documents (index, id) and dead letters;
+//! - `window`: the distinct indices a route named over the last day.
 
 mod batch;
 mod build;
@@ -22,6 +23,7 @@ mod document;
 mod error;
 mod plugins;
 mod sinks;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ pub use plugins::{
     MAX_PLUGIN_BYTES, RoutePluginError, RoutePlugins, fetch_plugins, load_plugin, plugin_bytes,
 };
 pub use sinks::{date_fields, templates_for};
+pub use window::{INDEX_WINDOW, IndexWindow};
 
 use crate::budget::{BudgetError, MemoryBudget, Reservation};
 use crate::config::{Config, PluginRef, RouteConfig, TenantConfig};
@@ -69,6 +72,9 @@ pub struct Route {
     pub breaker: PluginBreaker,
     /// The process-wide memory budget (shared by every route and reload).
     pub memory: Arc<MemoryBudget>,
+    /// The distinct indices the route named over the last day (kept by a
+    /// reload that leaves the route's tenant, name and bound alone).
+    pub indices: Arc<IndexWindow>,
 }
 
 impl Route {

@@ -1,7 +1,13 @@
 //! Issue #13's bounds on what record content can make the sinks do: the
-//! distinct indices of one request, and a `_bulk` the node refuses as too
-//! large (413) mixing tenants.
+//! distinct indices of one request and of a route over a day, and a
+//! `_bulk` the node refuses as too large (413) mixing tenants.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use weir::config::Config;
 use weir::pipeline::Pipeline;
 use weir_tests::proxy::{Mode, Proxy};
@@ -122,4 +128,116 @@ sink = "search"
         assert!(reason.contains("weir_document_too_large"), "{reason}");
     }
     assert!(dead_letters(&out, "other", "other-waf").is_empty());
+}
+
+/// A running Weir (a real socket) on `p`: its address, and the switch that
+/// stops it when dropped.
+async fn running(p: Arc<Pipeline>) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let live = Arc::new(weir::live::Live::new(p));
+    let server = weir::server::Server::bind("127.0.0.1:0".parse().unwrap(), None, live)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(server.run(stopped));
+    (addr, stop)
+}
+
+/// POST `records` as one Firehose request (id `rid`) to a running Weir.
+async fn post_over_socket(
+    addr: std::net::SocketAddr,
+    path: &str,
+    key: &str,
+    rid: &str,
+    records: &[Vec<u8>],
+) -> (u16, serde_json::Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    let mut req = firehose_request(path, Some(key), request_body(rid, &refs));
+    *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
+    let (status, _, json) = read_response(client.request(req).await.unwrap()).await;
+    (status, json)
+}
+
+/// Against a running Weir and the real OpenSearch node: a route with a
+/// daily index and `max_indices_per_day = 3`. Each request stays far under
+/// the per-request bound (100), but together they name five days: the
+/// first request's two days and the second's next one are indexed, the
+/// records of the 4th and 5th day are dead-lettered with the reason, and
+/// another tenant's request at the same time is answered 200 and indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_past_max_indices_per_day_are_dead_lettered_across_requests() {
+    let url = opensearch_url();
+    let base = unique_index("per-day");
+    let other_index = base.replacen("demo-", "other-", 1);
+    let out = temp_dir("bound-per-day");
+    let mut text = opensearch_config(&out, &url, &base, "bulk_max_age_ms = 0");
+    text.push_str(&format!(
+        r#"
+[[routes]]
+path = "/os/days"
+name = "days"
+tenant = "demo"
+plugin = "builtin:waf"
+index = "{base}-%Y.%m.%d"
+sink = "search"
+max_indices_per_day = 3
+
+[[routes]]
+path = "/os/other"
+name = "other-waf"
+tenant = "other"
+plugin = "builtin:waf"
+index = "{other_index}"
+sink = "search"
+"#
+    ));
+    let p = Arc::new(Pipeline::build(&Config::parse(&text).unwrap()).unwrap());
+    let (addr, _stop) = running(p).await;
+    let first: Vec<Vec<u8>> = [0, 1].iter().map(|&d| waf_record(d, "/first")).collect();
+    let (status, json) = post_over_socket(addr, "/os/days", KEY, "day-1", &first).await;
+    assert_eq!(status, 200, "{json}");
+    let second: Vec<Vec<u8>> = [1, 2, 3, 4, 2]
+        .iter()
+        .map(|&d| waf_record(d, "/second"))
+        .collect();
+    let other = vec![waf_record(0, "/other")];
+    let ((status, json), (other_status, other_json)) = tokio::join!(
+        post_over_socket(addr, "/os/days", KEY, "day-2", &second),
+        post_over_socket(addr, "/os/other", OTHER_KEY, "other-1", &other),
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(other_status, 200, "{other_json}");
+    for (day, want) in [("13", 1), ("14", 2), ("15", 2), ("16", 0), ("17", 0)] {
+        let got = os_documents(&url, &format!("{base}-2019.12.{day}"))
+            .await
+            .len();
+        assert_eq!(got, want, "day {day}");
+    }
+    let dls = dead_letters(&out, "demo", "days");
+    let refused: Vec<(&str, u64)> = dls
+        .iter()
+        .map(|d| {
+            (
+                d["request_id"].as_str().unwrap(),
+                d["record_index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(refused, [("day-2", 2), ("day-2", 3)], "{dls:?}");
+    for d in &dls {
+        let reason = d["reason"].as_str().unwrap();
+        assert!(reason.contains("max_indices_per_day = 3"), "{reason}");
+    }
+    assert_eq!(os_documents(&url, &other_index).await.len(), 1);
+    // A day already counted still takes records.
+    let again = vec![waf_record(2, "/again")];
+    let (status, json) = post_over_socket(addr, "/os/days", KEY, "day-3", &again).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(
+        os_documents(&url, &format!("{base}-2019.12.15"))
+            .await
+            .len(),
+        3
+    );
 }

@@ -221,7 +221,8 @@ sink = "search"
 /// (b) `bytes_per_second` charges what a gzip body inflates to: on a tenant
 /// allowed 100 KB/s, a ~20 KB gzip body of 600 KB of WAF records passes
 /// (a request may overdraw a full bucket) and the next request, sent at
-/// once, gets 429. Charged as sent, both would have passed.
+/// once, gets 429. Charged as sent, both would have passed. While the
+/// debt lasts, a request is refused from its head, its body never read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_per_second_counts_inflated_bytes() {
     let out = temp_dir("mem-rate");
@@ -261,6 +262,24 @@ async fn bytes_per_second_counts_inflated_bytes() {
     assert_eq!(status, 429, "{json}");
     let message = json["errorMessage"].as_str().unwrap();
     assert!(message.contains("bytes per second"), "{message}");
+    // While the tenant is in debt, a request is refused from its head: one
+    // that declares 64 MiB and sends none of it is answered 429 at once,
+    // without its body being read (nor any memory reserved for it).
+    let mut head_only = holder(addr, "/firehose/waf", KEY, 3, HELD).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tokio::io::AsyncReadExt::read(&mut head_only, &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer before the body was sent");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     stop.send(true).unwrap();
 }
 

@@ -26,6 +26,10 @@ pub(crate) enum Scenario {
     IdlePlugins,
     /// Start to ready with a cold and with a warm plugin cache.
     Startup,
+    /// A quiet tenant alone, then beside four tenants flooding with gzip
+    /// requests that inflate to ~60 MiB, a sleeping plugin and idle
+    /// connections; peak RSS against the config's bound.
+    Flood,
     /// Sweep, startup, idle-plugins and noisy-neighbour.
     All,
     /// The fault matrix: records with unique markers sent the way Firehose
@@ -68,9 +72,17 @@ pub(crate) struct Args {
     /// The OpenSearch sink's `bulk_max_age_ms` (0: a `_bulk` per request).
     #[arg(long, default_value_t = 0)]
     pub(crate) bulk_max_age_ms: u64,
-    /// A plugin that loops, for `noisy-neighbour` (default: the hostile test plugin).
+    /// A plugin that loops, for `noisy-neighbour` and `flood` (default: the
+    /// hostile test plugin).
     #[arg(long)]
     pub(crate) noisy_plugin: Option<PathBuf>,
+    /// `flood`: the flooders send a refused request again at once, as a
+    /// hostile client would, instead of backing off as Firehose does.
+    #[arg(long)]
+    pub(crate) flood_hammer: bool,
+    /// Idle connections held open during `flood`.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) idle_connections: usize,
     /// A plugin component to load many distinct copies of, for `idle-plugins`
     /// (default: the hostile test plugin).
     #[arg(long)]

@@ -60,6 +60,8 @@ pub(crate) struct Body {
     pub(crate) records: usize,
     /// The records' bytes before base64.
     pub(crate) record_bytes: usize,
+    /// Whether `json` is gzip-compressed (sent with `content-encoding: gzip`).
+    pub(crate) gzip: bool,
 }
 
 /// `count` request bodies of `per_request` records each, cycling through
@@ -87,6 +89,7 @@ pub(crate) fn build_bodies(
                 json: Bytes::from(json.to_string()),
                 records: per_request,
                 record_bytes: recs.iter().map(|r| r.len()).sum(),
+                gzip: false,
             }
         })
         .collect()

@@ -264,13 +264,16 @@ impl Connection {
 
     /// One request: the status it was answered, 0 when the connection broke.
     async fn attempt(&mut self, body: &Body) -> u16 {
-        let req = http::Request::post(&self.target.path)
+        let mut req = http::Request::post(&self.target.path)
             .header("host", &self.target.addr)
             .header("content-type", "application/json")
             .header("x-amz-firehose-protocol-version", "1.0")
             .header("x-amz-firehose-request-id", &body.id)
-            .header("x-amz-firehose-access-key", &self.target.key)
-            .body(Full::new(body.json.clone()));
+            .header("x-amz-firehose-access-key", &self.target.key);
+        if body.gzip {
+            req = req.header("content-encoding", "gzip");
+        }
+        let req = req.body(Full::new(body.json.clone()));
         let Ok(req) = req else {
             return 0;
         };

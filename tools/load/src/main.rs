@@ -7,7 +7,10 @@
 //! The `_bulk` side is a built-in null endpoint (Weir's own cost only) or a
 //! real OpenSearch URL. Scenarios: `sweep` (flat out, then half that rate
 //! flushing per request), `noisy-neighbour` (a tenant's rate and p99 alone
-//! and beside a tenant flooding with a looping plugin), `idle-plugins`
+//! and beside a tenant flooding with a looping plugin), `flood` (a
+//! tenant alone and beside tenants flooding with gzip requests that inflate
+//! to ~60 MiB, a sleeping plugin and idle connections; peak RSS against the
+//! config's bound), `idle-plugins`
 //! (RSS per loaded plugin), `startup` (start to ready, cold and warm
 //! plugin cache), and `all`. Figures are printed, never asserted.
 //!

@@ -1,6 +1,7 @@
 //! The scenarios, one module each, and the run that picks them.
 
 mod faults;
+mod flood;
 mod idle_plugins;
 mod noisy_neighbour;
 mod startup;
@@ -101,6 +102,9 @@ pub(crate) async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<
     }
     if matches!(s, Scenario::NoisyNeighbour | Scenario::All) {
         noisy_neighbour::noisy_neighbour(&setting, &records).await?;
+    }
+    if s == Scenario::Flood {
+        flood::flood(&setting, &records).await?;
     }
     Ok(())
 }
