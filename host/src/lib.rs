@@ -57,7 +57,7 @@
 //! core:  pipeline
 //! parts: plugin sink quota
 //! data:  config
-//! leaf:  budget builtin codec digest geoip index metrics secret telemetry tenant
+//! leaf:  budget builtin codec digest geoip index lowprio metrics secret telemetry tenant
 //! ```
 
 pub mod budget;
@@ -70,6 +70,7 @@ pub mod firehose;
 pub mod geoip;
 pub mod index;
 pub mod live;
+pub mod lowprio;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin;

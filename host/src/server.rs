@@ -378,13 +378,20 @@ where
         let decoded = firehose::decode_body_metered(&headers, &body, &limits, &mut grant)?;
         (decoded, memory)
     } else {
-        let (decoded, memory) = tokio::task::spawn_blocking(move || {
+        let decode = move || {
             let mut grant = |n| memory.grow(n).map_err(RequestError::from);
             let decoded = firehose::decode_body_metered(&headers, &body, &limits, &mut grant);
             (decoded, memory)
-        })
-        .await
-        .map_err(|e| RequestError::DeliveryFailed(format!("decoder task failed: {e}")))?;
+        };
+        // a large request is decoded at a lower CPU priority than small ones
+        let decoded = match slot.is_some() {
+            true => crate::lowprio::run(decode).await,
+            false => tokio::task::spawn_blocking(decode)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        let (decoded, memory) = decoded
+            .map_err(|e| RequestError::DeliveryFailed(format!("decoder task failed: {e}")))?;
         (decoded?, memory)
     };
     // Rates are charged what the body inflated to, not what was sent.

@@ -64,7 +64,9 @@ impl Pipeline {
         batch: Batch,
         cpu_slot: Option<tokio::sync::SemaphorePermit<'static>>,
     ) -> Result<Delivery, DeliveryError> {
-        let (batch, outcomes) = self.run_plugin(route, batch).await?;
+        // a large request's plugin calls run at a lower CPU priority
+        let large = cpu_slot.is_some();
+        let (batch, outcomes) = self.run_plugin(route, batch, large).await?;
         drop(cpu_slot);
         let (mut out, delivery) = assemble(route, batch, outcomes);
         let attempt_key = format!("{}/{}/{}", out.tenant, out.route, out.request_id);
@@ -122,11 +124,13 @@ impl Pipeline {
     /// most the tenant's `max_batch_records`, each off the async executor
     /// and holding a slot of the tenant's share and one of the whole pool.
     /// A call that fails as a whole (trap, timeout, memory, broken
-    /// contract) fails its own records, with its reason.
+    /// contract) fails its own records, with its reason. `large`: the
+    /// calls run at a lower CPU priority ([`crate::lowprio`]).
     async fn run_plugin(
         &self,
         route: &Arc<Route>,
         batch: Batch,
+        large: bool,
     ) -> Result<(Batch, Vec<Outcome>), DeliveryError> {
         let chunk = route.tenant.quotas.max_batch_records.max(1);
         let ctx = Arc::new(BatchContext {
@@ -146,7 +150,7 @@ impl Pipeline {
             .step_by(chunk)
             .map(|s| s..(s + chunk).min(len))
         {
-            match self.call(route, &ctx, &batch, range.clone()).await? {
+            match self.call(route, &ctx, &batch, range.clone(), large).await? {
                 Ok(out) => outcomes.extend(out),
                 Err(e) => {
                     let reason = e.to_string();
@@ -160,13 +164,14 @@ impl Pipeline {
     }
 
     /// One plugin call on `range` of the batch's records, under the
-    /// watchdog (see [`off_executor`]).
+    /// watchdog (see [`off_executor`]); `large`: at a lower CPU priority.
     async fn call(
         &self,
         route: &Arc<Route>,
         ctx: &Arc<BatchContext>,
         batch: &Arc<Batch>,
         range: Range<usize>,
+        large: bool,
     ) -> Result<Result<Vec<Outcome>, PluginError>, DeliveryError> {
         let tenant_slot = route.gate.batch_slot().await?;
         let pool_slot = self
@@ -181,6 +186,7 @@ impl Pipeline {
         let watched = off_executor(
             (pool_slot, tenant_slot),
             limits.timeout + ABANDON_GRACE,
+            large,
             move || plugin.transform_with(&ctx, &batch.records[range], &limits),
         )
         .await
@@ -223,9 +229,10 @@ impl Pipeline {
 /// deadline; the grace is for a loaded machine, not for the plugin.
 const ABANDON_GRACE: Duration = Duration::from_secs(5);
 
-/// Run `work` on the blocking pool, holding `slots` (pool and tenant
-/// permits) while it runs; `Ok(None)` when it has not finished within
-/// `limit`.
+/// Run `work` on the blocking pool (or, `low`, on a thread of its own at a
+/// lower CPU priority: [`crate::lowprio`]), holding `slots` (pool and
+/// tenant permits) while it runs; `Ok(None)` when it has not finished
+/// within `limit`.
 ///
 /// The watchdog behind the sandbox: a thread blocked inside a host call is
 /// beyond epoch interruption and fuel, and a thread cannot be killed. So the
@@ -239,19 +246,28 @@ const ABANDON_GRACE: Duration = Duration::from_secs(5);
 pub(super) async fn off_executor<T, S>(
     slots: S,
     limit: Duration,
+    low: bool,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<Option<T>, tokio::task::JoinError>
+) -> Result<Option<T>, String>
 where
     T: Send + 'static,
     S: Send + 'static,
 {
     let slots = Arc::new(Mutex::new(Some(slots)));
     let held = slots.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let work = move || {
         let out = work();
         drop(held.lock().unwrap_or_else(PoisonError::into_inner).take());
         out
-    });
+    };
+    let task = async move {
+        match low {
+            true => crate::lowprio::run(work).await,
+            false => tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    };
     match tokio::time::timeout(limit, task).await {
         Ok(joined) => joined.map(Some),
         Err(_) => {
@@ -269,7 +285,7 @@ mod tests {
     async fn a_call_that_finishes_gives_back_its_value_and_its_slot() {
         let pool = Arc::new(tokio::sync::Semaphore::new(1));
         let slot = pool.clone().acquire_owned().await.unwrap();
-        let out = off_executor(slot, Duration::from_secs(60), || 7).await;
+        let out = off_executor(slot, Duration::from_secs(60), false, || 7).await;
         assert_eq!(out.unwrap(), Some(7));
         assert_eq!(pool.available_permits(), 1);
     }
@@ -283,7 +299,7 @@ mod tests {
         let slot = pool.clone().acquire_owned().await.unwrap();
         let (release, stuck) = std::sync::mpsc::channel::<()>();
         let (finished_tx, finished) = std::sync::mpsc::channel::<()>();
-        let out = off_executor(slot, Duration::from_millis(50), move || {
+        let out = off_executor(slot, Duration::from_millis(50), false, move || {
             let _ = stuck.recv();
             let _ = finished_tx.send(());
         })

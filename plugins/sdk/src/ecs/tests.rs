@@ -417,21 +417,29 @@ fn kept_renderings_equal_fresh_ones() {
     let actions: Vec<String> = (0..40).map(|i| format!("ACTION{i:02}")).collect();
     let ecs = |i: usize| Ecs {
         kind: Some("event"),
-        category: if i % 2 == 0 { &["web"] } else { &["network"] },
+        category: if i.is_multiple_of(2) {
+            &["web"]
+        } else {
+            &["network"]
+        },
         types: &["access"],
         action: Some(&actions[i % actions.len()]),
         outcome: Some("success"),
-        provider: Some(if i % 3 == 0 { "wafv2" } else { "wafv3" }),
+        provider: Some(if i.is_multiple_of(3) {
+            "wafv2"
+        } else {
+            "wafv3"
+        }),
         dataset: Some("aws.waf"),
         id: Some("id"),
-        account_id: Some(if i % 5 == 0 {
+        account_id: Some(if i.is_multiple_of(5) {
             "123456789012"
         } else {
             "123456789013"
         }),
-        region: (i % 7 != 0).then_some("us-east-1"),
+        region: (!i.is_multiple_of(7)).then_some("us-east-1"),
         rule_id: Some(&actions[(i * 7) % actions.len()]),
-        ruleset: (i % 4 == 0).then_some("acl"),
+        ruleset: i.is_multiple_of(4).then_some("acl"),
         ..Ecs::default()
     };
     // the first renderings of each, kept aside
@@ -449,7 +457,7 @@ fn kept_renderings_equal_fresh_ones() {
             assert_eq!(v["rule"]["id"], actions[(i * 7) % actions.len()]);
             assert_eq!(
                 v["cloud"]["region"].as_str(),
-                (i % 7 != 0).then_some("us-east-1")
+                (!i.is_multiple_of(7)).then_some("us-east-1")
             );
         }
     }
