@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use tracing::Instrument;
@@ -27,6 +26,7 @@ use crate::metrics::RouteCounters;
 use crate::pipeline::Pipeline;
 use crate::tenant;
 
+mod certs;
 mod conn;
 mod fds;
 mod listener;
@@ -82,21 +82,19 @@ pub enum ServerError {
     },
 }
 
-/// Build a rustls acceptor from PEM files.
+/// Build a rustls acceptor from PEM files: the certificate is read again
+/// when the files change (checked at most once a second, on a handshake).
 pub fn tls_acceptor(tls: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", tls.cert.display())))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", tls.cert.display())))?;
-    if certs.is_empty() {
-        return Err(ServerError::Tls(format!(
-            "{}: no certificate found",
-            tls.cert.display()
-        )));
-    }
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", tls.key.display())))?;
-    tls_acceptor_from(certs, key)
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let resolver = certs::ReloadingCert::load(&tls.cert, &tls.key, provider.clone())
+        .map_err(ServerError::Tls)?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
 /// Build a rustls acceptor from DER certificate chain and key.
