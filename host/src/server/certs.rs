@@ -43,7 +43,11 @@ type Stamp = [(SystemTime, u64); 2];
 
 impl ReloadingCert {
     /// Read the files now (an error is a config error at start).
-    pub(super) fn load(cert: &Path, key: &Path, provider: Arc<CryptoProvider>) -> Result<Self, String> {
+    pub(super) fn load(
+        cert: &Path,
+        key: &Path,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, String> {
         let stamp = stamp(cert, key);
         let current = Arc::new(read(cert, key, &provider)?);
         Ok(ReloadingCert {
