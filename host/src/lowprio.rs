@@ -37,6 +37,20 @@ pub async fn run<T: Send + 'static>(
         .map_err(|_| "the thread ended without an answer".to_string())?
 }
 
+/// Run `work` off the async threads: at a lower priority ([`run`]) when
+/// `low`, else on tokio's blocking pool.
+pub async fn run_blocking<T: Send + 'static>(
+    low: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    match low {
+        true => run(work).await,
+        false => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
 /// Raise the calling thread's nice value to [`NICE`] (on Linux a nice
 /// value is per thread). Failing to is harmless: the work runs at the
 /// normal priority.

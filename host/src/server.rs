@@ -88,13 +88,7 @@ pub fn tls_acceptor(tls: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, Server
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let resolver = certs::ReloadingCert::load(&tls.cert, &tls.key, provider.clone())
         .map_err(ServerError::Tls)?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ServerError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+    acceptor(provider, |b| Ok(b.with_cert_resolver(Arc::new(resolver))))
 }
 
 /// Build a rustls acceptor from DER certificate chain and key.
@@ -103,12 +97,22 @@ pub fn tls_acceptor_from(
     key: PrivateKeyDer<'static>,
 ) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+    acceptor(provider, |b| b.with_single_cert(certs, key))
+}
+
+/// The acceptor: safe default versions, no client auth, ALPN http/1.1, and
+/// the certificate `cert` sets.
+fn acceptor(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    cert: impl FnOnce(
+        rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>,
+    ) -> Result<rustls::ServerConfig, rustls::Error>,
+) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ServerError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
+        .with_no_client_auth();
+    let mut cfg = cert(builder).map_err(|e| ServerError::Tls(e.to_string()))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
@@ -382,13 +386,8 @@ where
             (decoded, memory)
         };
         // a large request is decoded at a lower CPU priority than small ones
-        let decoded = match slot.is_some() {
-            true => crate::lowprio::run(decode).await,
-            false => tokio::task::spawn_blocking(decode)
-                .await
-                .map_err(|e| e.to_string()),
-        };
-        let (decoded, memory) = decoded
+        let (decoded, memory) = crate::lowprio::run_blocking(slot.is_some(), decode)
+            .await
             .map_err(|e| RequestError::DeliveryFailed(format!("decoder task failed: {e}")))?;
         (decoded?, memory)
     };

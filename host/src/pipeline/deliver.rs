@@ -260,15 +260,7 @@ where
         drop(held.lock().unwrap_or_else(PoisonError::into_inner).take());
         out
     };
-    let task = async move {
-        match low {
-            true => crate::lowprio::run(work).await,
-            false => tokio::task::spawn_blocking(work)
-                .await
-                .map_err(|e| e.to_string()),
-        }
-    };
-    match tokio::time::timeout(limit, task).await {
+    match tokio::time::timeout(limit, crate::lowprio::run_blocking(low, work)).await {
         Ok(joined) => joined.map(Some),
         Err(_) => {
             drop(slots.lock().unwrap_or_else(PoisonError::into_inner).take());

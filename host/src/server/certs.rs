@@ -141,10 +141,6 @@ mod tests {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-    fn scopeguard(p: PathBuf) -> Dir {
-        Dir(p)
-    }
-
     fn served(r: &ReloadingCert) -> Vec<u8> {
         r.current().cert[0].as_ref().to_vec()
     }
@@ -158,7 +154,7 @@ mod tests {
     fn a_renewed_certificate_is_served_and_a_bad_one_is_not() {
         let dir = std::env::temp_dir().join(format!("weir-certs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let dir = scopeguard(dir);
+        let dir = Dir(dir);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let (cert, key, first) = write_pair(dir.path(), "one.example");
         let r = ReloadingCert::load(&cert, &key, provider).unwrap();

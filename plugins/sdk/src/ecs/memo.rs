@@ -1,8 +1,9 @@
-//! The last rendering of the ECS members that depend only on a few fields
-//! that repeat from one log to the next (the `event` members but its `id`,
-//! `cloud`, `rule`): a log whose fields equal the previous one's copies
-//! the text instead of writing it again (one `push_str` instead of a dozen
-//! keys and escaped strings). One entry each, for the instance.
+//! Renderings of the ECS members that depend only on a few fields that
+//! repeat from one log to the next (the `event` members but its `id`,
+//! `cloud`, `rule`): a log whose fields equal those of one of the last
+//! [`ENTRIES`] renderings copies its text instead of writing it again (one
+//! `push_str` instead of a dozen keys and escaped strings). Kept for the
+//! instance.
 
 use std::cell::RefCell;
 
