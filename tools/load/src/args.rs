@@ -30,6 +30,11 @@ pub(crate) enum Scenario {
     /// requests that inflate to ~60 MiB, a sleeping plugin and idle
     /// connections; peak RSS against the config's bound.
     Flood,
+    /// Every source end to end (WAF, VPC flow logs v2 and v5, Route 53
+    /// Resolver, CloudTrail through CloudWatch Logs, Security Hub), each with
+    /// plain and gzip request bodies: flat out, then at half that rate, and
+    /// a table of records and documents per CPU-second. Not part of `all`.
+    Sources,
     /// Sweep, startup, idle-plugins and noisy-neighbour.
     All,
     /// The fault matrix: records with unique markers sent the way Firehose
@@ -121,6 +126,11 @@ pub(crate) struct Args {
     /// `http://127.0.0.1:9200`).
     #[arg(long)]
     pub(crate) opensearch: Option<String>,
+    /// `sources`: the load sets to run, by name (default: every one: waf,
+    /// vpc-flow-v2, vpc-flow-v5, route53-resolver, cloudtrail-cwl,
+    /// securityhub).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) sets: Vec<String>,
     /// Keep the run's directory (configs, logs) instead of deleting it.
     #[arg(long)]
     pub(crate) keep: bool,

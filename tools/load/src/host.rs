@@ -188,6 +188,12 @@ impl Endpoint {
         }
     }
 
+    /// The sum of a counter over its labels (0 when it cannot be read).
+    pub(crate) async fn counter(&self, name: &str) -> f64 {
+        let text = self.metrics().await.unwrap_or_default();
+        sum_counter(&text, name)
+    }
+
     /// The text of `/metrics`, or `None` when it cannot be read.
     async fn metrics(&self) -> Option<String> {
         let mut c = self.connect().await.ok()?;
@@ -258,8 +264,31 @@ fn parse_histogram(text: &str, tenant: &str, route: &str) -> Vec<(f64, u64)> {
     out
 }
 
+/// The sum of counter `name` over its labels in a Prometheus text.
+fn sum_counter(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::sum_counter;
+
+    #[test]
+    fn counters_are_summed_over_labels() {
+        let text = "# HELP weir_documents_out_total x\n\
+                    weir_documents_out_total{tenant=\"a\",route=\"b\"} 3\n\
+                    weir_documents_out_total{tenant=\"c\",route=\"d\"} 4\n\
+                    weir_documents_out_totals 100\n";
+        assert_eq!(sum_counter(text, "weir_documents_out_total"), 7.0);
+        assert_eq!(sum_counter(text, "weir_nothing"), 0.0);
+    }
+
     #[test]
     fn histogram_buckets_are_not_cumulative() {
         let text = "weir_request_duration_seconds_bucket{tenant=\"load\",route=\"waf\",le=\"0.001\"} 3\n\
