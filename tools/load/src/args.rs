@@ -35,6 +35,10 @@ pub(crate) enum Scenario {
     /// plain and gzip request bodies: flat out, then at half that rate, and
     /// a table of records and documents per CPU-second. Not part of `all`.
     Sources,
+    /// One request body sent by `wrk` (Debian's `wrk`, an independent
+    /// client) and by `weir-load`, alternating, against one host: records
+    /// per CPU-second and latency from each. Not part of `all`.
+    Wrk,
     /// Sweep, startup, idle-plugins and noisy-neighbour.
     All,
     /// The fault matrix: records with unique markers sent the way Firehose

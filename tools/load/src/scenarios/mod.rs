@@ -7,6 +7,7 @@ mod noisy_neighbour;
 mod sources;
 mod startup;
 mod throughput;
+mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,6 +107,9 @@ pub(crate) async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<
     }
     if s == Scenario::Sources {
         sources::sources(&setting).await?;
+    }
+    if s == Scenario::Wrk {
+        wrk::wrk(&setting, &bodies).await?;
     }
     if s == Scenario::Flood {
         flood::flood(&setting, &records).await?;
