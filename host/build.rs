@@ -1,4 +1,8 @@
-//! Builds the built-in plugins for `wasm32-wasip2` so that `weir` embeds them.
+//! Builds the built-in plugins for `wasm32-wasip2` so that `weir` embeds
+//! them, and embeds the plugin project templates (`build_templates.rs`).
+
+#[path = "build_templates.rs"]
+mod templates;
 
 /// (builtin name, crate) of every plugin embedded in `weir`.
 const BUILTINS: &[(&str, &str)] = &[
@@ -25,6 +29,10 @@ fn main() {
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
     if let Err(e) = std::fs::write(out.join("builtins.rs"), src) {
         println!("cargo:warning=cannot write builtins.rs: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = templates::embed(&weir_plugin_build::workspace_root(), &out) {
+        println!("cargo:warning=cannot embed the plugin templates: {e}");
         std::process::exit(1);
     }
 }

@@ -19,6 +19,7 @@ fn main() {
             "weir-test-plugin-old-version",
             "WEIR_TEST_PLUGIN_OLD_VERSION",
         ),
+        ("weir-test-plugin-wit-0-1-1", "WEIR_TEST_PLUGIN_WIT_0_1_1"),
     ];
     let names: Vec<&str> = crates.iter().map(|(c, _)| *c).collect();
     let paths = weir_plugin_build::build(&names, "wasm-test-plugins", &[hostile.as_path()]);

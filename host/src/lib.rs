@@ -34,6 +34,10 @@
 //!   results), a local directory, S3. Every sink implements
 //!   [`sink::Sink`]; adding one is its module, its config variant and one
 //!   arm in [`sink::open`].
+//! - **Plugin authoring** ([`scaffold`], [`conformance`]): `weir plugin
+//!   new` writes a project from the templates embedded in the binary;
+//!   `weir plugin test` is the conformance harness (golden cases, the
+//!   contract, hostile inputs, determinism, cost against the limits).
 //! - **Dashboards** ([`dashboards`]): an OpenSearch Dashboards index
 //!   pattern per route (and one over every source), exported as a
 //!   saved-objects file or imported through the Dashboards API.
@@ -53,17 +57,18 @@
 //! every `crate::` path in the source.
 //!
 //! ```text
-//! edge:  cli server firehose(server,cli) s3intake replay live dashboards
+//! edge:  cli server firehose(server,cli,conformance) s3intake replay live dashboards conformance
 //! core:  pipeline
 //! parts: plugin sink quota
 //! data:  config
-//! leaf:  budget builtin codec digest geoip index lowprio metrics secret telemetry tenant
+//! leaf:  budget builtin codec digest geoip index lowprio metrics scaffold secret telemetry tenant
 //! ```
 
 pub mod budget;
 pub mod builtin;
 pub mod codec;
 pub mod config;
+pub mod conformance;
 pub mod dashboards;
 pub mod digest;
 pub mod firehose;
@@ -77,6 +82,7 @@ pub mod plugin;
 pub mod quota;
 pub mod replay;
 pub mod s3intake;
+pub mod scaffold;
 pub mod secret;
 pub mod server;
 pub mod sink;

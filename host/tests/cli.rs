@@ -615,3 +615,63 @@ fn serve_killed_mid_append_repairs_the_file_on_restart() {
     );
     assert!(metrics.contains(&counted), "{counted} in\n{metrics}");
 }
+
+#[test]
+fn plugin_test_exits_by_its_verdict() {
+    // A built-in plugin passes every check (no golden cases here).
+    let out = weir()
+        .args(["plugin", "test", "builtin:waf", "--format", "json"])
+        .current_dir(temp("plugin-test-ok"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["info"]["name"], "waf", "{stdout}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["passed"], true, "{stdout}");
+    // A file that is not a component fails the load check, with exit code 1.
+    let dir = temp("plugin-test-bad");
+    std::fs::write(dir.join("bad.wasm"), b"not wasm").unwrap();
+    let out = weir()
+        .args(["plugin", "test"])
+        .arg(dir.join("bad.wasm"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL load"), "{stdout}");
+    assert!(stdout.contains("not a valid component"), "{stdout}");
+    // A golden case that does not match names the case and the record.
+    std::fs::write(dir.join("c.in"), "{}\n").unwrap();
+    std::fs::write(
+        dir.join("c.out.ndjson"),
+        "{\"record\":0,\"outcome\":\"dropped\"}\n",
+    )
+    .unwrap();
+    let out = weir()
+        .args(["plugin", "test", "builtin:waf", "--cases"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("golden/c: record 0: expected {"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn plugin_new_refuses_a_bad_name() {
+    let dir = temp("plugin-new");
+    let out = weir()
+        .args(["plugin", "new", "Bad_Name", "--lang", "rust", "--dir"])
+        .arg(dir.join("p"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("plugin name \"Bad_Name\""), "{stderr}");
+    assert!(!dir.join("p").exists());
+}

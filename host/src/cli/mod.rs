@@ -2,18 +2,18 @@
 
 mod dashboards;
 mod demo;
+mod plugin;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use weir::config::{Config, PluginRef};
+use weir::config::Config;
 use weir::pipeline::{Pipeline, RoutePluginError, RoutePlugins};
-use weir::plugin::{self, BatchContext, Runtime};
+use weir::plugin::Runtime;
 
 /// Weir: a WebAssembly-plugin edge collector (Firehose HTTP endpoint → WASM plugin → sink).
 #[derive(Debug, Parser)]
@@ -94,23 +94,7 @@ enum Command {
     /// Plugin tools.
     Plugin {
         #[command(subcommand)]
-        command: PluginCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum PluginCommand {
-    /// Run a plugin on records and print each record's outcome as a JSON line.
-    Run {
-        /// `builtin:<name>` or a path to a component (`.wasm`).
-        #[arg(long)]
-        plugin: String,
-        /// A Firehose request body (JSON with `records`), or one raw record per line.
-        #[arg(long)]
-        input: PathBuf,
-        /// The plugin's config, as JSON text.
-        #[arg(long, default_value = "{}")]
-        plugin_config: String,
+        command: plugin::PluginCommand,
     },
 }
 
@@ -132,14 +116,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opensearch,
         } => replay(config, &from, route.as_deref(), dry_run, opensearch),
         Command::Dashboards { command } => dashboards::run(command),
-        Command::Plugin {
-            command:
-                PluginCommand::Run {
-                    plugin,
-                    input,
-                    plugin_config,
-                },
-        } => plugin_run(&plugin, &input, &plugin_config),
+        Command::Plugin { command } => plugin::run(command),
     }
 }
 
@@ -354,13 +331,25 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for (i, route) in config.routes.iter().enumerate() {
         match plugins.for_route(route, None) {
-            Ok(plugin) => println!(
-                "ok  {} → {} (sha256 {}…) index {}",
-                route.path,
-                route.plugin,
-                &plugin.digest()[..12],
-                route.index
-            ),
+            Ok(plugin) => {
+                println!(
+                    "ok  {} → {} (sha256 {}…) index {}",
+                    route.path,
+                    route.plugin,
+                    &plugin.digest()[..12],
+                    route.index
+                );
+                let info = plugin.info();
+                if !info.name.is_empty() {
+                    println!(
+                        "    plugin {} {}, date fields [{}], suggests index {}",
+                        info.name,
+                        info.version,
+                        info.date_fields.join(", "),
+                        info.default_index.as_deref().unwrap_or("(none)")
+                    );
+                }
+            }
             Err(e) => {
                 let message = match &e {
                     RoutePluginError::Config { message, .. } => message.clone(),
@@ -375,68 +364,5 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     println!("{}: valid ({} routes)", path.display(), config.routes.len());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Records from a file: a Firehose request body, or one record per line.
-fn read_records(path: &PathBuf) -> anyhow::Result<Vec<Vec<u8>>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let bytes = if weir::codec::is_gzip(&bytes) {
-        weir::codec::gunzip_capped(&bytes, weir::firehose::FIREHOSE_MAX_BODY_BYTES)?
-    } else {
-        bytes
-    };
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
-        && value.get("records").is_some()
-    {
-        let headers = weir::firehose::RequestHeaders {
-            request_id: None,
-            gzip: false,
-            source_arn: None,
-            common_attributes: Vec::new(),
-        };
-        let req =
-            weir::firehose::decode_body(&headers, &bytes, &weir::firehose::Limits::default())?;
-        return Ok(req.records);
-    }
-    Ok(bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .map(<[u8]>::to_vec)
-        .collect())
-}
-
-fn plugin_run(plugin_ref: &str, input: &PathBuf, plugin_config: &str) -> anyhow::Result<ExitCode> {
-    let pref = PluginRef::parse(plugin_ref).map_err(anyhow::Error::msg)?;
-    let records = read_records(input)?;
-    let runtime = Runtime::new(weir::config::PluginLimits::default())?;
-    let plugin = weir::pipeline::load_plugin(&runtime, &pref).map_err(anyhow::Error::msg)?;
-    if let Err(e) = plugin.validate_config(plugin_config)? {
-        bail!("plugin config refused: {e}");
-    }
-    let ctx = BatchContext {
-        tenant: "cli".into(),
-        route: "plugin-run".into(),
-        request_id: "plugin-run".into(),
-        config: plugin_config.to_string(),
-        ..BatchContext::default()
-    };
-    let (outcomes, stats) = plugin.transform(&ctx, &records)?;
-    let mut out = std::io::stdout().lock();
-    let (mut ok, mut dropped, mut failed) = (0, 0, 0);
-    for (i, o) in outcomes.iter().enumerate() {
-        match o {
-            plugin::Outcome::Ok(_) => ok += 1,
-            plugin::Outcome::Dropped => dropped += 1,
-            plugin::Outcome::Failed(_) => failed += 1,
-        }
-        writeln!(out, "{}", plugin::outcome_json(i, o))?;
-    }
-    eprintln!(
-        "{} records: {ok} ok, {dropped} dropped, {failed} failed (instantiate {:?}, call {:?})",
-        records.len(),
-        stats.instantiate,
-        stats.call
-    );
     Ok(ExitCode::SUCCESS)
 }

@@ -178,6 +178,9 @@ pub struct BatchStats {
     pub instantiate: Duration,
     /// Time in the `transform` call.
     pub call: Duration,
+    /// Linear memory the call's instances reached, bytes (all memories of
+    /// the component summed; compared with the memory cap).
+    pub memory_bytes: usize,
 }
 
 /// A loaded plugin, ready to instantiate per batch. Cheap to share (`Arc`).

@@ -91,17 +91,20 @@ impl bindings::weir::plugin::enrich::Host for StoreState {
     }
 }
 
-/// Caps linear memory and tables of one store, and remembers a hit so the
-/// error names the cap instead of a bare trap.
+/// Caps linear memory and tables of one store, remembers a hit so the
+/// error names the cap instead of a bare trap, and counts the linear
+/// memory the store's instances reached (for `weir plugin test`).
 struct Limiter {
     memory_bytes: usize,
     hit: bool,
+    /// Bytes of linear memory of every instance of the store, summed.
+    grown: usize,
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -112,6 +115,7 @@ impl ResourceLimiter for Limiter {
                 self.memory_bytes
             ));
         }
+        self.grown += desired.saturating_sub(current);
         Ok(true)
     }
 
@@ -176,6 +180,7 @@ impl Plugin {
             limiter: Limiter {
                 memory_bytes: limits.memory_bytes,
                 hit: false,
+                grown: 0,
             },
             log: LogSink {
                 plugin: self.name.clone(),
@@ -276,6 +281,7 @@ impl Plugin {
             let stats = BatchStats {
                 instantiate: instantiated - started,
                 call: instantiated.elapsed(),
+                memory_bytes: batch.store.data().limiter.grown,
             };
             Ok((value, stats))
         });

@@ -19,6 +19,7 @@ mod intake;
 mod memory;
 mod opensearch;
 mod opensearch_auth;
+mod plugin_authoring;
 mod plugin_bad_input;
 mod reload;
 mod s3;
