@@ -139,8 +139,18 @@ function codes(s, out, start, lencode, distcode) {
       const dist = DBASE[dsym] + s.need(DEXT[dsym]);
       if (dist > out.len - start) throw invalid('invalid distance too far back');
       out.room(len);
+      // copyWithin, not a byte loop: a run of zeros (a gzip bomb) copies at
+      // native speed up to the cap. An overlapping copy repeats the last
+      // `dist` bytes, doubling what one copyWithin can take.
       const buf = out.buf;
-      for (let i = 0; i < len; i++, out.len++) buf[out.len] = buf[out.len - dist];
+      let from = out.len - dist;
+      let left = len;
+      while (left > 0) {
+        const n = Math.min(left, out.len - from);
+        buf.copyWithin(out.len, from, from + n);
+        out.len += n;
+        left -= n;
+      }
     }
   }
 }
