@@ -109,15 +109,32 @@ function huffman(lengths) {
 }
 
 function decode(s, h) {
+  // Bit by bit, as puff.c, with the bit buffer in locals: this runs once per
+  // symbol in an interpreter (no JIT inside the component).
+  const count = h.count;
+  const data = s.data;
+  let buf = s.buf;
+  let cnt = s.cnt;
   let code = 0;
   let first = 0;
   let index = 0;
   for (let len = 1; len <= MAXBITS; len++) {
-    code |= s.need(1);
-    const count = h.count[len];
-    if (code - count < first) return h.symbol[index + (code - first)];
-    index += count;
-    first = (first + count) << 1;
+    if (cnt === 0) {
+      if (s.pos >= data.length) throw invalid('unexpected end of file');
+      buf = data[s.pos++];
+      cnt = 8;
+    }
+    code |= buf & 1;
+    buf >>>= 1;
+    cnt--;
+    const c = count[len];
+    if (code - c < first) {
+      s.buf = buf;
+      s.cnt = cnt;
+      return h.symbol[index + (code - first)];
+    }
+    index += c;
+    first = (first + c) << 1;
     code <<= 1;
   }
   throw invalid('invalid Huffman code');
@@ -143,6 +160,12 @@ function codes(s, out, start, lencode, distcode) {
       // native speed up to the cap. An overlapping copy repeats the last
       // `dist` bytes, doubling what one copyWithin can take.
       const buf = out.buf;
+      if (dist === 1) {
+        // A run of one byte (what a gzip bomb is made of): one native fill.
+        buf.fill(buf[out.len - 1], out.len, out.len + len);
+        out.len += len;
+        continue;
+      }
       let from = out.len - dist;
       let left = len;
       while (left > 0) {

@@ -105,6 +105,10 @@ def is_gzip(data: bytes) -> bool:
     return bytes(data[:2]) == GZIP_MAGIC
 
 
+#: The most bytes `gunzip_capped` asks zlib for at once.
+_GUNZIP_STEP = 1 << 20
+
+
 def gunzip_capped(data: bytes, cap: int) -> bytes:
     """Decompress gzip `data` (every member), refusing to produce more than
     `cap` bytes: memory use is bounded by `cap` whatever the input (a few KiB
@@ -116,26 +120,31 @@ def gunzip_capped(data: bytes, cap: int) -> bytes:
     """
     if cap < 0:
         raise ValueError("cap must be >= 0")
-    out = bytearray()
+    # Chunks in a list (joined once at the end), not a growing bytearray:
+    # a refused bomb never holds more than the cap.
+    chunks = []
+    total = 0
     rest = bytes(data)
     while True:
         d = zlib.decompressobj(31)  # gzip wrapper
         pending = rest
         while not d.eof:
             try:
-                # One byte past the cap tells "exactly cap" from "more".
-                chunk = d.decompress(pending, cap + 1 - len(out))
+                # One byte past the cap tells "exactly cap" from "more"; at
+                # most 1 MiB a call.
+                chunk = d.decompress(pending, min(cap + 1 - total, _GUNZIP_STEP))
             except zlib.error as e:
                 raise GunzipError("invalid gzip data: %s" % e) from None
-            out += chunk
-            if len(out) > cap:
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > cap:
                 raise GunzipError("gzip data decompresses to more than the cap of %d bytes" % cap)
             pending = d.unconsumed_tail
             if not chunk and not pending and not d.eof:
                 raise GunzipError("invalid gzip data: unexpected end of file")
         rest = d.unused_data
         if not rest:
-            return bytes(out)
+            return b"".join(chunks)
         if not is_gzip(rest):
             raise GunzipError("invalid gzip data: invalid gzip header")
 
