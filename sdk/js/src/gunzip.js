@@ -105,16 +105,56 @@ function huffman(lengths) {
   for (let sym = 0; sym < lengths.length; sym++) {
     if (lengths[sym] !== 0) symbol[offs[lengths[sym]]++] = sym;
   }
-  return { count, symbol, left };
+  return { count, symbol, left, fast: fastTable(lengths, count) };
+}
+
+const FAST_BITS = 9;
+const FAST_MASK = (1 << FAST_BITS) - 1;
+
+/** For the next FAST_BITS bits of the stream (LSB first), `symbol << 4 |
+ * length` of a code of at most FAST_BITS bits, or 0 (a longer code: decode
+ * it bit by bit). */
+function fastTable(lengths, count) {
+  const table = new Uint32Array(1 << FAST_BITS);
+  const next = new Uint16Array(MAXBITS + 2);
+  let code = 0;
+  for (let len = 1; len <= MAXBITS; len++) {
+    code = (code + (len > 1 ? count[len - 1] : 0)) << 1;
+    next[len] = code;
+  }
+  for (let sym = 0; sym < lengths.length; sym++) {
+    const len = lengths[sym];
+    if (len === 0) continue;
+    const c = next[len]++;
+    if (len > FAST_BITS) continue;
+    let rev = 0;
+    for (let i = 0; i < len; i++) rev |= ((c >>> i) & 1) << (len - 1 - i);
+    for (let k = rev; k < 1 << FAST_BITS; k += 1 << len) table[k] = (sym << 4) | len;
+  }
+  return table;
 }
 
 function decode(s, h) {
-  // Bit by bit, as puff.c, with the bit buffer in locals: this runs once per
-  // symbol in an interpreter (no JIT inside the component).
-  const count = h.count;
+  // A table lookup for codes of up to FAST_BITS bits (nearly every symbol),
+  // else bit by bit as puff.c: this runs once per symbol in an interpreter
+  // (no JIT inside the component).
   const data = s.data;
   let buf = s.buf;
   let cnt = s.cnt;
+  while (cnt < FAST_BITS && s.pos < data.length) {
+    buf |= data[s.pos++] << cnt;
+    cnt += 8;
+  }
+  if (cnt >= FAST_BITS) {
+    const e = h.fast[buf & FAST_MASK];
+    if (e !== 0) {
+      const len = e & 15;
+      s.buf = buf >>> len;
+      s.cnt = cnt - len;
+      return e >>> 4;
+    }
+  }
+  const count = h.count;
   let code = 0;
   let first = 0;
   let index = 0;
@@ -238,6 +278,8 @@ function inflate(data, pos, out) {
     last = s.need(1);
     const type = s.need(2);
     if (type === 0) {
+      // To the byte boundary: whole bytes read ahead go back to the input.
+      s.pos -= s.cnt >>> 3;
       s.buf = 0;
       s.cnt = 0;
       if (s.pos + 4 > data.length) throw invalid('unexpected end of file');
@@ -260,7 +302,7 @@ function inflate(data, pos, out) {
       throw invalid('invalid block type');
     }
   } while (!last);
-  return s.pos;
+  return s.pos - (s.cnt >>> 3);
 }
 
 let CRC_TABLE;
