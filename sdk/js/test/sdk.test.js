@@ -1,7 +1,7 @@
 // Unit tests of the JavaScript SDK, run natively: `node --test test/`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deflateRawSync, gzipSync } from 'node:zlib';
+import zlib, { deflateRawSync, gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 
 import * as weir from '../src/index.js';
@@ -25,6 +25,32 @@ test('gunzip agrees with zlib on every block type, within the cap', () => {
   // Several members, and a header with a name.
   const two = Buffer.concat([gzipSync('ab'), gzipSync('cd')]);
   assert.equal(new TextDecoder().decode(weir.gunzipCapped(two, 10)), 'abcd');
+});
+
+test('gunzip: a stored block after compressed ones (bytes read ahead go back)', () => {
+  const input = Buffer.from('abc'.repeat(1000) + 'xyz'.repeat(50));
+  // Compressed blocks, a sync flush (an empty stored block), then a final
+  // empty stored block, wrapped in a gzip header and trailer by hand.
+  const body = Buffer.concat([
+    zlib.deflateRawSync(input, { finishFlush: zlib.constants.Z_SYNC_FLUSH }),
+    Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]),
+  ]);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(zlib.crc32(input), 0);
+  trailer.writeUInt32LE(input.length, 4);
+  const gz = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), body, trailer]);
+  assert.deepEqual(Buffer.from(weir.gunzipCapped(gz, input.length)), input);
+  assert.deepEqual(Buffer.from(zlib.gunzipSync(gz)), input);
+});
+
+test('gunzip agrees with zlib on many sizes (the bit buffer at block and member ends)', () => {
+  for (let i = 0; i < 300; i++) {
+    const input = Buffer.from(JSON.stringify(Array.from({ length: (i * 37) % 900 }, (_, j) => ({ j, s: `v${(j * i) % 97}` }))));
+    for (const level of [1, 6]) {
+      const z = gzipSync(input, { level });
+      assert.deepEqual(Buffer.from(weir.gunzipCapped(z, input.length)), input, `size ${input.length}, level ${level}`);
+    }
+  }
 });
 
 test('gunzip refuses past the cap, and a bomb stops there', () => {
