@@ -25,5 +25,6 @@ mod reload;
 mod s3;
 mod s3_scope;
 mod sources_e2e;
+mod templates;
 mod tenants;
 mod tls;
