@@ -157,87 +157,6 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Names never copied out of a template (build output), as `weir plugin new` skips them.
-const TEMPLATE_SKIPPED: &[&str] = &["node_modules", "__pycache__", ".venv", "target", "dist"];
-
-/// Write a plugin project named `name` from `plugins/templates/<lang>` into
-/// `dir`, following the layout contract of `weir plugin new`: every file
-/// with `__NAME__` / `__NAME_SNAKE__` replaced in its contents and path (the
-/// executable bit kept), the `VENDOR` entries (`<repo path> <project path>`)
-/// copied as they are, and the repository's `wit/plugin.wit` as
-/// `wit/plugin.wit`.
-pub fn write_template_project(lang: &str, name: &str, dir: &Path) {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let path = e.unwrap().path();
-            let file = path.file_name().unwrap().to_string_lossy().to_string();
-            if TEMPLATE_SKIPPED.contains(&file.as_str()) {
-                continue;
-            }
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    fn copy_tree(from: &Path, to: &Path) {
-        let mut files = Vec::new();
-        if from.is_dir() {
-            walk(from, &mut files);
-        } else {
-            files.push(from.to_path_buf());
-        }
-        for f in files {
-            let target = if from.is_dir() {
-                to.join(f.strip_prefix(from).unwrap())
-            } else {
-                to.to_path_buf()
-            };
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::copy(&f, &target).unwrap();
-        }
-    }
-    let root = repo_root();
-    let template = root.join("plugins/templates").join(lang);
-    let snake = name.replace('-', "_");
-    let sub = |s: &str| {
-        s.replace("__NAME_SNAKE__", &snake)
-            .replace("__NAME__", name)
-    };
-    let _ = std::fs::remove_dir_all(dir);
-    let mut files = Vec::new();
-    walk(&template, &mut files);
-    for f in files {
-        let rel = f
-            .strip_prefix(&template)
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
-        if rel == "VENDOR" {
-            continue;
-        }
-        let target = dir.join(sub(&rel));
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        let bytes = std::fs::read(&f).unwrap();
-        match String::from_utf8(bytes) {
-            Ok(text) => std::fs::write(&target, sub(&text)).unwrap(),
-            Err(e) => std::fs::write(&target, e.into_bytes()).unwrap(),
-        }
-        std::fs::set_permissions(&target, std::fs::metadata(&f).unwrap().permissions()).unwrap();
-    }
-    let vendor = std::fs::read_to_string(template.join("VENDOR")).unwrap_or_default();
-    for line in vendor.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (from, to) = line.split_once(' ').unwrap();
-        copy_tree(&root.join(from), &dir.join(to.trim()));
-    }
-    std::fs::create_dir_all(dir.join("wit")).unwrap();
-    std::fs::copy(root.join("wit/plugin.wit"), dir.join("wit/plugin.wit")).unwrap();
-}
-
 /// The newest modification time of the files under `paths`.
 fn newest_mtime(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
     let mut newest = None;
@@ -259,7 +178,7 @@ fn newest_mtime(paths: &[PathBuf]) -> Option<std::time::SystemTime> {
 
 /// The template plugin of `lang` (`python` or `js`), written as a project
 /// named `template-<lang>` in `target/wasm-test-plugins/template-<lang>/`
-/// ([`write_template_project`]) and built by its own `build.sh` (which
+/// (by [`weir::scaffold::new_project`], as `weir plugin new` writes it) and built by its own `build.sh` (which
 /// installs its pinned toolchain under `~/.cache/weir/tools` on first use):
 /// (the project directory, the component). Rebuilt when missing or older
 /// than the template, the SDK or the WIT; a failed build (a missing
@@ -289,7 +208,9 @@ pub fn template_plugin(lang: &str) -> (PathBuf, PathBuf) {
         root.join("wit/plugin.wit"),
     ]);
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    write_template_project(lang, &format!("template-{lang}"), &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    weir::scaffold::new_project(&format!("template-{lang}"), lang, &dir)
+        .unwrap_or_else(|e| panic!("weir plugin new template-{lang} --lang {lang}: {e}"));
     if mtime(&wasm).is_none() || mtime(&wasm) < sources {
         let status = std::process::Command::new(dir.join("build.sh"))
             .arg(&wasm)

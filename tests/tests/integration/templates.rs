@@ -1,6 +1,6 @@
 //! The Python and JavaScript plugin templates (`plugins/templates/<lang>`,
 //! what `weir plugin new --lang python|js` writes) with their SDKs
-//! (`sdk/python`, `sdk/js`): each is written as a project, built by its own
+//! (`sdk/python`, `sdk/js`): each is written by `weir plugin new`, built by its own
 //! `build.sh` (componentize-py, ComponentizeJS; a missing toolchain fails the
 //! test, it is never skipped), and run through the host: the plugin runtime
 //! that `weir plugin run` uses, on the template's own golden cases and on
@@ -161,6 +161,33 @@ fn template_runs_in_the_host(lang: &str) {
         .unwrap()
         .0;
     assert_eq!(again, o);
+}
+
+/// `weir plugin test` (the conformance harness: load, config, metadata,
+/// the project's golden cases, the harness's hostile inputs, determinism)
+/// passes the template as `weir plugin new` writes it.
+fn template_passes_the_harness(lang: &str) {
+    let (dir, wasm) = template_plugin(lang);
+    let r = weir::conformance::run(&weir::conformance::Options {
+        plugin: wasm.display().to_string(),
+        cases: Some(dir.join("cases")),
+        plugin_config: "{}".into(),
+        update: false,
+    });
+    let text = weir::conformance::report::render(&r, weir::conformance::report::Format::Text);
+    assert!(r.passed(), "{lang}: {text}");
+    assert!(text.contains("golden/sample"), "{lang}: {text}");
+    assert!(text.contains("hostile/gzip-bomb"), "{lang}: {text}");
+}
+
+#[test]
+fn the_python_template_passes_weir_plugin_test() {
+    template_passes_the_harness("python");
+}
+
+#[test]
+fn the_js_template_passes_weir_plugin_test() {
+    template_passes_the_harness("js");
 }
 
 #[test]
