@@ -30,6 +30,10 @@ pub(crate) enum Scenario {
     /// requests that inflate to ~60 MiB, a sleeping plugin and idle
     /// connections; peak RSS against the config's bound.
     Flood,
+    /// The maximum rate, then `--soak-minutes` at half of it (or at
+    /// `--rate`), with RSS and open descriptors every minute and their
+    /// drift after the warm-up. Not part of `all`.
+    Soak,
     /// Sweep, startup, idle-plugins and noisy-neighbour.
     All,
     /// The fault matrix: records with unique markers sent the way Firehose
@@ -112,15 +116,21 @@ pub(crate) struct Args {
     /// `faults`: records (unique markers) sent per fault run.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) fault_records: usize,
-    /// `faults`: the faults to run, by name (default: every one:
-    /// kill-opensearch, kill-directory, opensearch-429, opensearch-413,
-    /// opensearch-slow, mapping-conflict, sigterm).
+    /// `faults`: the faults to run, by name (default: every one; the
+    /// names are in RELIABILITY.md and in the table's legend).
     #[arg(long, value_delimiter = ',')]
     pub(crate) faults: Vec<String>,
     /// `faults`: the real OpenSearch (default: `$OPENSEARCH_URL`, else
     /// `http://127.0.0.1:9200`).
     #[arg(long)]
     pub(crate) opensearch: Option<String>,
+    /// `soak`: minutes at half the maximum rate.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) soak_minutes: usize,
+    /// `soak`: minutes of the soak that are its warm-up: the drift is
+    /// measured from the last of them to the last minute.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) soak_warmup_minutes: usize,
     /// Keep the run's directory (configs, logs) instead of deleting it.
     #[arg(long)]
     pub(crate) keep: bool,
