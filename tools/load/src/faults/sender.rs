@@ -320,3 +320,66 @@ async fn connect(addr: &str) -> Option<Sender> {
     tokio::spawn(conn);
     Some(send)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Plan;
+
+    fn plan(
+        per_request: usize,
+        poison_every: Option<usize>,
+        conflict_every: Option<usize>,
+    ) -> Plan {
+        Plan {
+            run_id: "0000abcd".to_string(),
+            records: 2000,
+            per_request,
+            conflict_every,
+            poison_every,
+            addr: String::new(),
+            key: String::new(),
+            path: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_poisoned_record_takes_its_call_and_nothing_else() {
+        let p = plan(100, Some(1000), None);
+        assert!(p.poisoned(500) && p.poisoned(1500) && !p.poisoned(0));
+        let dead: Vec<usize> = (0..2000)
+            .filter(|&m| p.dead_letter_expected(m, 10))
+            .collect();
+        let want: Vec<usize> = (500..510).chain(1500..1510).collect();
+        assert_eq!(dead, want);
+        assert!(p.record(500).contains("\"uri\":\"/poison/500\""));
+        assert!(p.record(499).contains("\"uri\":\"/item/499\""));
+    }
+
+    #[test]
+    fn a_call_never_spans_two_requests() {
+        // Requests of 25 in calls of 10: 0..10, 10..20, 20..25 of each.
+        let p = plan(25, Some(1000), None);
+        let dead: Vec<usize> = (0..2000)
+            .filter(|&m| p.dead_letter_expected(m, 10))
+            .collect();
+        let want: Vec<usize> = (500..510).chain(1500..1510).collect();
+        assert_eq!(dead, want, "500 opens request 20's first call");
+        let p = Plan {
+            poison_every: Some(23),
+            records: 30,
+            ..plan(25, None, None)
+        };
+        // Only 11 is poisoned (m % 23 == 11; 34 is past the end): call 10..20.
+        let dead: Vec<usize> = (0..30).filter(|&m| p.dead_letter_expected(m, 10)).collect();
+        assert_eq!(dead, (10..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn conflicting_records_are_meant_to_be_dead_letters() {
+        let p = plan(100, None, Some(50));
+        let dead: Vec<usize> = (0..200)
+            .filter(|&m| p.dead_letter_expected(m, 10))
+            .collect();
+        assert_eq!(dead, [0, 50, 100, 150]);
+    }
+}
