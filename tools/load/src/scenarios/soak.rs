@@ -34,6 +34,8 @@ struct Minute {
     rss_kib: u64,
     /// Open file descriptors at the minute's end.
     fds: usize,
+    /// Of which sockets (connections and listeners).
+    sockets: usize,
 }
 
 /// Run the soak; an error when a request was given up.
@@ -59,7 +61,7 @@ pub(crate) async fn soak(s: &Setting<'_>, bodies: &Arc<Vec<Body>>) -> anyhow::Re
         rate * s.args.records as f64
     );
     println!(
-        "| minute | requests/s | records/s | p99 ms | retries | given up | RSS MiB | open fds |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| minute | requests/s | records/s | p99 ms | retries | given up | RSS MiB | open fds | of which sockets |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut minutes = Vec::new();
     for n in 1..=s.args.soak_minutes {
@@ -71,17 +73,21 @@ pub(crate) async fn soak(s: &Setting<'_>, bodies: &Arc<Vec<Body>>) -> anyhow::Re
             retries: r.tally.retries_429 + r.tally.retries_other,
             failed: r.tally.failed,
             rss_kib: host.sample().rss_kib,
-            fds: open_fds(&host),
+            fds: 0,
+            sockets: 0,
         };
+        let (fds, sockets) = open_fds(&host);
+        let m = Minute { fds, sockets, ..m };
         println!(
-            "| {n} | {:.1} | {:.0} | {:.1} | {} | {} | {:.1} | {} |",
+            "| {n} | {:.1} | {:.0} | {:.1} | {} | {} | {:.1} | {} | {} |",
             m.requests_per_s,
             m.records_per_s,
             m.p99_ms,
             m.retries,
             m.failed,
             m.rss_kib as f64 / 1024.0,
-            m.fds
+            m.fds,
+            m.sockets
         );
         minutes.push(m);
     }
@@ -129,8 +135,18 @@ fn report_drift(minutes: &[Minute], warmup: usize) {
     );
 }
 
-/// The open file descriptors of the host's process (`/proc/<pid>/fd`).
-fn open_fds(host: &Host) -> usize {
-    std::fs::read_dir(Path::new("/proc").join(host.pid().to_string()).join("fd"))
-        .map_or(0, |d| d.count())
+/// The open file descriptors of the host's process (`/proc/<pid>/fd`),
+/// and how many of them are sockets.
+fn open_fds(host: &Host) -> (usize, usize) {
+    let dir = Path::new("/proc").join(host.pid().to_string()).join("fd");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    let (mut fds, mut sockets) = (0, 0);
+    for e in entries.flatten() {
+        fds += 1;
+        let target = std::fs::read_link(e.path()).unwrap_or_default();
+        sockets += usize::from(target.to_string_lossy().starts_with("socket:"));
+    }
+    (fds, sockets)
 }
