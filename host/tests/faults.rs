@@ -1,24 +1,42 @@
-//! The fault matrix, small: `weir` (this package's binary) SIGKILLed
-//! mid-batch and restarted, with the OpenSearch sink (the real node at
-//! `$OPENSEARCH_URL`) and with the directory sink, then SIGTERMed under
-//! load, and with one record in 50 conflicting with the index's mapping
-//! (dead-lettered, counted as found); a Firehose-like sender of records with unique markers
-//! (`weir_load::faults`) must see every record acknowledged, and every
-//! marker must be found exactly once. The full matrix is
-//! `weir-load --scenario faults` (RELIABILITY.md).
+//! The fault matrix, small: every fault of `weir_load::faults::Fault::ALL`
+//! once, at 2,000 records each, against `weir` (this package's binary),
+//! the real OpenSearch node at `$OPENSEARCH_URL` and the real S3 server at
+//! `$S3_ENDPOINT` (as `scripts/test` starts them). A Firehose-like sender
+//! of records with unique markers must see every record acknowledged;
+//! every marker must be found exactly once, as a document or as a dead
+//! letter, as the run meant (conflicting records and the records of a
+//! plugin call holding a poisoned record dead-lettered, every other
+//! stored); with S3 backup, every acknowledged marker must be in a backup
+//! object. The full matrix is `scripts/faults` (RELIABILITY.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use weir_load::faults::{Fault, Options, Row, run};
+use weir_load::faults::{Fault, Options, Row, S3, run};
 
 /// Records per run: 20 requests of 100, so that each of the 4 kills
 /// lands while requests are in flight.
 const RECORDS: usize = 2000;
 
-fn options(name: &str) -> Options {
-    let dir = std::env::temp_dir().join(format!("weir-faults-{name}-{}", std::process::id()));
+/// The hostile test plugin, built for wasm32-wasip2 as `tests/build.rs`
+/// builds it (a no-op when it is up to date).
+fn hostile_plugin() -> PathBuf {
+    let paths = weir_plugin_build::build(&["weir-test-plugin-hostile"], "wasm-test-plugins", &[]);
+    paths.into_iter().next().unwrap()
+}
+
+/// The S3 server of `scripts/test` (`$S3_ENDPOINT`, `$S3_BUCKET`).
+fn s3() -> Option<S3> {
+    Some(S3 {
+        endpoint: std::env::var("S3_ENDPOINT").ok()?,
+        bucket: std::env::var("S3_BUCKET").ok()?,
+        region: std::env::var("S3_REGION").unwrap_or_else(|_| "us-east-1".to_string()),
+    })
+}
+
+fn options(dir: &Path, plugin: PathBuf) -> Options {
     Options {
         weir: env!("CARGO_BIN_EXE_weir").into(),
         opensearch: std::env::var("OPENSEARCH_URL")
@@ -26,18 +44,24 @@ fn options(name: &str) -> Options {
         records: RECORDS,
         per_request: 100,
         connections: 4,
-        dir,
-        deadline: Duration::from_secs(120),
+        dir: dir.to_path_buf(),
+        deadline: Duration::from_secs(180),
         keep: false,
-        s3: None,
+        s3: s3(),
+        hostile_plugin: Some(plugin),
     }
 }
 
-async fn run_clean(fault: Fault) -> Row {
-    let o = options(fault.name());
-    let row = run(fault, &o).await.unwrap();
-    let _ = std::fs::remove_dir_all(&o.dir);
-    println!("{}\n{}", Row::HEADER, row.markdown());
+/// Whether this process may mount a tmpfs (the `disk-full` run).
+fn root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+fn check(fault: Fault, row: &Row) {
     assert_eq!(row.sent, RECORDS, "{row:?}");
     assert_eq!(
         row.acknowledged, RECORDS,
@@ -45,30 +69,72 @@ async fn run_clean(fault: Fault) -> Row {
     );
     assert_eq!(row.lost, 0, "nothing acknowledged is lost: {row:?}");
     assert_eq!(row.duplicated, 0, "nothing is stored twice: {row:?}");
-    row
+    assert_eq!(
+        row.wrong_fate, 0,
+        "stored or dead-lettered as meant: {row:?}"
+    );
+    assert_eq!(row.dead_lettered, row.dead_expected, "{row:?}");
+    assert_eq!(row.backup_lost, 0, "every ack is in the backup: {row:?}");
+    assert!(row.clean(), "{row:?}");
+    let stored = if matches!(fault, Fault::KillDirectory | Fault::DiskFull) {
+        row.in_directory
+    } else {
+        row.in_opensearch
+    };
+    assert_eq!(stored + row.dead_lettered, RECORDS, "{row:?}");
+    match fault {
+        Fault::KillOpenSearch
+        | Fault::KillDirectory
+        | Fault::KillS3Backup
+        | Fault::Sigterm
+        | Fault::KillDuring429 => {
+            assert!(
+                row.faults_injected >= 3,
+                "weir was stopped mid-run: {row:?}"
+            )
+        }
+        Fault::MappingConflict | Fault::S3DownConflict => {
+            assert_eq!(row.dead_lettered, RECORDS / 50, "{row:?}")
+        }
+        Fault::PluginTrap | Fault::PluginLoop | Fault::PluginHog => {
+            // Two poisoned records, each failing its call of 10.
+            assert_eq!(row.dead_lettered, 20, "{row:?}")
+        }
+        _ => assert!(row.faults_injected >= 1, "the fault struck: {row:?}"),
+    }
+    if matches!(
+        fault,
+        Fault::KillS3Backup | Fault::S3BackupDown | Fault::S3DownConflict
+    ) {
+        assert_eq!(row.in_backup, Some(RECORDS), "{row:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_sigterm_and_mapping_conflicts_lose_and_duplicate_nothing() {
+async fn every_fault_loses_and_duplicates_nothing() {
+    let dir = std::env::temp_dir().join(format!("weir-faults-{}", std::process::id()));
+    let o = options(&dir, hostile_plugin());
     let started = Instant::now();
-    let os = run_clean(Fault::KillOpenSearch).await;
-    assert!(os.faults_injected >= 3, "weir was killed mid-run: {os:?}");
-    assert_eq!(os.in_opensearch, RECORDS, "{os:?}");
-    let dir = run_clean(Fault::KillDirectory).await;
-    assert_eq!(dir.in_directory, RECORDS, "{dir:?}");
-    assert!(dir.faults_injected >= 3, "weir was killed mid-run: {dir:?}");
-    let term = run_clean(Fault::Sigterm).await;
-    assert_eq!(term.in_opensearch, RECORDS, "{term:?}");
-    assert!(
-        term.faults_injected >= 3,
-        "weir was stopped mid-run: {term:?}"
+    println!("{}", Row::HEADER);
+    for fault in Fault::ALL {
+        if fault == Fault::DiskFull && !root() {
+            println!(
+                "| {} | skipped: mounting a tmpfs needs root |",
+                fault.name()
+            );
+            continue;
+        }
+        let at = Instant::now();
+        let row = run(fault, &o)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:#}", fault.name()));
+        println!("{} ({:.1} s)", row.markdown(), at.elapsed().as_secs_f64());
+        check(fault, &row);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "{} fault runs in {:.1} s",
+        Fault::ALL.len(),
+        started.elapsed().as_secs_f64()
     );
-    let conflict = run_clean(Fault::MappingConflict).await;
-    assert_eq!(conflict.dead_lettered, RECORDS / 50, "{conflict:?}");
-    assert_eq!(
-        conflict.in_opensearch,
-        RECORDS - RECORDS / 50,
-        "{conflict:?}"
-    );
-    println!("four fault runs in {:?}", started.elapsed());
 }

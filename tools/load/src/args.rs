@@ -39,6 +39,10 @@ pub(crate) enum Scenario {
     /// client) and by `weir-load`, alternating, against one host: records
     /// per CPU-second and latency from each. Not part of `all`.
     Wrk,
+    /// The maximum rate, then `--soak-minutes` at half of it (or at
+    /// `--rate`), with RSS and open descriptors every minute and their
+    /// drift after the warm-up. Not part of `all`.
+    Soak,
     /// Sweep, startup, idle-plugins and noisy-neighbour.
     All,
     /// The fault matrix: records with unique markers sent the way Firehose
@@ -121,9 +125,8 @@ pub(crate) struct Args {
     /// `faults`: records (unique markers) sent per fault run.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) fault_records: usize,
-    /// `faults`: the faults to run, by name (default: every one:
-    /// kill-opensearch, kill-directory, opensearch-429, opensearch-413,
-    /// opensearch-slow, mapping-conflict, sigterm).
+    /// `faults`: the faults to run, by name (default: every one; the
+    /// names are in RELIABILITY.md and in the table's legend).
     #[arg(long, value_delimiter = ',')]
     pub(crate) faults: Vec<String>,
     /// `faults`: the real OpenSearch (default: `$OPENSEARCH_URL`, else
@@ -135,6 +138,13 @@ pub(crate) struct Args {
     /// securityhub).
     #[arg(long, value_delimiter = ',')]
     pub(crate) sets: Vec<String>,
+    /// `soak`: minutes at half the maximum rate.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) soak_minutes: usize,
+    /// `soak`: minutes of the soak that are its warm-up: the drift is
+    /// measured from the last of them to the last minute.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) soak_warmup_minutes: usize,
     /// Keep the run's directory (configs, logs) instead of deleting it.
     #[arg(long)]
     pub(crate) keep: bool,

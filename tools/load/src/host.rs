@@ -157,6 +157,11 @@ impl Host {
         }
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The process's CPU time and memory now.
     pub(crate) fn sample(&self) -> ProcSample {
         proc_sample(self.child.id())

@@ -24,6 +24,11 @@
 //! - `nap-loop`: sleeps 10 ms at a time, for ever.
 //! - `random`: asks `wasi:random` for 64 MiB at once, then echoes.
 //! - `echo`: behaves: one document `{"n": <record length>}` per record.
+//!
+//! With `{"when": "<text>"}` as well, it misbehaves only in a call one of
+//! whose records contains `<text>`; any other call passes every record
+//! through as its one document (records must then be JSON objects). The
+//! fault matrix uses it for a plugin that fails on some records only.
 
 #![allow(clippy::panic)]
 // `snoop` reads raw linear memory, as a hostile plugin would.
@@ -37,11 +42,13 @@ use weir_plugin_sdk::{BatchContext, Document, Info, Level, Outcome, Plugin};
 /// The exported plugin.
 pub struct Hostile;
 
-/// Its config: `{"mode": "…"}` (required), and `index` for `other-index`.
+/// Its config: `{"mode": "…"}` (required), `index` for `other-index`, and
+/// `when` to misbehave only in calls with a record containing it.
 #[derive(Debug, serde::Deserialize)]
 pub struct Config {
     mode: Mode,
     index: Option<String>,
+    when: Option<String>,
 }
 
 /// The misbehaviours (see the crate docs).
@@ -106,6 +113,20 @@ fn wait_then_echo(mode: Mode, records: &[Vec<u8>]) -> Vec<Outcome> {
     echo(records)
 }
 
+/// Each record as its own one document (a record with `when` nowhere in
+/// its call).
+fn pass(records: &[Vec<u8>]) -> Vec<Outcome> {
+    records
+        .iter()
+        .map(|r| Outcome::Ok(vec![Document::new(String::from_utf8_lossy(r).into_owned())]))
+        .collect()
+}
+
+/// Whether `record` contains `needle`.
+fn contains(record: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && record.windows(needle.len()).any(|w| w == needle)
+}
+
 fn echo(records: &[Vec<u8>]) -> Vec<Outcome> {
     records
         .iter()
@@ -159,6 +180,11 @@ impl Plugin for Hostile {
     }
 
     fn transform(config: &Config, _ctx: &BatchContext, records: &[Vec<u8>]) -> Vec<Outcome> {
+        if let Some(when) = &config.when
+            && !records.iter().any(|r| contains(r, when.as_bytes()))
+        {
+            return pass(records);
+        }
         match config.mode {
             Mode::Trap => panic!("hostile plugin: trap mode"),
             Mode::Loop => {

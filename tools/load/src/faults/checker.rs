@@ -14,7 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::Row;
-use super::sender::{Progress, marker};
+use super::sender::{Plan, Progress, marker};
 
 /// Documents per page of the scroll.
 const PAGE: usize = 5000;
@@ -239,14 +239,19 @@ fn dead_letters(
 }
 
 impl Found {
-    /// The row of run `run_id`: every marker of `progress`, looked up.
+    /// The row of the run of `plan`: every marker of `progress`, looked
+    /// up, and each one's fate held against the plan's (a dead letter for
+    /// a conflicting record and the records of a plugin call of at most
+    /// `call_records` holding a poisoned one; stored for every other).
     pub(super) fn row(
         &self,
         fault: &str,
-        run_id: &str,
+        plan: &Plan,
+        call_records: usize,
         progress: &Progress,
         injected: usize,
     ) -> Row {
+        let run_id = plan.run_id.as_str();
         let mut row = Row {
             fault: fault.to_string(),
             sent: progress.total,
@@ -269,6 +274,11 @@ impl Found {
             }
             if os + dir + dead == 0 && progress.is_acknowledged(m) {
                 row.lost += 1;
+            }
+            let expected = plan.dead_letter_expected(m, call_records);
+            row.dead_expected += usize::from(expected);
+            if os + dir + dead > 0 && expected != (dead > 0) {
+                row.wrong_fate += 1;
             }
         }
         row

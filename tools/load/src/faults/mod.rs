@@ -21,12 +21,14 @@
 // body collection (clippy.toml) are for the host.
 #![allow(clippy::disallowed_methods)]
 
+mod backup;
 mod checker;
 mod disk;
 mod process;
 mod proxy;
 mod sender;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -54,6 +56,19 @@ const PROXY_FAULT_FOR: Duration = Duration::from_secs(8);
 const BULK_LIMIT_BYTES: usize = 16 * 1024;
 /// How long each request waits at the proxy in the `opensearch-slow` run.
 const SLOW_BY: Duration = Duration::from_secs(2);
+/// Every how many records one is poisoned (its plugin call traps or runs
+/// out of memory) in the `plugin-trap` and `plugin-hog` runs.
+const POISON_EVERY: usize = 1000;
+/// Every how many records one is poisoned in the `plugin-loop` run: each
+/// costs a plugin deadline and a cool-down of the route's breaker.
+const LOOP_POISON_EVERY: usize = 5000;
+/// Records per plugin call in the plugin runs (the tenant's
+/// `max_batch_records`): a call that fails fails this many records.
+const PLUGIN_CALL_RECORDS: usize = 10;
+/// The route's `timeout_ms` in the `plugin-loop` run.
+const LOOP_TIMEOUT_MS: u64 = 200;
+/// The route's `memory_mib` in the `plugin-hog` run.
+const HOG_MEMORY_MIB: u64 = 32;
 /// Times `weir` is killed (or stopped) in one run.
 const STOPS: usize = 4;
 /// How long a kill in the directory sink's run waits for an append to
@@ -86,11 +101,28 @@ pub enum Fault {
     /// S3 answers 503 to everything for a while, while every record is
     /// backed up there before its ack (`routes[].backup`).
     S3BackupDown,
+    /// The route's plugin traps in every call holding a poisoned record.
+    PluginTrap,
+    /// The route's plugin loops (past its deadline) in every call holding
+    /// a poisoned record.
+    PluginLoop,
+    /// The route's plugin allocates until its memory cap in every call
+    /// holding a poisoned record.
+    PluginHog,
+    /// The `_bulk` endpoint stopped (its listener closed, its connections
+    /// cut) for a while, then started again on the same port.
+    OpenSearchDown,
+    /// `weir` SIGKILLed mid-batch and restarted while OpenSearch answers
+    /// 429 to four items of five.
+    KillDuring429,
+    /// S3 answers 503 while every record is backed up there, and one
+    /// record in 50 conflicts with the index's mapping.
+    S3DownConflict,
 }
 
 impl Fault {
     /// Every fault, in the order the matrix runs them.
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 16] = [
         Fault::KillOpenSearch,
         Fault::KillDirectory,
         Fault::KillS3Backup,
@@ -101,6 +133,12 @@ impl Fault {
         Fault::Sigterm,
         Fault::DiskFull,
         Fault::S3BackupDown,
+        Fault::PluginTrap,
+        Fault::PluginLoop,
+        Fault::PluginHog,
+        Fault::OpenSearchDown,
+        Fault::KillDuring429,
+        Fault::S3DownConflict,
     ];
 
     /// Its name on the command line and in the table.
@@ -116,6 +154,12 @@ impl Fault {
             Fault::Sigterm => "sigterm",
             Fault::DiskFull => "disk-full",
             Fault::S3BackupDown => "s3-backup-down",
+            Fault::PluginTrap => "plugin-trap",
+            Fault::PluginLoop => "plugin-loop",
+            Fault::PluginHog => "plugin-hog",
+            Fault::OpenSearchDown => "opensearch-down",
+            Fault::KillDuring429 => "kill-during-429",
+            Fault::S3DownConflict => "s3-down-conflict",
         }
     }
 
@@ -145,6 +189,24 @@ impl Fault {
             Fault::S3BackupDown => {
                 "S3 answers 503 to everything for 8 s; every record backed up to S3 before its ack"
             }
+            Fault::PluginTrap => {
+                "the plugin traps in each call (10 records) holding a poisoned record (1 in 1,000)"
+            }
+            Fault::PluginLoop => {
+                "the plugin loops past its 200 ms deadline in each call (10 records) holding a poisoned record (1 in 5,000)"
+            }
+            Fault::PluginHog => {
+                "the plugin allocates past its 32 MiB cap in each call (10 records) holding a poisoned record (1 in 1,000)"
+            }
+            Fault::OpenSearchDown => {
+                "the `_bulk` endpoint (a proxy in front of the node) stopped for 8 s: port closed, connections cut"
+            }
+            Fault::KillDuring429 => {
+                "OpenSearch answers 429 to 4 items in 5 for 8 s (at least), and `weir` is SIGKILLed 4 times meanwhile"
+            }
+            Fault::S3DownConflict => {
+                "S3 answers 503 for 8 s (backup of every record) while 1 record in 50 conflicts with the mapping"
+            }
         }
     }
 
@@ -153,13 +215,47 @@ impl Fault {
         matches!(self, Fault::KillDirectory | Fault::DiskFull)
     }
 
-    /// The proxy's fault, for the faults injected in front of OpenSearch.
+    /// The proxy's fault, for the faults injected in front of OpenSearch
+    /// (or of S3, for the backup faults).
     fn proxy_mode(self) -> Option<ProxyMode> {
         match self {
-            Fault::OpenSearch429 => Some(ProxyMode::Reject429),
+            Fault::OpenSearch429 | Fault::KillDuring429 => Some(ProxyMode::Reject429),
             Fault::OpenSearch413 => Some(ProxyMode::Refuse413(BULK_LIMIT_BYTES)),
             Fault::OpenSearchSlow => Some(ProxyMode::Slow(SLOW_BY)),
-            Fault::S3BackupDown => Some(ProxyMode::Unavailable),
+            Fault::S3BackupDown | Fault::S3DownConflict => Some(ProxyMode::Unavailable),
+            Fault::OpenSearchDown => Some(ProxyMode::Down),
+            _ => None,
+        }
+    }
+
+    /// Whether every record is backed up to S3 before its ack.
+    fn backs_up(self) -> bool {
+        matches!(
+            self,
+            Fault::S3BackupDown | Fault::KillS3Backup | Fault::S3DownConflict
+        )
+    }
+
+    /// Every how many records one conflicts with the index's mapping.
+    fn conflict_every(self) -> Option<usize> {
+        matches!(self, Fault::MappingConflict | Fault::S3DownConflict).then_some(CONFLICT_EVERY)
+    }
+
+    /// The hostile plugin's mode and the route's extra keys, for the
+    /// plugin faults; and every how many records one is poisoned.
+    fn plugin(self) -> Option<(&'static str, String, usize)> {
+        match self {
+            Fault::PluginTrap => Some(("trap", String::new(), POISON_EVERY)),
+            Fault::PluginLoop => Some((
+                "loop",
+                format!("timeout_ms = {LOOP_TIMEOUT_MS}\n"),
+                LOOP_POISON_EVERY,
+            )),
+            Fault::PluginHog => Some((
+                "hog",
+                format!("memory_mib = {HOG_MEMORY_MIB}\n"),
+                POISON_EVERY,
+            )),
             _ => None,
         }
     }
@@ -184,8 +280,11 @@ pub struct Options {
     pub deadline: Duration,
     /// Keep the runs' indices (they are deleted otherwise).
     pub keep: bool,
-    /// The real S3 server, for `s3-backup-down` (`None`: that run fails).
+    /// The real S3 server, for the backup faults (`None`: those runs fail).
     pub s3: Option<S3>,
+    /// The hostile test plugin (`tests/plugins/hostile`, built for
+    /// wasm32-wasip2), for the plugin faults (`None`: those runs fail).
+    pub hostile_plugin: Option<PathBuf>,
 }
 
 /// The real S3 server's endpoint, bucket and region; the credentials are
@@ -215,10 +314,25 @@ pub struct Row {
     pub in_directory: usize,
     /// Markers dead-lettered.
     pub dead_lettered: usize,
+    /// Markers the run means to be dead-lettered: conflicting records,
+    /// and every record of a plugin call holding a poisoned one.
+    pub dead_expected: usize,
+    /// Markers found, but dead-lettered when they were to be stored or
+    /// stored when they were to be dead-lettered.
+    pub wrong_fate: usize,
     /// Acknowledged markers found nowhere.
     pub lost: usize,
     /// Markers with more than one document (or both stored and dead-lettered).
     pub duplicated: usize,
+    /// Backup runs: markers found in the S3 backup objects.
+    pub in_backup: Option<usize>,
+    /// Backup runs: acknowledged markers in no backup object, plus
+    /// markers backed up under two different request ids or record
+    /// numbers (a record sent twice).
+    pub backup_lost: usize,
+    /// Backup runs: markers in more than one backup line (a retried
+    /// request backed up again: allowed, see `backup`).
+    pub backup_repeats: Option<usize>,
     /// Times the fault struck (kills, stops; requests the proxy faulted).
     pub faults_injected: usize,
     /// Attempts answered non-200 or broken, that the sender retried.
@@ -232,20 +346,25 @@ pub struct Row {
 
 impl Row {
     /// The Markdown table's header.
-    pub const HEADER: &'static str = "| fault | sent | acknowledged | in OpenSearch | in directory | dead-lettered | lost | duplicated | faults injected | retries | torn tails cut | seconds |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+    pub const HEADER: &'static str = "| fault | sent | acknowledged | in OpenSearch | in directory | dead-lettered | dead letters expected | wrong fate | lost | duplicated | in S3 backup | backup lost | backup repeats | faults injected | retries | torn tails cut | seconds |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
     /// The row in the Markdown table.
     pub fn markdown(&self) -> String {
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             self.fault,
             self.sent,
             self.acknowledged,
             self.in_opensearch,
             self.in_directory,
             self.dead_lettered,
+            self.dead_expected,
+            self.wrong_fate,
             self.lost,
             self.duplicated,
+            dash(self.in_backup),
+            self.backup_lost,
+            dash(self.backup_repeats),
             self.faults_injected,
             self.retries,
             self.torn_tails,
@@ -253,9 +372,15 @@ impl Row {
         )
     }
 
-    /// No loss, no duplicate, everything acknowledged.
+    /// No loss, no duplicate, everything acknowledged, and every record
+    /// dead-lettered or stored as the run meant.
     pub fn clean(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.acknowledged == self.sent
+        self.lost == 0
+            && self.duplicated == 0
+            && self.acknowledged == self.sent
+            && self.wrong_fate == 0
+            && self.dead_lettered == self.dead_expected
+            && self.backup_lost == 0
     }
 }
 
@@ -273,7 +398,7 @@ pub async fn run(fault: Fault, o: &Options) -> anyhow::Result<Row> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let os = checker::OpenSearch::new(&o.opensearch);
-    if fault == Fault::MappingConflict {
+    if fault.conflict_every().is_some() {
         os.create_index_with_long_field(&index, "faultCode").await?;
     }
     let tmpfs = match fault {
@@ -287,9 +412,24 @@ pub async fn run(fault: Fault, o: &Options) -> anyhow::Result<Row> {
     };
     let result = start_and_drive(fault, o, &run_id, &route_index, tmpfs.as_ref()).await;
     let row = match result {
-        Ok((progress, injected)) => {
+        Ok((plan, progress, injected)) => {
             let found = checker::find(&os, &index, &dir, fault.directory()).await;
-            found.map(|f| f.row(fault.name(), &run_id, &progress, injected))
+            let row = found.map(|f| {
+                f.row(
+                    fault.name(),
+                    &plan,
+                    PLUGIN_CALL_RECORDS,
+                    &progress,
+                    injected,
+                )
+            });
+            match (row, fault.backs_up(), &o.s3) {
+                (Ok(row), true, Some(s3)) => {
+                    let copies = backup::copies(s3, &format!("{}/", backup_prefix(&run_id))).await;
+                    copies.map(|c| backed_up(row, &c, &plan, &progress))
+                }
+                (row, _, _) => row,
+            }
         }
         Err(e) => Err(e),
     };
@@ -300,6 +440,9 @@ pub async fn run(fault: Fault, o: &Options) -> anyhow::Result<Row> {
     drop(tmpfs);
     if !o.keep {
         os.delete_index(&index).await;
+        if let (true, Some(s3)) = (fault.backs_up(), &o.s3) {
+            backup::delete(s3, &format!("{}/", backup_prefix(&run_id))).await;
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
     row
@@ -313,9 +456,8 @@ async fn start_and_drive(
     run_id: &str,
     route_index: &str,
     tmpfs: Option<&disk::Tmpfs>,
-) -> anyhow::Result<(Arc<Progress>, usize)> {
-    let backs_up = matches!(fault, Fault::S3BackupDown | Fault::KillS3Backup);
-    let s3 = match (backs_up, &o.s3) {
+) -> anyhow::Result<(Arc<sender::Plan>, Arc<Progress>, usize)> {
+    let s3 = match (fault.backs_up(), &o.s3) {
         (true, Some(s3)) => Some(s3.clone()),
         (true, None) => anyhow::bail!("{} needs an S3 server", fault.name()),
         (false, _) => None,
@@ -327,18 +469,28 @@ async fn start_and_drive(
         Some(_) => Some(Proxy::start(upstream).await?),
         None => None,
     };
+    let plugin = match (fault.plugin(), &o.hostile_plugin) {
+        (Some((mode, extra, _)), Some(path)) => Some(RoutePlugin {
+            path: path.clone(),
+            mode,
+            extra,
+        }),
+        (Some(_), None) => anyhow::bail!("{} needs the hostile test plugin", fault.name()),
+        (None, _) => None,
+    };
     let mut sinks = Sinks {
         opensearch: o.opensearch.clone(),
         backup: None,
         directory: fault.directory(),
+        plugin,
     };
     match (proxy.as_ref(), s3) {
         (Some(p), Some(mut s3)) => {
             s3.endpoint = p.url();
-            sinks.backup = Some((s3, format!("weir-faults/{run_id}")));
+            sinks.backup = Some((s3, backup_prefix(run_id)));
         }
         (Some(p), None) => sinks.opensearch = p.url(),
-        (None, Some(s3)) => sinks.backup = Some((s3, format!("weir-faults/{run_id}"))),
+        (None, Some(s3)) => sinks.backup = Some((s3, backup_prefix(run_id))),
         (None, None) => {}
     }
     let dir = o.dir.join(fault.name());
@@ -360,18 +512,22 @@ async fn drive(
     run_id: &str,
     mut weir: Weir,
     (proxy, tmpfs, watch): (Option<&Proxy>, Option<&disk::Tmpfs>, Option<&Path>),
-) -> anyhow::Result<(Arc<Progress>, usize)> {
-    let plan = sender::Plan {
+) -> anyhow::Result<(Arc<sender::Plan>, Arc<Progress>, usize)> {
+    let plan = Arc::new(sender::Plan {
         run_id: run_id.to_string(),
         records: o.records,
         per_request: o.per_request.max(1),
-        conflict_every: (fault == Fault::MappingConflict).then_some(CONFLICT_EVERY),
+        conflict_every: fault.conflict_every(),
+        // At least two poisoned records, however few the records.
+        poison_every: fault
+            .plugin()
+            .map(|(_, _, every)| every.min(o.records / 2).max(PLUGIN_CALL_RECORDS)),
         addr: weir.addr.clone(),
         key: KEY.to_string(),
         path: PATH.to_string(),
-    };
+    });
     let progress = Arc::new(Progress::new(o.records));
-    let senders = sender::spawn(Arc::new(plan), progress.clone(), o.connections.max(1));
+    let senders = sender::spawn(plan.clone(), progress.clone(), o.connections.max(1));
     let deadline = Instant::now() + o.deadline;
     let injected = match fault {
         Fault::KillOpenSearch | Fault::KillDirectory | Fault::KillS3Backup | Fault::Sigterm => {
@@ -382,6 +538,10 @@ async fn drive(
             };
             stop_and_restart(&mut weir, &progress, stop, deadline).await?
         }
+        Fault::KillDuring429 => match proxy {
+            Some(p) => kill_during(p, &mut weir, &progress, deadline).await?,
+            None => 0,
+        },
         Fault::DiskFull => match tmpfs {
             Some(t) => t.fill_for(&progress, deadline, PROXY_FAULT_FOR).await?,
             None => 0,
@@ -397,7 +557,7 @@ async fn drive(
         let _ = s.await;
     }
     weir.stop().await;
-    Ok((progress, injected))
+    Ok((plan, progress, injected))
 }
 
 /// How a run stops `weir`.
@@ -438,6 +598,38 @@ async fn stop_and_restart(
     Ok(stops)
 }
 
+/// Once a tenth of the records are acknowledged, turn the proxy's 429s
+/// on for [`PROXY_FAULT_FOR`] (at least), and SIGKILL and restart `weir`
+/// [`STOPS`] times meanwhile, a second after each start; the kills.
+/// (429s to four items in five for much longer keep most requests from
+/// ever being answered 200: each item of a request must pass one of
+/// Weir's retries before its retry budget runs out.)
+async fn kill_during(
+    proxy: &Proxy,
+    weir: &mut Weir,
+    progress: &Progress,
+    deadline: Instant,
+) -> anyhow::Result<usize> {
+    if !progress
+        .wait_acknowledged(progress.total / 10, deadline)
+        .await
+    {
+        return Ok(0);
+    }
+    let started = Instant::now();
+    proxy.set(Some(ProxyMode::Reject429));
+    let mut kills = 0;
+    for _ in 0..STOPS {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        weir.kill()?;
+        kills += 1;
+        weir.restart().await?;
+    }
+    tokio::time::sleep(PROXY_FAULT_FOR.saturating_sub(started.elapsed())).await;
+    proxy.set(None);
+    Ok(kills)
+}
+
 /// Turn the proxy's fault on once a tenth of the records are
 /// acknowledged, for [`PROXY_FAULT_FOR`]; the requests it faulted.
 async fn strike_proxy(
@@ -464,6 +656,18 @@ struct Sinks {
     backup: Option<(S3, String)>,
     /// The route writes to the directory sink `out`, not to OpenSearch.
     directory: bool,
+    /// The route runs the hostile plugin (else the built-in WAF plugin).
+    plugin: Option<RoutePlugin>,
+}
+
+/// The hostile plugin of a plugin fault's route.
+struct RoutePlugin {
+    /// Its component.
+    path: PathBuf,
+    /// Its misbehaviour, in calls holding a poisoned record.
+    mode: &'static str,
+    /// Further keys of the route (its deadline, its memory cap).
+    extra: String,
 }
 
 /// The config of one run: the route to `index` in OpenSearch (or in the
@@ -486,11 +690,59 @@ fn config_text(base: &Path, dir: &Path, sinks: &Sinks, index: &str) -> String {
     }
     text.push_str(&tenant(TENANT, &[KEY]));
     let sink = if sinks.directory { "out" } else { "search" };
-    text.push_str(&route(PATH, TENANT, "builtin:waf", index, sink));
+    match &sinks.plugin {
+        Some(p) => {
+            text.push_str(&format!("max_batch_records = {PLUGIN_CALL_RECORDS}\n"));
+            let path = p.path.display().to_string();
+            text.push_str(&route(PATH, TENANT, &path, index, sink));
+            text.push_str(&format!(
+                "plugin_config = {{ mode = {:?}, when = {:?} }}\n{}",
+                p.mode,
+                sender::POISON,
+                p.extra
+            ));
+        }
+        None => text.push_str(&route(PATH, TENANT, "builtin:waf", index, sink)),
+    }
     if sinks.backup.is_some() {
         text.push_str("backup = \"backup\"\nbackup_max_age_ms = 100\n");
     }
     text
+}
+
+/// The S3 sink's prefix in run `run_id` (its objects are below
+/// `<prefix>/`).
+fn backup_prefix(run_id: &str) -> String {
+    format!("weir-faults/{run_id}")
+}
+
+/// `row` with the backup's counts: every acknowledged marker must be in
+/// a backup object, under its one request id and record number.
+fn backed_up(
+    mut row: Row,
+    copies: &backup::Copies,
+    plan: &sender::Plan,
+    progress: &Progress,
+) -> Row {
+    let (mut found, mut repeats) = (0, 0);
+    for m in 0..plan.records {
+        let key = sender::marker(&plan.run_id, m);
+        let lines = copies.lines.get(&key).copied().unwrap_or(0);
+        let sources = copies.sources.get(&key).map_or(0, HashSet::len);
+        found += usize::from(lines > 0);
+        repeats += usize::from(lines > 1);
+        if (lines == 0 && progress.is_acknowledged(m)) || sources > 1 {
+            row.backup_lost += 1;
+        }
+    }
+    row.in_backup = Some(found);
+    row.backup_repeats = Some(repeats);
+    row
+}
+
+/// A count, or `–` where it does not apply.
+fn dash(n: Option<usize>) -> String {
+    n.map_or_else(|| "–".to_string(), |n| n.to_string())
 }
 
 /// Torn tails `weir` logged that it cut back, in its log `log`.

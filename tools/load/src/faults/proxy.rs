@@ -12,7 +12,11 @@
 //!   413 without reaching the node (`http.max_content_length`);
 //! - `Slow(d)`: every request waits `d` before it is forwarded;
 //! - `Unavailable`: every request is answered 503 (the proxy also stands
-//!   in front of S3, where that is `ServiceUnavailable`).
+//!   in front of S3, where that is `ServiceUnavailable`);
+//! - `Down`: the endpoint is stopped: its listening socket is closed (a
+//!   connection is refused) and every open connection is cut, requests in
+//!   flight included; when the fault ends it listens again on the same
+//!   port. The node behind it is never stopped: it is shared.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +39,8 @@ pub(super) enum ProxyMode {
     Slow(Duration),
     /// 503 to every request (a server down behind its load balancer).
     Unavailable,
+    /// Not listening, every connection cut (a node stopped).
+    Down,
 }
 
 /// What the connections share.
@@ -46,6 +52,9 @@ struct State {
     faulted: AtomicUsize,
     /// Items seen by `Reject429`, to pick one in five.
     items: AtomicUsize,
+    /// Whether the endpoint is down (`Down`): the accept loop and every
+    /// connection watch it.
+    down: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running proxy; it stops when the runtime does.
@@ -65,22 +74,9 @@ impl Proxy {
             mode: Mutex::new(None),
             faulted: AtomicUsize::new(0),
             items: AtomicUsize::new(0),
+            down: tokio::sync::watch::Sender::new(false),
         });
-        let shared = state.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(state.handle(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        tokio::spawn(accept_loop(listener, state.clone()));
         Ok(Proxy { addr, state })
     }
 
@@ -94,11 +90,79 @@ impl Proxy {
         if let Ok(mut m) = self.state.mode.lock() {
             *m = mode;
         }
+        self.state.down.send_replace(mode == Some(ProxyMode::Down));
     }
 
     /// Requests (items, for 429) the fault struck so far.
     pub(super) fn faulted(&self) -> usize {
         self.state.faulted.load(Ordering::SeqCst)
+    }
+}
+
+/// Accept connections on `listener` and serve each; while the endpoint is
+/// down, close the listener (connections are refused), and bind its
+/// address again when it comes back.
+async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    let mut listener = Some(listener);
+    let mut down = state.down.subscribe();
+    loop {
+        if *down.borrow_and_update() {
+            listener = None;
+            if down.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let l = match &mut listener {
+            Some(l) => l,
+            None => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => listener.insert(l),
+                Err(_) => {
+                    // The port lingers a moment after its close.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        tokio::select! {
+            accepted = l.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve(stream, state.clone()));
+                }
+                Err(_) => return,
+            },
+            changed = down.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Serve one connection until it ends, or until the endpoint goes down
+/// (then it is cut, whatever is in flight).
+async fn serve(stream: tokio::net::TcpStream, state: Arc<State>) {
+    let mut down = state.down.subscribe();
+    let handler = state.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let state = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(state.handle(req).await) }
+    });
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+    let went_down = async {
+        while !*down.borrow_and_update() {
+            if down.changed().await.is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::select! {
+        _ = conn => {}
+        cut = went_down => if cut {
+            state.faulted.fetch_add(1, Ordering::SeqCst);
+        },
     }
 }
 

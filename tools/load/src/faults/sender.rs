@@ -35,6 +35,10 @@ pub(super) struct Plan {
     /// Every how many records one has a string `faultCode` (a mapping
     /// conflict where the index maps it as `long`); `None`: none.
     pub(super) conflict_every: Option<usize>,
+    /// Every how many records one is poisoned: its `httpRequest.uri` is
+    /// `/poison/<m>` (which the hostile plugin of the plugin runs fails
+    /// on), not `/item/<m>`; `None`: none.
+    pub(super) poison_every: Option<usize>,
     /// `127.0.0.1:<port>` of Weir.
     pub(super) addr: String,
     /// The tenant's access key.
@@ -70,11 +74,38 @@ impl Plan {
         (Bytes::from(json.to_string()), range)
     }
 
+    /// Whether record `m` is poisoned (see [`Plan::poison_every`]).
+    pub(super) fn poisoned(&self, m: usize) -> bool {
+        self.poison_every.is_some_and(|k| m % k == k / 2)
+    }
+
+    /// Whether record `m` has a value that conflicts with the index's mapping.
+    pub(super) fn conflicts(&self, m: usize) -> bool {
+        self.conflict_every.is_some_and(|k| m.is_multiple_of(k))
+    }
+
+    /// Whether record `m` is meant to end as a dead letter: it conflicts
+    /// with the mapping, or a poisoned record shares its plugin call (the
+    /// host fails a call that traps, times out or runs out of memory as a
+    /// whole; a call is at most `call_records` records of one request).
+    pub(super) fn dead_letter_expected(&self, m: usize, call_records: usize) -> bool {
+        if self.conflicts(m) {
+            return true;
+        }
+        if self.poison_every.is_none() {
+            return false;
+        }
+        let request = m / self.per_request * self.per_request;
+        let end = (request + self.per_request).min(self.records);
+        let call = request + (m - request) / call_records.max(1) * call_records.max(1);
+        (call..(call + call_records.max(1)).min(end)).any(|r| self.poisoned(r))
+    }
+
     /// Record `m`: a WAF log with marker `m` as `httpRequest.requestId`.
     fn record(&self, m: usize) -> String {
-        let code = match self.conflict_every {
-            Some(k) if m.is_multiple_of(k) => serde_json::json!("not-a-number"),
-            _ => serde_json::json!(m),
+        let code = match self.conflicts(m) {
+            true => serde_json::json!("not-a-number"),
+            false => serde_json::json!(m),
         };
         serde_json::json!({
             "timestamp": 1_700_000_000_000i64 + m as i64,
@@ -89,7 +120,7 @@ impl Plan {
                 "clientIp": "192.0.2.7",
                 "country": "NL",
                 "headers": [{"name": "Host", "value": "faults.example"}],
-                "uri": format!("/item/{m}"),
+                "uri": if self.poisoned(m) { format!("{POISON}{m}") } else { format!("/item/{m}") },
                 "args": "",
                 "httpVersion": "HTTP/1.1",
                 "httpMethod": "GET",
@@ -99,6 +130,9 @@ impl Plan {
         .to_string()
     }
 }
+
+/// What the `httpRequest.uri` of a poisoned record starts with.
+pub(super) const POISON: &str = "/poison/";
 
 /// The marker of record `m` of run `run_id`.
 pub(super) fn marker(run_id: &str, m: usize) -> String {
@@ -285,4 +319,67 @@ async fn connect(addr: &str) -> Option<Sender> {
         .ok()?;
     tokio::spawn(conn);
     Some(send)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Plan;
+
+    fn plan(
+        per_request: usize,
+        poison_every: Option<usize>,
+        conflict_every: Option<usize>,
+    ) -> Plan {
+        Plan {
+            run_id: "0000abcd".to_string(),
+            records: 2000,
+            per_request,
+            conflict_every,
+            poison_every,
+            addr: String::new(),
+            key: String::new(),
+            path: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_poisoned_record_takes_its_call_and_nothing_else() {
+        let p = plan(100, Some(1000), None);
+        assert!(p.poisoned(500) && p.poisoned(1500) && !p.poisoned(0));
+        let dead: Vec<usize> = (0..2000)
+            .filter(|&m| p.dead_letter_expected(m, 10))
+            .collect();
+        let want: Vec<usize> = (500..510).chain(1500..1510).collect();
+        assert_eq!(dead, want);
+        assert!(p.record(500).contains("\"uri\":\"/poison/500\""));
+        assert!(p.record(499).contains("\"uri\":\"/item/499\""));
+    }
+
+    #[test]
+    fn a_call_never_spans_two_requests() {
+        // Requests of 25 in calls of 10: 0..10, 10..20, 20..25 of each.
+        let p = plan(25, Some(1000), None);
+        let dead: Vec<usize> = (0..2000)
+            .filter(|&m| p.dead_letter_expected(m, 10))
+            .collect();
+        let want: Vec<usize> = (500..510).chain(1500..1510).collect();
+        assert_eq!(dead, want, "500 opens request 20's first call");
+        let p = Plan {
+            poison_every: Some(23),
+            records: 30,
+            ..plan(25, None, None)
+        };
+        // Only 11 is poisoned (m % 23 == 11; 34 is past the end): call 10..20.
+        let dead: Vec<usize> = (0..30).filter(|&m| p.dead_letter_expected(m, 10)).collect();
+        assert_eq!(dead, (10..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn conflicting_records_are_meant_to_be_dead_letters() {
+        let p = plan(100, None, Some(50));
+        let dead: Vec<usize> = (0..200)
+            .filter(|&m| p.dead_letter_expected(m, 10))
+            .collect();
+        assert_eq!(dead, [0, 50, 100, 150]);
+    }
 }

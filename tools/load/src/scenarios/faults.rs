@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::bail;
 use weir_load::faults::{Fault, Options, S3, run_matrix};
 
-use crate::args::Args;
+use crate::args::{Args, hostile_plugin};
 
 /// How long a run may take to have every record acknowledged.
 const RUN_DEADLINE: Duration = Duration::from_secs(600);
@@ -37,6 +37,7 @@ pub(crate) async fn faults(args: &Args, weir: &Path, dir: &Path) -> anyhow::Resu
         deadline: RUN_DEADLINE,
         keep: args.keep,
         s3: s3_from_env(),
+        hostile_plugin: Some(hostile_plugin()).filter(|p| p.is_file()),
     };
     let rows = run_matrix(&faults, &options).await?;
     let bad: Vec<&str> = rows

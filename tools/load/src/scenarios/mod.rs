@@ -5,6 +5,7 @@ mod flood;
 mod idle_plugins;
 mod noisy_neighbour;
 mod sources;
+mod soak;
 mod startup;
 mod throughput;
 mod wrk;
@@ -110,6 +111,9 @@ pub(crate) async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<
     }
     if s == Scenario::Wrk {
         wrk::wrk(&setting, &bodies).await?;
+    }
+    if s == Scenario::Soak {
+        soak::soak(&setting, &bodies).await?;
     }
     if s == Scenario::Flood {
         flood::flood(&setting, &records).await?;
