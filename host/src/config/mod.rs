@@ -130,12 +130,18 @@ impl Config {
         validate(raw)
     }
 
-    /// Read and parse a file.
+    /// Read and parse a file, then read the tenants' key files
+    /// (`access_key_sha256_file`).
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             problems: vec![format!("{}: {e}", path.display())],
         })?;
-        Config::parse(&text)
+        let mut config = Config::parse(&text)?;
+        let problems = tenant::read_key_files(&mut config.tenants);
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(config)
     }
 
     /// Weir's own objects in S3 (dead letters, backups, plugins), which no

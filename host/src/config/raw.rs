@@ -146,6 +146,7 @@ pub(super) struct RawTenant {
     pub(super) access_keys: Vec<String>,
     #[serde(default)]
     pub(super) access_key_sha256: Vec<String>,
+    pub(super) access_key_sha256_file: Option<std::path::PathBuf>,
     pub(super) index_prefix: Option<String>,
     pub(super) max_requests_in_flight: Option<usize>,
     pub(super) records_per_second: Option<u64>,

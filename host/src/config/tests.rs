@@ -235,6 +235,56 @@ fn access_keys_as_digests() {
 }
 
 #[test]
+fn access_keys_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("weir-key-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, config) = (dir.join("demo.sha256"), dir.join("weir.toml"));
+    let digest = crate::digest::sha256_hex(b"mounted-secret-key");
+    let text = GOOD.replace(
+        "access_keys = [\"demo-access-key\"]",
+        &format!("access_key_sha256_file = {:?}", file.display().to_string()),
+    );
+    std::fs::write(&config, &text).unwrap();
+    // Parsing is pure: the file is named, not read.
+    let parsed = Config::parse(&text).unwrap();
+    assert!(
+        parsed
+            .tenants
+            .values()
+            .next()
+            .unwrap()
+            .access_keys
+            .is_empty()
+    );
+    std::fs::write(&file, format!("# rotated 2026-12\n\n{digest}\n")).unwrap();
+    let c = Config::load(&config).unwrap();
+    let tenant = c.tenants.values().next().unwrap();
+    assert!(crate::tenant::any_key_matches(
+        &tenant.access_keys,
+        b"mounted-secret-key"
+    ));
+    assert!(!crate::tenant::any_key_matches(
+        &tenant.access_keys,
+        b"demo-access-key"
+    ));
+    assert_eq!(tenant.access_key_file.as_deref(), Some(file.as_path()));
+    // A bad line is named by its number; a missing file, or one without a
+    // digest, is a config error.
+    std::fs::write(&file, format!("{digest}\nnot-a-digest\n")).unwrap();
+    let e = Config::load(&config).unwrap_err().problems.join("\n");
+    assert!(
+        e.contains("tenant demo: access_key_sha256_file") && e.contains("line 2"),
+        "{e}"
+    );
+    std::fs::write(&file, "# none yet\n").unwrap();
+    let e = Config::load(&config).unwrap_err().problems.join("\n");
+    assert!(e.contains("no digest, and no other key"), "{e}");
+    std::fs::remove_file(&file).unwrap();
+    assert!(Config::load(&config).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn quotas_and_route_limits() {
     let text = GOOD
         .replace(
