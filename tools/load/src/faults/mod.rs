@@ -25,7 +25,10 @@ mod checker;
 mod disk;
 mod process;
 mod proxy;
+mod replicas;
 mod sender;
+
+pub use replicas::kill_replicas;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

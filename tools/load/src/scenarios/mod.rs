@@ -4,6 +4,7 @@ mod faults;
 mod flood;
 mod idle_plugins;
 mod noisy_neighbour;
+mod replicas;
 mod startup;
 mod throughput;
 
@@ -102,6 +103,9 @@ pub(crate) async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<
     }
     if matches!(s, Scenario::NoisyNeighbour | Scenario::All) {
         noisy_neighbour::noisy_neighbour(&setting, &records).await?;
+    }
+    if s == Scenario::Replicas {
+        replicas::replicas(&setting, &bodies).await?;
     }
     if s == Scenario::Flood {
         flood::flood(&setting, &records).await?;
