@@ -23,6 +23,17 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) routes: Vec<RawRoute>,
     pub(super) geoip: Option<RawGeoIp>,
+    pub(super) quota_store: Option<RawQuotaStore>,
+}
+
+/// `[quota_store]`: the shared store of tenants' rate buckets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuotaStore {
+    pub(super) url: String,
+    pub(super) on_unreachable: Option<String>,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) key_prefix: Option<String>,
 }
 
 /// `[geoip]`: MaxMind-format databases.

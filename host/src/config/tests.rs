@@ -285,6 +285,41 @@ fn access_keys_from_a_file() {
 }
 
 #[test]
+fn quota_store() {
+    assert!(Config::parse(GOOD).unwrap().quota_store.is_none());
+    let text = format!("{GOOD}\n[quota_store]\nurl = \"redis://:hunter22@redis:6379/0\"\n");
+    let c = Config::parse(&text).unwrap();
+    let q = c.quota_store.unwrap();
+    assert_eq!(q.on_unreachable, OnUnreachable::Local);
+    assert_eq!(
+        q.timeout,
+        std::time::Duration::from_millis(DEFAULT_QUOTA_STORE_TIMEOUT_MS)
+    );
+    assert_eq!(q.key_prefix, DEFAULT_QUOTA_KEY_PREFIX);
+    assert!(
+        !format!("{q:?}").contains("hunter22"),
+        "the URL prints as ***"
+    );
+    let bad = format!(
+        "{GOOD}\n[quota_store]\nurl = \"rediss://redis\"\non_unreachable = \"open\"\ntimeout_ms = 0\n"
+    );
+    let e = Config::parse(&bad).unwrap_err().problems.join("\n");
+    assert!(e.contains("quota_store.url"), "{e}");
+    assert!(e.contains("quota_store.on_unreachable"), "{e}");
+    assert!(e.contains("quota_store.timeout_ms"), "{e}");
+    let refuse =
+        format!("{GOOD}\n[quota_store]\nurl = \"redis://redis\"\non_unreachable = \"refuse\"\n");
+    assert_eq!(
+        Config::parse(&refuse)
+            .unwrap()
+            .quota_store
+            .unwrap()
+            .on_unreachable,
+        OnUnreachable::Refuse
+    );
+}
+
+#[test]
 fn quotas_and_route_limits() {
     let text = GOOD
         .replace(
