@@ -252,14 +252,25 @@ impl Live {
         }
     }
 
-    /// Size and modification time of the config file and of every plugin
-    /// file the current config names.
-    fn fingerprint(&self) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
+    /// Modification time, size and file id (device and inode, through
+    /// symlinks) of the config file, of every tenant key file and of every
+    /// plugin file the current config names. The file id sees a file
+    /// replaced by another one that happens to have the same size and time,
+    /// as when Kubernetes swaps a ConfigMap's or Secret's `..data` symlink.
+    fn fingerprint(&self) -> Vec<(PathBuf, Option<FileStamp>)> {
         let Some(source) = &self.source else {
             return Vec::new();
         };
         let mut paths = vec![source.path.clone()];
-        for route in &self.current().config().routes {
+        let pipeline = self.current();
+        for tenant in pipeline.config().tenants.values() {
+            if let Some(p) = &tenant.access_key_file
+                && !paths.contains(p)
+            {
+                paths.push(p.clone());
+            }
+        }
+        for route in &pipeline.config().routes {
             if let PluginRef::File(p) = &route.plugin
                 && !paths.contains(p)
             {
@@ -271,9 +282,26 @@ impl Live {
             .map(|p| {
                 let meta = std::fs::metadata(&p)
                     .ok()
-                    .and_then(|m| Some((m.modified().ok()?, m.len())));
+                    .and_then(|m| Some((m.modified().ok()?, m.len(), file_id(&m))));
                 (p, meta)
             })
             .collect()
     }
+}
+
+/// What [`Live::fingerprint`] compares for one file: modification time,
+/// size and [`file_id`].
+type FileStamp = (SystemTime, u64, (u64, u64));
+
+/// The device and inode of a file (Unix; elsewhere zero).
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// The device and inode of a file (Unix; elsewhere zero).
+#[cfg(not(unix))]
+fn file_id(_: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }

@@ -197,7 +197,7 @@ pub async fn deliver(
                 modified_ms: 0,
             },
         };
-        let inflated = charge(route, &mut memory, &fetched.bytes)?;
+        let inflated = charge(route, &mut memory, &fetched.bytes).await?;
         tracing::debug!(
             bucket = ?obj.bucket,
             key = ?obj.key,
@@ -222,7 +222,11 @@ pub async fn deliver(
 /// inflates to (the plugin inflates it, up to the same cap), and take its
 /// bytes — inflated when gzip — from `bytes_per_second`. Returns the bytes
 /// charged.
-fn charge(route: &Route, memory: &mut Reservation, bytes: &[u8]) -> Result<usize, IntakeError> {
+async fn charge(
+    route: &Route,
+    memory: &mut Reservation,
+    bytes: &[u8],
+) -> Result<usize, IntakeError> {
     let charged = if codec::is_gzip(bytes) {
         // All of what the trailer announces at once, then any more as counted.
         let announced = codec::gzip_announced_len(bytes).unwrap_or(0);
@@ -239,7 +243,11 @@ fn charge(route: &Route, memory: &mut Reservation, bytes: &[u8]) -> Result<usize
     } else {
         bytes.len()
     };
-    route.gate.charge(1, charged).map_err(DeliveryError::from)?;
+    route
+        .gate
+        .charge(1, charged)
+        .await
+        .map_err(DeliveryError::from)?;
     Ok(charged)
 }
 

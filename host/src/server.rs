@@ -394,7 +394,8 @@ where
     // Rates are charged what the body inflated to, not what was sent.
     route
         .gate
-        .charge(decoded.records.len(), decoded.json_bytes)?;
+        .charge(decoded.records.len(), decoded.json_bytes)
+        .await?;
     let c = &route.counters;
     RouteCounters::add(&c.records_in, decoded.records.len() as u64);
     RouteCounters::add(&c.bytes_in, body_len as u64);

@@ -13,6 +13,7 @@
 
 mod limits;
 mod objects;
+mod quota_store;
 mod raw;
 mod route;
 mod server;
@@ -36,6 +37,9 @@ pub use limits::{
 };
 pub use objects::{
     MAX_OBJECT_KEY_BYTES, ObjectPrefix, ObjectScope, check_object_key, is_bucket_name, own_objects,
+};
+pub use quota_store::{
+    DEFAULT_QUOTA_KEY_PREFIX, DEFAULT_QUOTA_STORE_TIMEOUT_MS, OnUnreachable, QuotaStoreConfig,
 };
 pub use route::{
     DEFAULT_BACKUP_MAX_AGE, DEFAULT_BACKUP_MAX_BYTES, DEFAULT_MAX_INDICES_PER_DAY,
@@ -93,6 +97,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// GeoIP databases (`[geoip]`), if any.
     pub geoip: Option<GeoIpConfig>,
+    /// The shared store of tenants' rate buckets (`[quota_store]`), if any.
+    pub quota_store: Option<QuotaStoreConfig>,
 }
 
 impl Config {
@@ -130,12 +136,18 @@ impl Config {
         validate(raw)
     }
 
-    /// Read and parse a file.
+    /// Read and parse a file, then read the tenants' key files
+    /// (`access_key_sha256_file`).
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             problems: vec![format!("{}: {e}", path.display())],
         })?;
-        Config::parse(&text)
+        let mut config = Config::parse(&text)?;
+        let problems = tenant::read_key_files(&mut config.tenants);
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(config)
     }
 
     /// Weir's own objects in S3 (dead letters, backups, plugins), which no
@@ -198,6 +210,7 @@ fn validate(raw: raw::RawConfig) -> Result<Config, ConfigError> {
     let routes = route::validate_routes(raw.routes, &cx, &mut problems);
     objects::check_allow_lists(&sinks, &routes, &mut problems);
     let geoip = server::validate_geoip(raw.geoip, &mut problems);
+    let quota_store = quota_store::validate_quota_store(raw.quota_store, &mut problems);
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
@@ -209,5 +222,6 @@ fn validate(raw: raw::RawConfig) -> Result<Config, ConfigError> {
         tenants,
         routes,
         geoip,
+        quota_store,
     })
 }

@@ -23,6 +23,17 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) routes: Vec<RawRoute>,
     pub(super) geoip: Option<RawGeoIp>,
+    pub(super) quota_store: Option<RawQuotaStore>,
+}
+
+/// `[quota_store]`: the shared store of tenants' rate buckets.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuotaStore {
+    pub(super) url: String,
+    pub(super) on_unreachable: Option<String>,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) key_prefix: Option<String>,
 }
 
 /// `[geoip]`: MaxMind-format databases.
@@ -146,6 +157,7 @@ pub(super) struct RawTenant {
     pub(super) access_keys: Vec<String>,
     #[serde(default)]
     pub(super) access_key_sha256: Vec<String>,
+    pub(super) access_key_sha256_file: Option<std::path::PathBuf>,
     pub(super) index_prefix: Option<String>,
     pub(super) max_requests_in_flight: Option<usize>,
     pub(super) records_per_second: Option<u64>,

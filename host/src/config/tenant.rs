@@ -19,6 +19,9 @@ pub struct TenantConfig {
     pub id: TenantId,
     /// Keys accepted in `X-Amz-Firehose-Access-Key` (several, for rotation).
     pub access_keys: Vec<AccessKey>,
+    /// The file more digests were read from (`access_key_sha256_file`), watched
+    /// for changes like the config file.
+    pub access_key_file: Option<std::path::PathBuf>,
     /// Every index of the tenant starts with this (default `<id>-`).
     pub index_prefix: String,
     /// Its quotas.
@@ -75,6 +78,7 @@ pub(super) fn validate_tenants(
         let tenant = TenantConfig {
             id: id.clone(),
             access_keys,
+            access_key_file: t.access_key_sha256_file.clone(),
             index_prefix,
             quotas,
         };
@@ -84,12 +88,21 @@ pub(super) fn validate_tenants(
     tenants
 }
 
-/// A tenant's keys, given in clear or as SHA-256 digests; at least one.
+/// Largest `access_key_sha256_file` read: ten thousand digests and their
+/// comments; a larger file is a mistake (a wrong path), not a key list.
+const MAX_KEY_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A tenant's keys, given in clear or as SHA-256 digests; at least one, or
+/// a file of digests (`access_key_sha256_file`, read by [`read_key_files`]).
 fn access_keys(at: &str, t: &RawTenant, problems: &mut Vec<String>) -> Vec<AccessKey> {
-    if t.access_keys.is_empty() && t.access_key_sha256.is_empty() {
+    if t.access_keys.is_empty()
+        && t.access_key_sha256.is_empty()
+        && t.access_key_sha256_file.is_none()
+    {
         problems.push(format!(
             "{at}.access_keys: a tenant needs at least one access key \
-             (`access_keys`, or `access_key_sha256` digests)"
+             (`access_keys`, or `access_key_sha256` digests, inline or in \
+             `access_key_sha256_file`)"
         ));
     }
     let mut keys = Vec::new();
@@ -106,6 +119,55 @@ fn access_keys(at: &str, t: &RawTenant, problems: &mut Vec<String>) -> Vec<Acces
         }
     }
     keys
+}
+
+/// Add the digests of every tenant's `access_key_sha256_file` (one per
+/// line, blank lines and `#` comments skipped) to its keys: the file as a
+/// Kubernetes Secret mounts it. A file that cannot be read, holds a line
+/// that is not a digest, or leaves its tenant without any key is an error.
+pub(super) fn read_key_files(tenants: &mut BTreeMap<TenantId, TenantConfig>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, t) in tenants.iter_mut() {
+        let Some(path) = t.access_key_file.clone() else {
+            continue;
+        };
+        let at = format!("tenant {id}: access_key_sha256_file {}", path.display());
+        match read_key_file(&path) {
+            Ok(lines) => {
+                for (line, digest) in lines {
+                    match AccessKey::from_sha256_hex(&digest) {
+                        Ok(key) => t.access_keys.push(key),
+                        Err(e) => problems.push(format!("{at}, line {line}: {e}")),
+                    }
+                }
+                if t.access_keys.is_empty() {
+                    problems.push(format!("{at}: no digest, and no other key"));
+                }
+            }
+            Err(e) => problems.push(format!("{at}: {e}")),
+        }
+    }
+    problems
+}
+
+/// The digests of a key file with their line numbers (from 1).
+fn read_key_file(path: &std::path::Path) -> Result<Vec<(usize, String)>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(format!("larger than {MAX_KEY_FILE_BYTES} bytes"));
+    }
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| (i, l.to_string()))
+        .collect())
 }
 
 /// A tenant's quotas. `alone`: the only tenant, which may use the whole pool.
@@ -209,6 +271,7 @@ mod tests {
             id: id.into(),
             access_keys: vec![format!("{id}-access-key")],
             access_key_sha256: Vec::new(),
+            access_key_sha256_file: None,
             index_prefix: None,
             max_requests_in_flight: None,
             records_per_second: None,

@@ -235,6 +235,91 @@ fn access_keys_as_digests() {
 }
 
 #[test]
+fn access_keys_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("weir-key-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, config) = (dir.join("demo.sha256"), dir.join("weir.toml"));
+    let digest = crate::digest::sha256_hex(b"mounted-secret-key");
+    let text = GOOD.replace(
+        "access_keys = [\"demo-access-key\"]",
+        &format!("access_key_sha256_file = {:?}", file.display().to_string()),
+    );
+    std::fs::write(&config, &text).unwrap();
+    // Parsing is pure: the file is named, not read.
+    let parsed = Config::parse(&text).unwrap();
+    assert!(
+        parsed
+            .tenants
+            .values()
+            .next()
+            .unwrap()
+            .access_keys
+            .is_empty()
+    );
+    std::fs::write(&file, format!("# rotated 2026-12\n\n{digest}\n")).unwrap();
+    let c = Config::load(&config).unwrap();
+    let tenant = c.tenants.values().next().unwrap();
+    assert!(crate::tenant::any_key_matches(
+        &tenant.access_keys,
+        b"mounted-secret-key"
+    ));
+    assert!(!crate::tenant::any_key_matches(
+        &tenant.access_keys,
+        b"demo-access-key"
+    ));
+    assert_eq!(tenant.access_key_file.as_deref(), Some(file.as_path()));
+    // A bad line is named by its number; a missing file, or one without a
+    // digest, is a config error.
+    std::fs::write(&file, format!("{digest}\nnot-a-digest\n")).unwrap();
+    let e = Config::load(&config).unwrap_err().problems.join("\n");
+    assert!(
+        e.contains("tenant demo: access_key_sha256_file") && e.contains("line 2"),
+        "{e}"
+    );
+    std::fs::write(&file, "# none yet\n").unwrap();
+    let e = Config::load(&config).unwrap_err().problems.join("\n");
+    assert!(e.contains("no digest, and no other key"), "{e}");
+    std::fs::remove_file(&file).unwrap();
+    assert!(Config::load(&config).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn quota_store() {
+    assert!(Config::parse(GOOD).unwrap().quota_store.is_none());
+    let text = format!("{GOOD}\n[quota_store]\nurl = \"redis://:hunter22@redis:6379/0\"\n");
+    let c = Config::parse(&text).unwrap();
+    let q = c.quota_store.unwrap();
+    assert_eq!(q.on_unreachable, OnUnreachable::Local);
+    assert_eq!(
+        q.timeout,
+        std::time::Duration::from_millis(DEFAULT_QUOTA_STORE_TIMEOUT_MS)
+    );
+    assert_eq!(q.key_prefix, DEFAULT_QUOTA_KEY_PREFIX);
+    assert!(
+        !format!("{q:?}").contains("hunter22"),
+        "the URL prints as ***"
+    );
+    let bad = format!(
+        "{GOOD}\n[quota_store]\nurl = \"rediss://redis\"\non_unreachable = \"open\"\ntimeout_ms = 0\n"
+    );
+    let e = Config::parse(&bad).unwrap_err().problems.join("\n");
+    assert!(e.contains("quota_store.url"), "{e}");
+    assert!(e.contains("quota_store.on_unreachable"), "{e}");
+    assert!(e.contains("quota_store.timeout_ms"), "{e}");
+    let refuse =
+        format!("{GOOD}\n[quota_store]\nurl = \"redis://redis\"\non_unreachable = \"refuse\"\n");
+    assert_eq!(
+        Config::parse(&refuse)
+            .unwrap()
+            .quota_store
+            .unwrap()
+            .on_unreachable,
+        OnUnreachable::Refuse
+    );
+}
+
+#[test]
 fn quotas_and_route_limits() {
     let text = GOOD
         .replace(

@@ -12,6 +12,7 @@ use crate::config::{Config, RouteConfig, SinkConfig};
 use crate::geoip::GeoIp;
 use crate::metrics::Metrics;
 use crate::plugin::{Plugin, Runtime};
+use crate::quota::shared::SharedQuota;
 use crate::quota::{PluginBreaker, TenantGate};
 use crate::sink::Sink;
 use crate::sink::backup::BackupBatcher;
@@ -67,7 +68,7 @@ pub(super) fn rebuild(
         config,
         previous,
         sinks: sinks::open_sinks(config, &loaded, previous)?,
-        gates: gates(config, previous),
+        gates: gates(config, previous)?,
         metrics: previous.map_or_else(|| Arc::new(Metrics::default()), |p| p.metrics.clone()),
         memory,
     };
@@ -119,20 +120,46 @@ fn geoip(config: &Config, previous: Option<&Pipeline>) -> Result<Option<Arc<GeoI
     Ok(Some(Arc::new(opened)))
 }
 
-/// One admission gate per tenant, kept from `previous` when its quotas are.
-fn gates(config: &Config, previous: Option<&Pipeline>) -> HashMap<TenantId, Arc<TenantGate>> {
-    config
+/// One admission gate per tenant, kept from `previous` when its quotas and
+/// the shared quota store are unchanged. A new store is one shared by every
+/// gate of this pipeline (it connects on first use).
+fn gates(
+    config: &Config,
+    previous: Option<&Pipeline>,
+) -> Result<HashMap<TenantId, Arc<TenantGate>>, BuildError> {
+    let same_store = |g: &TenantGate| g.store().map(|s| s.config()) == config.quota_store.as_ref();
+    let store = match &config.quota_store {
+        Some(c) => {
+            let kept = previous
+                .and_then(|p| p.gates.values().find_map(|g| g.store().cloned()))
+                .filter(|s| s.config() == c);
+            match kept {
+                Some(s) => Some(s),
+                None => Some(Arc::new(
+                    SharedQuota::new(c).map_err(|e| BuildError::at("quota_store.url", e))?,
+                )),
+            }
+        }
+        None => None,
+    };
+    Ok(config
         .tenants
         .iter()
         .map(|(id, t)| {
             let gate = previous
                 .and_then(|p| p.gates.get(id))
-                .filter(|g| g.quotas() == &t.quotas)
+                .filter(|g| g.quotas() == &t.quotas && same_store(g))
                 .cloned()
-                .unwrap_or_else(|| Arc::new(TenantGate::new(id.as_str(), &t.quotas)));
+                .unwrap_or_else(|| {
+                    Arc::new(TenantGate::with_store(
+                        id.as_str(),
+                        &t.quotas,
+                        store.clone(),
+                    ))
+                });
             (id.clone(), gate)
         })
-        .collect()
+        .collect())
 }
 
 impl Parts<'_> {

@@ -45,6 +45,9 @@ pub(crate) enum Scenario {
     Soak,
     /// Sweep, startup, idle-plugins and noisy-neighbour.
     All,
+    /// Throughput per CPU-second of one replica against two, each behind
+    /// HAProxy, in `--rounds` alternating pairs. Not part of `all`.
+    Replicas,
     /// The fault matrix: records with unique markers sent the way Firehose
     /// does while `weir` is killed or OpenSearch misbehaves, then every
     /// marker counted (lost, duplicated). Not part of `all`.
@@ -73,6 +76,9 @@ pub(crate) struct Args {
     /// Requests per second over all connections; 0: as fast as answered.
     #[arg(long, default_value_t = 0.0)]
     pub(crate) rate: f64,
+    /// `replicas`: pairs of runs (one replica, two replicas), alternating.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
     /// Records per Firehose request.
     #[arg(long, default_value_t = 500)]
     pub(crate) records: usize,

@@ -70,6 +70,11 @@ fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
+/// The user + system CPU time of process `pid` so far.
+pub(crate) fn proc_cpu(pid: u32) -> Duration {
+    proc_sample(pid).cpu
+}
+
 fn proc_sample(pid: u32) -> ProcSample {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the `(comm)`: state is field 3, utime 14, stime 15.

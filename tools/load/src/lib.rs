@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
 pub mod faults;
+pub mod haproxy;
 
 /// The largest `_bulk` body the null endpoint reads (far above any
 /// `bulk_max_bytes` a benchmark sets).

@@ -26,9 +26,12 @@ mod checker;
 mod disk;
 mod process;
 mod proxy;
+mod replicas;
 mod sender;
 
 use std::collections::HashSet;
+pub use replicas::kill_replicas;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

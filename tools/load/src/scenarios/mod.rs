@@ -6,6 +6,7 @@ mod idle_plugins;
 mod noisy_neighbour;
 mod sources;
 mod soak;
+mod replicas;
 mod startup;
 mod throughput;
 mod wrk;
@@ -114,6 +115,9 @@ pub(crate) async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<
     }
     if s == Scenario::Soak {
         soak::soak(&setting, &bodies).await?;
+    }
+    if s == Scenario::Replicas {
+        replicas::replicas(&setting, &bodies).await?;
     }
     if s == Scenario::Flood {
         flood::flood(&setting, &records).await?;

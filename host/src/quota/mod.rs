@@ -9,13 +9,20 @@
 //! passes once the bucket is full), and the next requests are refused (429)
 //! until the debt is paid back. The gates live as long as the tenant's quotas do:
 //! a config reload that keeps them keeps their state.
+//!
+//! With `[quota_store]` the rate buckets are shared by every replica
+//! ([`shared`], Redis); the gate's own buckets are then the fallback while
+//! the store cannot be reached.
+
+pub mod shared;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::TenantQuotas;
+use crate::config::{OnUnreachable, TenantQuotas};
+use shared::{Charge, SharedQuota, Verdict};
 
 /// Why a request was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +67,11 @@ pub struct TenantGate {
     in_flight: Arc<Semaphore>,
     batches: Arc<Semaphore>,
     rates: Mutex<(Option<Bucket>, Option<Bucket>)>,
+    /// The shared store, if the config has one.
+    store: Option<Arc<SharedQuota>>,
+    /// Until when the shared buckets are in debt, as the store last said:
+    /// requests are refused from their head until then without asking it.
+    shared_debt_until: Mutex<Option<Instant>>,
 }
 
 /// Held while a request of the tenant is being processed.
@@ -69,8 +81,19 @@ pub struct RequestPermit {
 }
 
 impl TenantGate {
-    /// A gate for `tenant` with `quotas`.
+    /// A gate for `tenant` with `quotas`, its rates kept in this process.
     pub fn new(tenant: &str, quotas: &TenantQuotas) -> TenantGate {
+        TenantGate::with_store(tenant, quotas, None)
+    }
+
+    /// A gate for `tenant` with `quotas`, its rates kept in `store` when
+    /// there is one (and in this process while the store is unreachable,
+    /// when its `on_unreachable` is `local`).
+    pub fn with_store(
+        tenant: &str,
+        quotas: &TenantQuotas,
+        store: Option<Arc<SharedQuota>>,
+    ) -> TenantGate {
         TenantGate {
             tenant: tenant.to_string(),
             quotas: quotas.clone(),
@@ -80,7 +103,14 @@ impl TenantGate {
                 quotas.records_per_second.map(Bucket::new),
                 quotas.bytes_per_second.map(Bucket::new),
             )),
+            store,
+            shared_debt_until: Mutex::new(None),
         }
+    }
+
+    /// The shared store this gate charges, if any.
+    pub fn store(&self) -> Option<&Arc<SharedQuota>> {
+        self.store.as_ref()
     }
 
     /// The quotas this gate enforces.
@@ -105,6 +135,7 @@ impl TenantGate {
     /// before the body is read or decoded: a tenant over its rates costs
     /// the host a head per request, not a body to read and inflate.
     pub fn check_rates(&self) -> Result<(), QuotaError> {
+        self.refuse_if_shared_debt(Instant::now())?;
         let mut rates = self
             .rates
             .lock()
@@ -113,9 +144,90 @@ impl TenantGate {
         self.refuse_if_empty(recs, byts, Instant::now())
     }
 
-    /// Charge `records` and `bytes` to the tenant's rates, or refuse
+    /// Charge `records` and `bytes` to the tenant's rates (in the shared
+    /// store when there is one), or refuse without charging anything when a
+    /// bucket is empty.
+    pub async fn charge(&self, records: usize, bytes: usize) -> Result<(), QuotaError> {
+        let Some(store) = &self.store else {
+            return self.charge_local(records, bytes);
+        };
+        let mut buckets = Vec::with_capacity(2);
+        if let Some(rate) = self.quotas.records_per_second {
+            buckets.push(Charge {
+                what: "records",
+                rate,
+                cost: records as u64,
+            });
+        }
+        if let Some(rate) = self.quotas.bytes_per_second {
+            buckets.push(Charge {
+                what: "bytes",
+                rate,
+                cost: bytes as u64,
+            });
+        }
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        self.refuse_if_shared_debt(Instant::now())?;
+        match store.charge(&self.tenant, &buckets).await {
+            Verdict::Charged { wait } => {
+                self.set_shared_debt(wait);
+                Ok(())
+            }
+            Verdict::Refused { bucket, wait } => {
+                self.set_shared_debt(wait);
+                let b = buckets.get(bucket).copied().unwrap_or(buckets[0]);
+                Err(QuotaError::OverQuota(format!(
+                    "tenant {} is over its {} per second quota ({}, shared by every replica); \
+                     about {} ms until it has room",
+                    self.tenant,
+                    b.what,
+                    b.rate,
+                    wait.as_millis().max(1)
+                )))
+            }
+            Verdict::Unreachable(why) => match store.on_unreachable() {
+                // Logged by the store, at most once a second.
+                OnUnreachable::Local => self.charge_local(records, bytes),
+                OnUnreachable::Refuse => Err(QuotaError::OverQuota(format!(
+                    "tenant {}: the shared quota store cannot be reached ({why}); \
+                     refusing until it can (quota_store.on_unreachable = \"refuse\")",
+                    self.tenant
+                ))),
+            },
+        }
+    }
+
+    /// Remember that the shared buckets are in debt for `wait`.
+    fn set_shared_debt(&self, wait: std::time::Duration) {
+        let mut until = self
+            .shared_debt_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *until = (!wait.is_zero()).then(|| Instant::now() + wait);
+    }
+
+    /// Refuse while the shared buckets are in debt, as the store last said.
+    fn refuse_if_shared_debt(&self, now: Instant) -> Result<(), QuotaError> {
+        let until = *self
+            .shared_debt_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match until {
+            Some(t) if t > now => Err(QuotaError::OverQuota(format!(
+                "tenant {} is over its per second quota (shared by every replica); \
+                 about {} ms until it has room",
+                self.tenant,
+                t.saturating_duration_since(now).as_millis().max(1)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Charge `records` and `bytes` to this process's buckets, or refuse
     /// without charging anything when a bucket is empty.
-    pub fn charge(&self, records: usize, bytes: usize) -> Result<(), QuotaError> {
+    fn charge_local(&self, records: usize, bytes: usize) -> Result<(), QuotaError> {
         let mut rates = self
             .rates
             .lock()
@@ -193,8 +305,8 @@ mod tests {
     #[test]
     fn a_big_request_passes_once_then_the_debt_refuses_the_next() {
         let g = TenantGate::new("t", &quotas());
-        g.charge(500, 0).unwrap();
-        let e = g.charge(1, 0).unwrap_err();
+        g.charge_local(500, 0).unwrap();
+        let e = g.charge_local(1, 0).unwrap_err();
         assert!(e.to_string().contains("records per second"), "{e}");
         // Refill by hand: five seconds later the debt of 400 is paid.
         {
@@ -203,14 +315,61 @@ mod tests {
                 b.last -= std::time::Duration::from_secs(5);
             }
         }
-        g.charge(1, 0).unwrap();
+        g.charge_local(1, 0).unwrap();
+    }
+
+    /// A store on a port nothing listens on.
+    fn unreachable_store(on_unreachable: OnUnreachable) -> Arc<SharedQuota> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = crate::config::QuotaStoreConfig {
+            url: crate::secret::Secret::new(format!("redis://127.0.0.1:{port}/0")),
+            on_unreachable,
+            timeout: std::time::Duration::from_millis(200),
+            key_prefix: "weir:quota:".into(),
+        };
+        Arc::new(SharedQuota::new(&config).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_store_falls_back_to_local_buckets_or_refuses() {
+        let local = TenantGate::with_store(
+            "t",
+            &quotas(),
+            Some(unreachable_store(OnUnreachable::Local)),
+        );
+        // Fail open: the replica's own bucket (100 records/s) decides.
+        local.charge(150, 0).await.unwrap();
+        let e = local.charge(1, 0).await.unwrap_err();
+        assert!(
+            e.to_string().contains("records per second quota (100)"),
+            "{e}"
+        );
+        let refuse = TenantGate::with_store(
+            "t",
+            &quotas(),
+            Some(unreachable_store(OnUnreachable::Refuse)),
+        );
+        // Fail closed: 429 while the store cannot be reached.
+        let e = refuse.charge(1, 0).await.unwrap_err();
+        assert!(e.to_string().contains("cannot be reached"), "{e}");
+        // A tenant without rate quotas never asks the store.
+        let free = TenantQuotas {
+            records_per_second: None,
+            ..quotas()
+        };
+        let g = TenantGate::with_store("t", &free, Some(unreachable_store(OnUnreachable::Refuse)));
+        g.charge(1_000_000, 0).await.unwrap();
     }
 
     #[test]
     fn a_tenant_in_debt_is_refused_from_the_head_without_a_charge() {
         let g = TenantGate::new("t", &quotas());
         g.check_rates().unwrap();
-        g.charge(150, 0).unwrap();
+        g.charge_local(150, 0).unwrap();
         let e = g.check_rates().unwrap_err();
         assert!(e.to_string().contains("records per second"), "{e}");
         // The check charged nothing: half a second pays the debt of 50.
