@@ -30,6 +30,7 @@ async fn a_replica_killed_behind_haproxy_loses_and_duplicates_nothing() {
         deadline: Duration::from_secs(120),
         keep: false,
         s3: None,
+        hostile_plugin: None,
     };
     let row = kill_replicas(&o, 2).await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -30,8 +30,6 @@ mod replicas;
 mod sender;
 
 use std::collections::HashSet;
-pub use replicas::kill_replicas;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,6 +41,8 @@ use crate::config_toml::{directory_sink, opensearch_sink, route, tenant};
 use process::Weir;
 use proxy::{Proxy, ProxyMode};
 use sender::Progress;
+
+pub use replicas::kill_replicas;
 
 /// The tenant of every run's config.
 const TENANT: &str = "weir";

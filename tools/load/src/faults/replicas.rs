@@ -34,6 +34,7 @@ pub async fn kill_replicas(o: &Options, replicas: usize) -> anyhow::Result<Row> 
         opensearch: o.opensearch.clone(),
         backup: None,
         directory: false,
+        plugin: None,
     };
     let mut weirs = Vec::new();
     for r in 0..replicas.max(1) {
@@ -45,17 +46,18 @@ pub async fn kill_replicas(o: &Options, replicas: usize) -> anyhow::Result<Row> 
     let servers: Vec<String> = weirs.iter().map(|w| w.addr.clone()).collect();
     let lb = HaProxy::start(&base, &servers).await?;
 
-    let plan = sender::Plan {
+    let plan = Arc::new(sender::Plan {
         run_id: run_id.clone(),
         records: o.records,
         per_request: o.per_request.max(1),
         conflict_every: None,
+        poison_every: None,
         addr: lb.addr.clone(),
         key: KEY.to_string(),
         path: PATH.to_string(),
-    };
+    });
     let progress = Arc::new(Progress::new(o.records));
-    let senders = sender::spawn(Arc::new(plan), progress.clone(), o.connections.max(1));
+    let senders = sender::spawn(plan.clone(), progress.clone(), o.connections.max(1));
     let deadline = Instant::now() + o.deadline;
     // Replica k is killed when k/(n+1) of the records are acknowledged.
     let mut kills = 0;
@@ -80,7 +82,8 @@ pub async fn kill_replicas(o: &Options, replicas: usize) -> anyhow::Result<Row> 
     }
     let os = checker::OpenSearch::new(&o.opensearch);
     let found = checker::find(&os, &index, &base.join("replica-0"), false).await;
-    let row = found.map(|f| f.row(&name, &run_id, &progress, kills));
+    // no plugin faults here: the call size does not matter
+    let row = found.map(|f| f.row(&name, &plan, 1, &progress, kills));
     if !o.keep {
         os.delete_index(&index).await;
         let _ = std::fs::remove_dir_all(&base);
