@@ -21,7 +21,7 @@
 //! `cargo fuzz` targets can wrap them unchanged when coverage is wanted.
 //!
 //! `scripts/test` runs every target for a few seconds (`weir-fuzz all
-//! --seconds 4`); the long run and its figures are in `RELIABILITY.md`
+//! --seconds 3`); the long run (`scripts/fuzz`) and its figures are in `RELIABILITY.md`
 //! ("Fuzzing").
 
 #![allow(clippy::panic)] // a fuzz target reports a broken invariant by panicking

@@ -34,7 +34,7 @@ pub const ENVELOPE: Target = Target {
 
 /// The limits an envelope input runs under (bits 4–5 of its first byte):
 /// Firehose's own, and small ones that the other branches reach.
-const ENVELOPE_LIMITS: [(usize, usize); 4] = [
+pub const ENVELOPE_LIMITS: [(usize, usize); 4] = [
     (
         firehose::FIREHOSE_MAX_BODY_BYTES,
         firehose::FIREHOSE_MAX_RECORDS,
@@ -45,7 +45,7 @@ const ENVELOPE_LIMITS: [(usize, usize); 4] = [
 ];
 
 /// With bit 6 of the first byte, the memory meter refuses past this many bytes.
-const ENVELOPE_BUDGET: usize = 4096;
+pub const ENVELOPE_BUDGET: usize = 4096;
 
 /// A fixture request as inputs: plain, gzipped, under small limits, with
 /// a mismatching header request id.

@@ -9,14 +9,14 @@ use super::{Fnv, Target, bucket, class};
 
 /// Records of a batch are separated by this byte (ASCII record separator)
 /// in an input.
-const SEPARATOR: u8 = 0x1e;
+pub const SEPARATOR: u8 = 0x1e;
 /// Most records in one fuzzed batch.
-const MAX_RECORDS: usize = 16;
+pub const MAX_RECORDS: usize = 16;
 
 /// Configs every plugin is tried with (by the first byte of an input,
 /// with the plugin's own after them): none, empty, ECS on and off, and
 /// one that is not the plugin's.
-const COMMON_CONFIGS: &[&str] = &[
+pub const COMMON_CONFIGS: &[&str] = &[
     "",
     "{}",
     r#"{"ecs":false}"#,

@@ -36,7 +36,7 @@ pub const SCANNER: Target = Target {
 };
 
 /// The keys looked for (by the first byte of an input).
-const KEYS: &[&str] = &[
+pub const KEYS: &[&str] = &[
     "timestamp",
     "message",
     "a",
@@ -50,7 +50,7 @@ const KEYS: &[&str] = &[
 
 /// The objects visited: the top level, `detail`, and the `Id` of the
 /// objects in `detail.findings` (as the Security Hub plugin reads).
-const INTO: &[VisitAt<'static>] = &[
+pub const INTO: &[VisitAt<'static>] = &[
     VisitAt::all(&[]),
     VisitAt::all(&[b"detail"]),
     VisitAt::only(&[b"detail", b"findings"], &[b"Id", b"UpdatedAt"]),
