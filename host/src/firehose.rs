@@ -384,7 +384,7 @@ pub fn check_headers(headers: &HeaderMap) -> Result<RequestHeaders, RequestError
 /// Parse `{"commonAttributes": {"k": "v", …}}`, keeping the order.
 pub fn parse_common_attributes(raw: &[u8]) -> Result<Vec<(String, String)>, RequestError> {
     let bad = |m: String| RequestError::BadCommonAttributes(m);
-    let ordered: OrderedAttributes = serde_json::from_slice(raw)
+    let Object(ordered): Object<OrderedAttributes> = serde_json::from_slice(raw)
         .map_err(|e| bad(format!("expected {{\"commonAttributes\": {{…}}}}: {e}")))?;
     let mut out = Vec::with_capacity(ordered.common_attributes.0.len());
     for (k, v) in ordered.common_attributes.0 {
@@ -394,6 +394,28 @@ pub fn parse_common_attributes(raw: &[u8]) -> Result<Vec<(String, String)>, Requ
         }
     }
     Ok(out)
+}
+
+/// A `T` read from a JSON object only. A derived `Deserialize` also takes
+/// a struct's fields as an array (`["id", 1, []]`), which is no Firehose
+/// body nor header: the fuzzer found `[{"k":"v"}]` accepted as common
+/// attributes (issue #14).
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Object)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -434,7 +456,7 @@ struct Envelope<'a> {
     request_id: Cow<'a, str>,
     timestamp: i64,
     #[serde(borrow)]
-    records: Vec<EnvelopeRecord<'a>>,
+    records: Vec<Object<EnvelopeRecord<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -496,7 +518,7 @@ pub fn decode_body_metered(
     } else {
         body
     };
-    let env: Envelope<'_> =
+    let Object(env): Object<Envelope<'_>> =
         serde_json::from_slice(json).map_err(|e| RequestError::MalformedBody(e.to_string()))?;
     if !valid_request_id(&env.request_id) {
         return Err(RequestError::BadRequestId(format!(
@@ -522,8 +544,8 @@ pub fn decode_body_metered(
     }
     let mut records = Vec::with_capacity(env.records.len());
     // The records decoded, at most 3/4 of their base64, asked at once.
-    grant(env.records.iter().map(|r| r.data.len() / 4 * 3).sum())?;
-    for (index, r) in env.records.iter().enumerate() {
+    grant(env.records.iter().map(|r| r.0.data.len() / 4 * 3).sum())?;
+    for (index, Object(r)) in env.records.iter().enumerate() {
         records.push(
             decode_base64(r.data.as_bytes())
                 .map_err(|reason| RequestError::BadBase64 { index, reason })?,
@@ -931,6 +953,42 @@ mod tests {
             decode_body(&h, br#"{"requestId":"a","timestamp":1}"#, &l),
             Err(RequestError::MalformedBody(_))
         ));
+    }
+
+    /// Found by the fuzzer (`tools/fuzz`, target `envelope`): the derived
+    /// `Deserialize` of a struct also takes its fields as a JSON array, so
+    /// `[{"k":"v"}]` was accepted as common attributes, and
+    /// `["r-1", 1, [["e30="]]]` as a request. Only objects are.
+    #[test]
+    fn arrays_are_not_objects() {
+        assert!(matches!(
+            parse_common_attributes(br#"[{"data":"e30="}]"#),
+            Err(RequestError::BadCommonAttributes(_))
+        ));
+        assert_eq!(
+            parse_common_attributes(br#" {"commonAttributes":{"k":"v"}}"#),
+            Ok(vec![("k".to_string(), "v".to_string())])
+        );
+        let h = check_headers(&headers(&[("x-amz-firehose-protocol-version", "1.0")])).unwrap();
+        let l = Limits::default();
+        for body in [
+            &br#"["r-1", 1, [{"data":"e30="}]]"#[..],
+            br#"{"requestId":"r-1","timestamp":1,"records":[["e30="]]}"#,
+        ] {
+            assert!(
+                matches!(
+                    decode_body(&h, body, &l),
+                    Err(RequestError::MalformedBody(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let ok = br#"{"requestId":"r-1","timestamp":1,"records":[{"data":"e30="}]}"#;
+        assert_eq!(
+            decode_body(&h, ok, &l).unwrap().records,
+            vec![b"{}".to_vec()]
+        );
     }
 
     #[test]

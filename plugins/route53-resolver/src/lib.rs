@@ -97,6 +97,16 @@ pub fn query_log(text: &str, ecs: bool) -> Result<(Document, usize), String> {
         }
     };
     let log = text.get(..used).unwrap_or(text);
+    // The skipped fields are only checked as serde ignores them, which
+    // takes a number past an `f64` (`1e999`); the body must be JSON the
+    // host and OpenSearch read. The SDK's scanner checks the log in one
+    // fast pass and leaves such numbers to a full parse, which words the
+    // error (found by the fuzzer, issue #14).
+    if weir_plugin_sdk::json::scan(log.as_bytes(), "").is_none()
+        && let Err(e) = serde_json::from_str::<serde_json::Value>(log)
+    {
+        return Err(format!("invalid query log: {e}"));
+    }
     // `{"@timestamp":"<iso ms>",` + the log after its `{` (it has members).
     let after_brace = log.get(1..).unwrap_or_default();
     let mut body = String::with_capacity(log.len() + weir_plugin_sdk::ISO_MS_LEN + 530);
@@ -163,6 +173,21 @@ mod tests {
     /// Without ECS fields: the body as before they existed.
     fn transform_record(record: &[u8]) -> Outcome {
         super::transform_record(record, false)
+    }
+
+    /// Found by the fuzzer (`tools/fuzz`, target `route53-resolver`): a
+    /// number past an `f64` in a field the plugin does not read was passed
+    /// through, and the body was not JSON that `serde_json` (or OpenSearch)
+    /// reads.
+    #[test]
+    fn a_number_past_f64_fails_the_log() {
+        let line = r#"{"query_timestamp":"2021-12-11T22:46:23Z","query_name":"a.","query_type":"A","rcode":1e999}"#;
+        for ecs in [false, true] {
+            let reason = failed(super::transform_record(line.as_bytes(), ecs));
+            assert!(reason.contains("number out of range"), "{reason}");
+        }
+        let fine = line.replace("1e999", "1e300");
+        assert_eq!(ok_docs(transform_record(fine.as_bytes())).len(), 1);
     }
 
     #[test]
