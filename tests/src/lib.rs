@@ -108,6 +108,22 @@ plugin_config = {{ mode = "{mode}" }}
             digest = hostile_digest()
         ));
     }
+    // The same misbehaviours only in a call holding a record with "poison".
+    for (route, mode) in [("trap-one", "trap"), ("hog-one", "hog")] {
+        text.push_str(&format!(
+            r#"
+[[routes]]
+path = "/hostile/{route}"
+tenant = "demo"
+plugin = {HOSTILE_PLUGIN:?}
+plugin_sha256 = "{digest}"
+index = "hostile-{route}"
+sink = "local"
+plugin_config = {{ mode = "{mode}", when = "poison" }}
+"#,
+            digest = hostile_digest()
+        ));
+    }
     text
 }
 

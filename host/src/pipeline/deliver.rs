@@ -123,9 +123,15 @@ impl Pipeline {
     /// Run the route's plugin over the batch's records, in calls of at
     /// most the tenant's `max_batch_records`, each off the async executor
     /// and holding a slot of the tenant's share and one of the whole pool.
-    /// A call that fails as a whole (trap, timeout, memory, broken
-    /// contract) fails its own records, with its reason. `large`: the
-    /// calls run at a lower CPU priority ([`crate::lowprio`]).
+    /// A call that traps or runs out of memory is split in halves and each
+    /// half called again, down to the records that fail alone (at most
+    /// [`MAX_SPLIT_CALLS`] more calls per call): one bad record does not
+    /// take its neighbours to the dead letters. A call that fails otherwise
+    /// (timeout or fuel: a loop, which the breaker bounds and a retry would
+    /// only repeat; a broken contract, which is the call's, not a
+    /// record's), or past the split budget, fails its own records with its
+    /// reason. `large`: the calls run at a lower CPU priority
+    /// ([`crate::lowprio`]).
     async fn run_plugin(
         &self,
         route: &Arc<Route>,
@@ -150,17 +156,45 @@ impl Pipeline {
             .step_by(chunk)
             .map(|s| s..(s + chunk).min(len))
         {
-            match self.call(route, &ctx, &batch, range.clone(), large).await? {
+            outcomes.extend(self.call_split(route, &ctx, &batch, range, large).await?);
+        }
+        // A call abandoned by the watchdog may still hold the batch: then
+        // the pipeline goes on with a copy.
+        Ok((Arc::unwrap_or_clone(batch), outcomes))
+    }
+
+    /// The outcomes of `range` of the batch's records: one call, and when
+    /// it traps or runs out of memory, its halves called again (depth
+    /// first, in order) until the failing records are alone or the split
+    /// budget is spent (see `run_plugin`).
+    async fn call_split(
+        &self,
+        route: &Arc<Route>,
+        ctx: &Arc<BatchContext>,
+        batch: &Arc<Batch>,
+        range: Range<usize>,
+        large: bool,
+    ) -> Result<Vec<Outcome>, DeliveryError> {
+        let mut outcomes = Vec::with_capacity(range.len());
+        // ranges still to call, the next one last
+        let mut todo = vec![range];
+        let mut splits = 0;
+        while let Some(range) = todo.pop() {
+            match self.call(route, ctx, batch, range.clone(), large).await? {
                 Ok(out) => outcomes.extend(out),
+                Err(e) if range.len() > 1 && splits < MAX_SPLIT_CALLS && splittable(&e) => {
+                    splits += 2;
+                    let mid = range.start + range.len() / 2;
+                    todo.push(mid..range.end);
+                    todo.push(range.start..mid);
+                }
                 Err(e) => {
                     let reason = e.to_string();
                     outcomes.extend(range.map(|_| Outcome::Failed(reason.clone())));
                 }
             }
         }
-        // A call abandoned by the watchdog may still hold the batch: then
-        // the pipeline goes on with a copy.
-        Ok((Arc::unwrap_or_clone(batch), outcomes))
+        Ok(outcomes)
     }
 
     /// One plugin call on `range` of the batch's records, under the
@@ -220,6 +254,23 @@ impl Pipeline {
             }
         })
     }
+}
+
+/// Calls a failed call may be split into, in all (see
+/// `run_plugin`): enough to find a few bad records among
+/// hundreds (about 2 log2(n) calls each), few enough that a plugin failing
+/// every record costs a bounded number of extra calls.
+const MAX_SPLIT_CALLS: usize = 64;
+
+/// Whether a failed call is split to find the records that fail alone: a
+/// trap or the memory cap (a record's doing, found quickly); not a timeout
+/// or fuel (a loop: each half would run to the deadline again), a broken
+/// contract, an output over the cap or a plugin that does not load.
+fn splittable(e: &PluginError) -> bool {
+    matches!(
+        e,
+        PluginError::Trap { .. } | PluginError::OutOfMemory { .. }
+    )
 }
 
 /// How long past its deadline (`timeout_ms`) a plugin call may take before

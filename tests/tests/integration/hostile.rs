@@ -55,6 +55,40 @@ async fn trap_is_dead_lettered() {
     assert_dead_lettered(&out, "trap", "trapped");
 }
 
+/// One bad record among good ones: the call that traps (or hits its
+/// memory cap) is split until that record fails alone; only it is
+/// dead-lettered, with the plugin's reason, and its neighbours are stored.
+#[tokio::test]
+async fn a_record_that_traps_or_hogs_fails_alone() {
+    for (route, reason) in [
+        ("trap-one", "trapped"),
+        ("hog-one", "memory cap of 67108864 bytes"),
+    ] {
+        let (p, out) = pipeline(&format!("split-{route}"));
+        let records: Vec<Vec<u8>> = (0..7)
+            .map(|i| match i {
+                4 => br#"{"poison":4}"#.to_vec(),
+                _ => format!(r#"{{"good":{i}}}"#).into_bytes(),
+            })
+            .collect();
+        let path = format!("/hostile/{route}");
+        let (status, json) = post_records(&p, &path, &format!("{route}-1"), &records).await;
+        assert_eq!(status, 200, "{route}: {json}");
+        let dls = dead_letters(&out, "demo", route);
+        assert_eq!(dls.len(), 1, "{route}: only the bad record: {dls:?}");
+        assert_eq!(dls[0]["record_index"], 4, "{route}: {}", dls[0]);
+        let r = dls[0]["reason"].as_str().unwrap();
+        assert!(r.contains(reason), "{route}: {r}");
+        assert_eq!(dead_letter_data(&dls[0]), br#"{"poison":4}"#);
+        let stored = bulk_entries(&out, &format!("demo-hostile-{route}"));
+        assert_eq!(
+            stored.len(),
+            6,
+            "{route}: the neighbours are stored: {stored:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn memory_hog_is_stopped_at_its_cap() {
     let (p, out) = pipeline("hog");

@@ -244,6 +244,16 @@ impl Fault {
         matches!(self, Fault::MappingConflict | Fault::S3DownConflict).then_some(CONFLICT_EVERY)
     }
 
+    /// The records a poisoned record takes to the dead letters with it: a
+    /// call that traps or runs out of memory is split until the record
+    /// fails alone; one that times out (the loop) fails whole.
+    fn failed_call_records(self) -> usize {
+        match self {
+            Fault::PluginLoop => PLUGIN_CALL_RECORDS,
+            _ => 1,
+        }
+    }
+
     /// The hostile plugin's mode and the route's extra keys, for the
     /// plugin faults; and every how many records one is poisoned.
     fn plugin(self) -> Option<(&'static str, String, usize)> {
@@ -421,7 +431,7 @@ pub async fn run(fault: Fault, o: &Options) -> anyhow::Result<Row> {
                 f.row(
                     fault.name(),
                     &plan,
-                    PLUGIN_CALL_RECORDS,
+                    fault.failed_call_records(),
                     &progress,
                     injected,
                 )

@@ -85,9 +85,11 @@ impl Plan {
     }
 
     /// Whether record `m` is meant to end as a dead letter: it conflicts
-    /// with the mapping, or a poisoned record shares its plugin call (the
-    /// host fails a call that traps, times out or runs out of memory as a
-    /// whole; a call is at most `call_records` records of one request).
+    /// with the mapping, or a poisoned record shares its failed plugin call
+    /// (a call is at most `call_records` records of one request: the host
+    /// fails a call that times out as a whole, and splits one that traps
+    /// or runs out of memory until the poisoned record fails alone, which
+    /// is `call_records` = 1).
     pub(super) fn dead_letter_expected(&self, m: usize, call_records: usize) -> bool {
         if self.conflicts(m) {
             return true;
