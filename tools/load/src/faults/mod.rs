@@ -24,9 +24,11 @@
 mod backup;
 mod checker;
 mod disk;
+mod fault;
 mod process;
 mod proxy;
 mod replicas;
+mod row;
 mod sender;
 
 use std::collections::HashSet;
@@ -42,7 +44,9 @@ use process::Weir;
 use proxy::{Proxy, ProxyMode};
 use sender::Progress;
 
+pub use fault::Fault;
 pub use replicas::kill_replicas;
+pub use row::Row;
 
 /// The tenant of every run's config.
 const TENANT: &str = "weir";
@@ -77,202 +81,6 @@ const STOPS: usize = 4;
 /// How long a kill in the directory sink's run waits for an append to
 /// catch in the middle.
 const CATCH_APPEND_WITHIN: Duration = Duration::from_secs(2);
-
-/// One fault, each its own run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// `weir` SIGKILLed mid-batch and restarted; OpenSearch sink.
-    KillOpenSearch,
-    /// `weir` SIGKILLed mid-batch and restarted; directory sink.
-    KillDirectory,
-    /// `weir` SIGKILLed mid-batch and restarted; OpenSearch sink, every
-    /// record backed up to S3 before its ack.
-    KillS3Backup,
-    /// OpenSearch answers 429 to four items of five for a while.
-    OpenSearch429,
-    /// OpenSearch answers 413 to `_bulk` bodies above 16 KiB for a while.
-    OpenSearch413,
-    /// OpenSearch answers each request 2 s late for a while.
-    OpenSearchSlow,
-    /// One record in 50 conflicts with the index's mapping (dead-lettered).
-    MappingConflict,
-    /// `weir` stopped with SIGTERM under load (graceful drain) and restarted.
-    Sigterm,
-    /// The directory sink's filesystem (a tmpfs mounted for the run) full
-    /// for a while.
-    DiskFull,
-    /// S3 answers 503 to everything for a while, while every record is
-    /// backed up there before its ack (`routes[].backup`).
-    S3BackupDown,
-    /// The route's plugin traps in every call holding a poisoned record.
-    PluginTrap,
-    /// The route's plugin loops (past its deadline) in every call holding
-    /// a poisoned record.
-    PluginLoop,
-    /// The route's plugin allocates until its memory cap in every call
-    /// holding a poisoned record.
-    PluginHog,
-    /// The `_bulk` endpoint stopped (its listener closed, its connections
-    /// cut) for a while, then started again on the same port.
-    OpenSearchDown,
-    /// `weir` SIGKILLed mid-batch and restarted while OpenSearch answers
-    /// 429 to four items of five.
-    KillDuring429,
-    /// S3 answers 503 while every record is backed up there, and one
-    /// record in 50 conflicts with the index's mapping.
-    S3DownConflict,
-}
-
-impl Fault {
-    /// Every fault, in the order the matrix runs them.
-    pub const ALL: [Fault; 16] = [
-        Fault::KillOpenSearch,
-        Fault::KillDirectory,
-        Fault::KillS3Backup,
-        Fault::OpenSearch429,
-        Fault::OpenSearch413,
-        Fault::OpenSearchSlow,
-        Fault::MappingConflict,
-        Fault::Sigterm,
-        Fault::DiskFull,
-        Fault::S3BackupDown,
-        Fault::PluginTrap,
-        Fault::PluginLoop,
-        Fault::PluginHog,
-        Fault::OpenSearchDown,
-        Fault::KillDuring429,
-        Fault::S3DownConflict,
-    ];
-
-    /// Its name on the command line and in the table.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::KillOpenSearch => "kill-opensearch",
-            Fault::KillDirectory => "kill-directory",
-            Fault::KillS3Backup => "kill-s3-backup",
-            Fault::OpenSearch429 => "opensearch-429",
-            Fault::OpenSearch413 => "opensearch-413",
-            Fault::OpenSearchSlow => "opensearch-slow",
-            Fault::MappingConflict => "mapping-conflict",
-            Fault::Sigterm => "sigterm",
-            Fault::DiskFull => "disk-full",
-            Fault::S3BackupDown => "s3-backup-down",
-            Fault::PluginTrap => "plugin-trap",
-            Fault::PluginLoop => "plugin-loop",
-            Fault::PluginHog => "plugin-hog",
-            Fault::OpenSearchDown => "opensearch-down",
-            Fault::KillDuring429 => "kill-during-429",
-            Fault::S3DownConflict => "s3-down-conflict",
-        }
-    }
-
-    /// The fault named `name`.
-    pub fn from_name(name: &str) -> Option<Fault> {
-        Fault::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// What the run does, for the table.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Fault::KillOpenSearch => {
-                "`weir` SIGKILLed mid-batch 4 times, restarted (OpenSearch sink)"
-            }
-            Fault::KillDirectory => {
-                "`weir` SIGKILLed 4 times in the middle of an append, restarted (directory sink)"
-            }
-            Fault::KillS3Backup => {
-                "`weir` SIGKILLed mid-batch 4 times, restarted (OpenSearch sink, S3 backup of every record)"
-            }
-            Fault::OpenSearch429 => "OpenSearch answers 429 to 4 items in 5 for 8 s",
-            Fault::OpenSearch413 => "OpenSearch answers 413 to `_bulk` bodies over 16 KiB for 8 s",
-            Fault::OpenSearchSlow => "OpenSearch answers every request 2 s late for 8 s",
-            Fault::MappingConflict => "1 record in 50 conflicts with the index mapping",
-            Fault::Sigterm => "`weir` SIGTERMed under load 4 times (drain), restarted",
-            Fault::DiskFull => "the directory sink's tmpfs full for 8 s (directory sink)",
-            Fault::S3BackupDown => {
-                "S3 answers 503 to everything for 8 s; every record backed up to S3 before its ack"
-            }
-            Fault::PluginTrap => {
-                "the plugin traps in each call (10 records) holding a poisoned record (1 in 1,000)"
-            }
-            Fault::PluginLoop => {
-                "the plugin loops past its 200 ms deadline in each call (10 records) holding a poisoned record (1 in 5,000)"
-            }
-            Fault::PluginHog => {
-                "the plugin allocates past its 32 MiB cap in each call (10 records) holding a poisoned record (1 in 1,000)"
-            }
-            Fault::OpenSearchDown => {
-                "the `_bulk` endpoint (a proxy in front of the node) stopped for 8 s: port closed, connections cut"
-            }
-            Fault::KillDuring429 => {
-                "OpenSearch answers 429 to 4 items in 5 for 8 s (at least), and `weir` is SIGKILLed 4 times meanwhile"
-            }
-            Fault::S3DownConflict => {
-                "S3 answers 503 for 8 s (backup of every record) while 1 record in 50 conflicts with the mapping"
-            }
-        }
-    }
-
-    /// Whether the route writes to the directory sink (else OpenSearch).
-    fn directory(self) -> bool {
-        matches!(self, Fault::KillDirectory | Fault::DiskFull)
-    }
-
-    /// The proxy's fault, for the faults injected in front of OpenSearch
-    /// (or of S3, for the backup faults).
-    fn proxy_mode(self) -> Option<ProxyMode> {
-        match self {
-            Fault::OpenSearch429 | Fault::KillDuring429 => Some(ProxyMode::Reject429),
-            Fault::OpenSearch413 => Some(ProxyMode::Refuse413(BULK_LIMIT_BYTES)),
-            Fault::OpenSearchSlow => Some(ProxyMode::Slow(SLOW_BY)),
-            Fault::S3BackupDown | Fault::S3DownConflict => Some(ProxyMode::Unavailable),
-            Fault::OpenSearchDown => Some(ProxyMode::Down),
-            _ => None,
-        }
-    }
-
-    /// Whether every record is backed up to S3 before its ack.
-    fn backs_up(self) -> bool {
-        matches!(
-            self,
-            Fault::S3BackupDown | Fault::KillS3Backup | Fault::S3DownConflict
-        )
-    }
-
-    /// Every how many records one conflicts with the index's mapping.
-    fn conflict_every(self) -> Option<usize> {
-        matches!(self, Fault::MappingConflict | Fault::S3DownConflict).then_some(CONFLICT_EVERY)
-    }
-
-    /// The records a poisoned record takes to the dead letters with it: a
-    /// call that traps or runs out of memory is split until the record
-    /// fails alone; one that times out (the loop) fails whole.
-    fn failed_call_records(self) -> usize {
-        match self {
-            Fault::PluginLoop => PLUGIN_CALL_RECORDS,
-            _ => 1,
-        }
-    }
-
-    /// The hostile plugin's mode and the route's extra keys, for the
-    /// plugin faults; and every how many records one is poisoned.
-    fn plugin(self) -> Option<(&'static str, String, usize)> {
-        match self {
-            Fault::PluginTrap => Some(("trap", String::new(), POISON_EVERY)),
-            Fault::PluginLoop => Some((
-                "loop",
-                format!("timeout_ms = {LOOP_TIMEOUT_MS}\n"),
-                LOOP_POISON_EVERY,
-            )),
-            Fault::PluginHog => Some((
-                "hog",
-                format!("memory_mib = {HOG_MEMORY_MIB}\n"),
-                POISON_EVERY,
-            )),
-            _ => None,
-        }
-    }
-}
 
 /// What a fault run is given.
 #[derive(Debug, Clone)]
@@ -310,91 +118,6 @@ pub struct S3 {
     pub bucket: String,
     /// Its region.
     pub region: String,
-}
-
-/// What one run found: a row of the matrix.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Row {
-    /// The fault's name.
-    pub fault: String,
-    /// Records sent (distinct markers).
-    pub sent: usize,
-    /// Records whose request was answered 200.
-    pub acknowledged: usize,
-    /// Markers indexed in OpenSearch.
-    pub in_opensearch: usize,
-    /// Markers in the directory sink's `_bulk` file.
-    pub in_directory: usize,
-    /// Markers dead-lettered.
-    pub dead_lettered: usize,
-    /// Markers the run means to be dead-lettered: conflicting records,
-    /// and every record of a plugin call holding a poisoned one.
-    pub dead_expected: usize,
-    /// Markers found, but dead-lettered when they were to be stored or
-    /// stored when they were to be dead-lettered.
-    pub wrong_fate: usize,
-    /// Acknowledged markers found nowhere.
-    pub lost: usize,
-    /// Markers with more than one document (or both stored and dead-lettered).
-    pub duplicated: usize,
-    /// Backup runs: markers found in the S3 backup objects.
-    pub in_backup: Option<usize>,
-    /// Backup runs: acknowledged markers in no backup object, plus
-    /// markers backed up under two different request ids or record
-    /// numbers (a record sent twice).
-    pub backup_lost: usize,
-    /// Backup runs: markers in more than one backup line (a retried
-    /// request backed up again: allowed, see `backup`).
-    pub backup_repeats: Option<usize>,
-    /// Times the fault struck (kills, stops; requests the proxy faulted).
-    pub faults_injected: usize,
-    /// Attempts answered non-200 or broken, that the sender retried.
-    pub retries: usize,
-    /// Torn tails the directory sink found and cut back (from `weir`'s
-    /// log): appends a kill or a full disk cut short.
-    pub torn_tails: usize,
-    /// Seconds from the first request to the last acknowledgement.
-    pub seconds: f64,
-}
-
-impl Row {
-    /// The Markdown table's header.
-    pub const HEADER: &'static str = "| fault | sent | acknowledged | in OpenSearch | in directory | dead-lettered | dead letters expected | wrong fate | lost | duplicated | in S3 backup | backup lost | backup repeats | faults injected | retries | torn tails cut | seconds |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
-
-    /// The row in the Markdown table.
-    pub fn markdown(&self) -> String {
-        format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
-            self.fault,
-            self.sent,
-            self.acknowledged,
-            self.in_opensearch,
-            self.in_directory,
-            self.dead_lettered,
-            self.dead_expected,
-            self.wrong_fate,
-            self.lost,
-            self.duplicated,
-            dash(self.in_backup),
-            self.backup_lost,
-            dash(self.backup_repeats),
-            self.faults_injected,
-            self.retries,
-            self.torn_tails,
-            self.seconds
-        )
-    }
-
-    /// No loss, no duplicate, everything acknowledged, and every record
-    /// dead-lettered or stored as the run meant.
-    pub fn clean(&self) -> bool {
-        self.lost == 0
-            && self.duplicated == 0
-            && self.acknowledged == self.sent
-            && self.wrong_fate == 0
-            && self.dead_lettered == self.dead_expected
-            && self.backup_lost == 0
-    }
 }
 
 /// Run `fault` once and check every marker.
@@ -751,11 +474,6 @@ fn backed_up(
     row.in_backup = Some(found);
     row.backup_repeats = Some(repeats);
     row
-}
-
-/// A count, or `–` where it does not apply.
-fn dash(n: Option<usize>) -> String {
-    n.map_or_else(|| "–".to_string(), |n| n.to_string())
 }
 
 /// Torn tails `weir` logged that it cut back, in its log `log`.
