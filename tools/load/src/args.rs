@@ -114,6 +114,12 @@ pub(crate) struct Args {
     /// `securityhub`), and its fixtures by default.
     #[arg(long, default_value = "waf")]
     pub(crate) source: String,
+    /// The measured route's plugin from a component file instead of
+    /// `builtin:<--source>` (its index is still `--source`'s). The host
+    /// then checks its bodies as it does every third-party plugin's, so
+    /// compare a file only with another file (`--plugin` both times).
+    #[arg(long)]
+    pub(crate) plugin: Option<PathBuf>,
     /// Fixtures to build records from (default:
     /// `tests/fixtures/plugins/<source>`).
     #[arg(long)]

@@ -16,7 +16,7 @@ pub(crate) struct HostConfig {
 }
 
 /// Tenant `load` with route `/firehose/waf` (`builtin:<--source>`, WAF
-/// by default → the OpenSearch sink,
+/// by default, or the `--plugin` file → the OpenSearch sink,
 /// with `--plugin-config`), `[geoip]` from `--geoip-city`/`--geoip-asn`,
 /// plus `extra` TOML; TLS when asked.
 pub(crate) fn host_config(
@@ -51,7 +51,10 @@ pub(crate) fn host_config(
     text.push_str(&route(
         crate::drive::WAF_PATH,
         "load",
-        &format!("builtin:{}", args.source),
+        &args.plugin.as_ref().map_or_else(
+            || format!("builtin:{}", args.source),
+            |p| p.display().to_string(),
+        ),
         &args.source,
         "search",
     ));

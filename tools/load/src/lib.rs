@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full};
 
 pub mod faults;
 pub mod haproxy;
+pub mod opensearch;
 
 /// The largest `_bulk` body the null endpoint reads (far above any
 /// `bulk_max_bytes` a benchmark sets).

@@ -7,57 +7,15 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::Row;
 use super::sender::{Plan, Progress, marker};
+pub(super) use crate::opensearch::OpenSearch;
 
 /// Documents per page of the scroll.
 const PAGE: usize = 5000;
 
-/// The real OpenSearch node, for the checker's reads and the run's index.
-pub(super) struct OpenSearch {
-    url: String,
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
 impl OpenSearch {
-    /// The node at `url`.
-    pub(super) fn new(url: &str) -> OpenSearch {
-        OpenSearch {
-            url: url.trim_end_matches('/').to_string(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
-    }
-
-    /// `method path` with a JSON `body`: the status and the JSON answer.
-    async fn call(
-        &self,
-        method: http::Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> anyhow::Result<(u16, serde_json::Value)> {
-        let req = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.url))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(
-                body.map(|b| b.to_string()).unwrap_or_default(),
-            )))?;
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .with_context(|| format!("OpenSearch {path}"))?;
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or_default()))
-    }
-
     /// Create `index` with `field` mapped as `long`.
     pub(super) async fn create_index_with_long_field(
         &self,

@@ -2,7 +2,9 @@
 //! `--duration`), then `--soak-minutes` minutes at half that rate (or at
 //! `--rate`) on the same `weir serve`, with its RSS and open file
 //! descriptors sampled at the end of every minute; then the drift of
-//! both after the first `--soak-warmup-minutes` minutes (goal: < 5 %).
+//! both after the first `--soak-warmup-minutes` minutes (goal: < 5 %):
+//! from the last warm-up minute to the last minute, for the descriptors
+//! other than sockets too, and as the trend of a least-squares line.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -133,6 +135,52 @@ fn report_drift(minutes: &[Minute], warmup: usize) {
         last.fds,
         verdict(fds),
     );
+    // Sockets come and go with the connections (the generator's and the
+    // sink's pool); what leaks shows in the other descriptors and in the
+    // trend, which one minute's count does not swing.
+    let others = |m: &Minute| (m.fds - m.sockets.min(m.fds)) as f64;
+    let series = |f: &dyn Fn(&Minute) -> f64| after.iter().map(f).collect::<Vec<f64>>();
+    let sockets = series(&|m| m.sockets as f64);
+    println!(
+        "descriptors other than sockets {} → {} ({:+.1} %); sockets {}–{} after the warm-up",
+        others(base),
+        others(last),
+        drift(others(base), others(last)),
+        sockets.iter().copied().fold(f64::INFINITY, f64::min),
+        sockets.iter().copied().fold(0.0, f64::max),
+    );
+    println!(
+        "trend after the warm-up (least squares over minutes {} to {}, start to end of the fitted line): RSS {:+.1} %, open fds {:+.1} %, descriptors other than sockets {:+.1} %",
+        base_at + 1,
+        minutes.len(),
+        trend_percent(&series(&|m| m.rss_kib as f64)),
+        trend_percent(&series(&|m| m.fds as f64)),
+        trend_percent(&series(&others)),
+    );
+}
+
+/// The change from the start to the end of the least-squares line through
+/// `values` (one per minute), in percent of its start (0 for fewer than
+/// two values or a line starting at or below 0).
+fn trend_percent(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    if values.len() < 2 {
+        return 0.0;
+    }
+    let mean_x = (n - 1.0) / 2.0;
+    let mean_y = values.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (x, y) in values.iter().enumerate() {
+        let dx = x as f64 - mean_x;
+        sxy += dx * (y - mean_y);
+        sxx += dx * dx;
+    }
+    let slope = sxy / sxx;
+    let start = mean_y - slope * mean_x;
+    if start <= 0.0 {
+        return 0.0;
+    }
+    slope * (n - 1.0) / start * 100.0
 }
 
 /// The open file descriptors of the host's process (`/proc/<pid>/fd`),
@@ -149,4 +197,20 @@ fn open_fds(host: &Host) -> (usize, usize) {
         sockets += usize::from(target.to_string_lossy().starts_with("socket:"));
     }
     (fds, sockets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trend_percent;
+
+    #[test]
+    fn the_trend_is_the_fitted_lines_change() {
+        let line: Vec<f64> = (0..11).map(|x| 100.0 + x as f64).collect();
+        assert!((trend_percent(&line) - 10.0).abs() < 1e-9);
+        assert_eq!(trend_percent(&[16.0, 16.0, 16.0]), 0.0);
+        // one step up at the very end moves the line less than the step
+        let step = [16.0, 16.0, 16.0, 16.0, 17.0];
+        assert!(trend_percent(&step) > 0.0 && trend_percent(&step) < 100.0 / 16.0);
+        assert_eq!(trend_percent(&[5.0]), 0.0);
+    }
 }

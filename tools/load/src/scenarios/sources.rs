@@ -23,8 +23,9 @@ use crate::args::{Args, workspace};
 use crate::bodies::{build_bodies, fixture_records};
 use crate::config::host_config;
 use crate::drive::drive;
-use crate::host::Host;
+use crate::host::{Host, proc_cpu};
 use crate::report::Report;
+use weir_load::opensearch::{NodeStats, OpenSearch};
 
 /// CloudTrail events per CloudWatch Logs payload.
 const CWL_EVENTS: usize = 50;
@@ -70,6 +71,52 @@ struct Row {
     docs_per_record: f64,
     /// Records dead-lettered over both runs (a load set should have none).
     failed: f64,
+    /// Against a real node (`--target URL`): what it and Weir did over the
+    /// flat-out run, warm-up included.
+    node: Option<NodeShare>,
+}
+
+/// Weir's CPU beside the real node's over one run.
+struct NodeShare {
+    /// Weir's CPU seconds.
+    weir_cpu_s: f64,
+    /// The node's, and the documents it indexed, over the same span.
+    node: NodeStats,
+    /// The span, in seconds.
+    seconds: f64,
+}
+
+/// The node's statistics, Weir's CPU time and the time, at one instant.
+struct NodeMark(NodeStats, std::time::Duration, std::time::Instant);
+
+impl NodeMark {
+    /// Now (`None` without a real node).
+    async fn now(node: Option<&OpenSearch>, host: &Host) -> anyhow::Result<Option<NodeMark>> {
+        let Some(node) = node else {
+            return Ok(None);
+        };
+        let stats = node.node_stats().await?;
+        Ok(Some(NodeMark(
+            stats,
+            proc_cpu(host.pid()),
+            std::time::Instant::now(),
+        )))
+    }
+}
+
+impl NodeShare {
+    /// What happened from one mark to the next.
+    fn between(a: Option<NodeMark>, b: Option<NodeMark>) -> Option<NodeShare> {
+        let (NodeMark(n0, w0, t0), NodeMark(n1, w1, t1)) = (a?, b?);
+        Some(NodeShare {
+            weir_cpu_s: w1.saturating_sub(w0).as_secs_f64(),
+            node: NodeStats {
+                cpu_s: n1.cpu_s - n0.cpu_s,
+                indexed: n1.indexed - n0.indexed,
+            },
+            seconds: t1.duration_since(t0).as_secs_f64(),
+        })
+    }
 }
 
 /// Every source, plain and gzip, one after the other (`--sets` picks some).
@@ -129,7 +176,10 @@ async fn measure(s: &Setting<'_>, set: &LoadSet, gzip: bool) -> anyhow::Result<R
         }
     };
     let (r0, d0, f0) = counters(&host).await;
+    let node = (args.target != "null").then(|| OpenSearch::new(&args.target));
+    let before = NodeMark::now(node.as_ref(), &host).await?;
     let max = drive(&args, &host, &bodies, 0.0).await?;
+    let node = NodeShare::between(before, NodeMark::now(node.as_ref(), &host).await?);
     max.print(&format!("{name}: maximum rate"), &args, &host);
     let half_rate = max.tally.requests as f64 / max.window.as_secs_f64() / 2.0;
     let half = drive(&args, &host, &bodies, half_rate).await?;
@@ -149,6 +199,7 @@ async fn measure(s: &Setting<'_>, set: &LoadSet, gzip: bool) -> anyhow::Result<R
             f64::NAN
         },
         failed: f1 - f0,
+        node,
     })
 }
 
@@ -178,6 +229,34 @@ fn print_table(rows: &[Row]) {
             r.half.percentile_ms(0.99),
             r.max.peak_rss_kib.max(r.half.peak_rss_kib) as f64 / 1024.0,
             r.failed,
+        );
+    }
+    print_node_table(rows);
+}
+
+/// Against a real node: its indexing rate and Weir's share of the CPU both
+/// used over the flat-out runs.
+fn print_node_table(rows: &[Row]) {
+    if rows.iter().all(|r| r.node.is_none()) {
+        return;
+    }
+    println!(
+        "\n== against the real node (flat-out run, warm-up included; CPU from /proc for Weir, from _nodes/stats for the node)\n"
+    );
+    println!(
+        "| source | body | node documents/s | Weir CPU-s | node CPU-s | Weir's share of the CPU |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in rows {
+        let Some(n) = &r.node else { continue };
+        println!(
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} % |",
+            r.name,
+            if r.gzip { "gzip" } else { "plain" },
+            n.node.indexed / n.seconds.max(1e-9),
+            n.weir_cpu_s,
+            n.node.cpu_s,
+            100.0 * n.weir_cpu_s / (n.weir_cpu_s + n.node.cpu_s).max(1e-9),
         );
     }
 }

@@ -1,0 +1,3 @@
+module weir.invalid/go-null-bulk
+
+go 1.21
