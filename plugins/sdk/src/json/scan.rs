@@ -484,16 +484,8 @@ fn hex4(b: &[u8], at: usize) -> Option<u32> {
 /// For each test the lowest flagged byte of `(x - 0x01…) & !x & 0x80…` is the
 /// lowest zero byte of `x` (a borrow only flags bytes above a true one), so
 /// the lowest set bit of the three tests together is the first match.
-///
-/// Built with WebAssembly SIMD (`-C target-feature=+simd128`), sixteen bytes
-/// are tested at a time first ([`skip_plain_simd`]).
 #[inline]
 pub(crate) fn skip_plain(b: &[u8], mut i: usize) -> usize {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    match skip_plain_simd(b, i) {
-        Ok(found) => return found,
-        Err(rest) => i = rest,
-    }
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = b.get(i..i + 8) {
@@ -519,37 +511,6 @@ pub(crate) fn skip_plain(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// [`skip_plain`] sixteen bytes at a time with WebAssembly SIMD: `Ok` with
-/// the index of the first quote, backslash or control character, or `Err`
-/// with the first index of the last incomplete block of sixteen.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline]
-fn skip_plain_simd(b: &[u8], mut i: usize) -> Result<usize, usize> {
-    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, u64x2, v128_or};
-    while let Some(chunk) = b.get(i..i + 16) {
-        let (Ok(lo), Ok(hi)) = (
-            <[u8; 8]>::try_from(&chunk[..8]),
-            <[u8; 8]>::try_from(&chunk[8..]),
-        ) else {
-            break;
-        };
-        let v = u64x2(u64::from_le_bytes(lo), u64::from_le_bytes(hi));
-        let hits = v128_or(
-            v128_or(
-                u8x16_eq(v, u8x16_splat(b'"')),
-                u8x16_eq(v, u8x16_splat(b'\\')),
-            ),
-            u8x16_lt(v, u8x16_splat(0x20)),
-        );
-        let mask = u8x16_bitmask(hits);
-        if mask != 0 {
-            return Ok(i + mask.trailing_zeros() as usize);
-        }
-        i += 16;
-    }
-    Err(i)
 }
 
 #[cfg(test)]
