@@ -36,8 +36,6 @@ mod memo;
 mod roots;
 mod write;
 
-use std::fmt::Write as _;
-
 #[cfg(any(test, feature = "testing"))]
 pub(crate) use geo::clear_geoip_cache;
 pub use geo::{GEOIP_CACHE_ENTRIES, is_public};
@@ -231,7 +229,9 @@ impl Ecs<'_> {
         if let Some(n) = self.iana_number {
             o.key(k!("iana_number"));
             // a keyword in ECS: written as a string
-            let _ = write!(o.out, "\"{n}\"");
+            o.out.push('"');
+            crate::json::push_u64(o.out, u64::from(n));
+            o.out.push('"');
         }
         o.num(k!("bytes"), self.bytes);
         o.num(k!("packets"), self.packets);

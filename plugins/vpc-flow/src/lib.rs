@@ -51,7 +51,6 @@
 mod ecs;
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use serde::Deserialize;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
@@ -444,9 +443,13 @@ fn flow_line_fields(
         match kind {
             FieldKind::Text => weir_plugin_sdk::push_json_string(&mut body, value),
             FieldKind::Integer => {
-                let n = parse_integer(value)
-                    .ok_or_else(|| format!("`{name}` must be a number or `-`, got {value:?}"))?;
-                let _ = write!(body, "{n}");
+                if parse_integer(value).is_none() {
+                    return Err(format!("`{name}` must be a number or `-`, got {value:?}"));
+                }
+                // the digits as written, without leading zeros (what the
+                // number prints as, without formatting it)
+                let digits = value.trim_start_matches('0');
+                body.push_str(if digits.is_empty() { "0" } else { digits });
             }
             FieldKind::EpochSeconds => {
                 let iso = parse_integer(value)
@@ -476,7 +479,11 @@ fn flow_line_fields(
     body.push('}');
     if let Some(iso) = start_iso {
         // `@timestamp` first: the flow's start (a member follows: `start`).
-        body.insert_str(1, &format!("\"@timestamp\":\"{iso}\","));
+        let mut first = String::with_capacity(iso.len() + 17);
+        first.push_str("\"@timestamp\":\"");
+        first.push_str(&iso);
+        first.push_str("\",");
+        body.insert_str(1, &first);
     }
     if with_ecs {
         ecs.append_to(&mut body);

@@ -463,6 +463,8 @@ fn values_are_json_escaped() {
     };
     let d = ok_docs(transform_record(b"02 0080", &cfg));
     assert_eq!(d[0].body, r#"{"version":2,"srcport":80}"#);
+    let d = ok_docs(transform_record(b"0 000", &cfg));
+    assert_eq!(d[0].body, r#"{"version":0,"srcport":0}"#);
 }
 
 #[test]

@@ -115,8 +115,9 @@ fn fast_path(record: &[u8], ecs: bool) -> Option<Outcome> {
             return None;
         };
         let text = value.text;
-        if text.contains("\"@timestamp\"") {
-            // its own `@timestamp`: the full path replaces it (no duplicate key)
+        if value.roots.has_timestamp() {
+            // its own top-level `@timestamp`: the full path replaces it (no
+            // duplicate key); the scan has told (no search of the text)
             return None;
         }
         let digits = &text[range.clone()];
@@ -290,6 +291,8 @@ mod tests {
             br#"{"timestamp":1,"httpRequest":{"headers":[{"value":"v\"1\u00e9","name":"USER-AGENT"}]}}"#,
             br#"{"timestamp":1,"httpRequest":{"headers":[{"name":"User-Agent","value":5},{"name":"x","value":"y"},{"name":"user-agent","value":"2nd"}]}}"#,
             br#"{"timestamp":1,"httpRequest":{"headers":[{"name":"Host","value":{"name":"User-Agent","value":"no"}},{"value":"no"}]}}"#,
+            // an `@timestamp` that is not a top-level key
+            br#"{"timestamp":1,"a":{"@timestamp":2},"b":"\"@timestamp\":3"}"#,
         ] {
             let fast = fast_path(record, ecs).expect("fast path taken");
             // each body is made at its size: handed to the host (which

@@ -4,15 +4,27 @@ use super::ROOTS;
 
 /// Which ECS roots a document already has as top-level keys (a bit per
 /// entry of [`ROOTS`]); [`Ecs::append_to`](super::Ecs::append_to) skips them.
+/// One more bit tells whether it has a top-level `@timestamp`
+/// ([`Roots::has_timestamp`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Roots(u16);
+
+/// The bit of a top-level `@timestamp` (after the roots' bits).
+const TIMESTAMP: u16 = 1 << ROOTS.len();
 
 impl Roots {
     /// No root present.
     pub const NONE: Roots = Roots(0);
-    /// Every root present (nothing is appended): for a document whose keys
-    /// cannot be told.
-    pub const ALL: Roots = Roots((1 << ROOTS.len()) - 1);
+    /// Every root present (nothing is appended), and `@timestamp`: for a
+    /// document whose keys cannot be told.
+    pub const ALL: Roots = Roots(((1 << ROOTS.len()) - 1) | TIMESTAMP);
+
+    /// Whether the document has a top-level `@timestamp` key, or may have
+    /// one (its keys cannot be told: [`Roots::ALL`]). Plugins that write
+    /// `@timestamp` first take their full path then (no duplicate key).
+    pub fn has_timestamp(self) -> bool {
+        self.0 & TIMESTAMP != 0
+    }
 
     /// Note a top-level key (anything but a root is ignored).
     pub fn mark(&mut self, key: &str) {
@@ -23,6 +35,9 @@ impl Roots {
     pub(crate) fn mark_bytes(&mut self, key: &[u8]) {
         // Cheap first test: every root is 3..=11 bytes, lowercase ASCII.
         if !(3..=11).contains(&key.len()) || !key[0].is_ascii_lowercase() {
+            if key.len() == 10 && key[0] == b'@' && key == b"@timestamp" {
+                self.0 |= TIMESTAMP;
+            }
             return;
         }
         if let Some(i) = ROOTS.iter().position(|r| r.as_bytes() == key) {

@@ -244,6 +244,23 @@ fn scan_reports_the_roots() {
 }
 
 #[test]
+fn scan_tells_a_top_level_timestamp() {
+    let scanned = crate::json::scan(
+        br#"{"@timestamp":"x","a":1} {"a":{"@timestamp":1},"b":"\"@timestamp\""} {"@timestampx":1}"#,
+        "a",
+    )
+    .unwrap();
+    let has: Vec<bool> = scanned.iter().map(|s| s.roots.has_timestamp()).collect();
+    // only a top-level key counts, not one nested or inside a string
+    assert_eq!(has, [true, false, false]);
+    assert!(!scanned[0].roots.contains("event"));
+    // keys that cannot be told may hold one
+    let escaped = crate::json::scan(br#"{"\u0040timestamp":1}"#, "a").unwrap();
+    assert!(escaped[0].roots.has_timestamp());
+    assert!(!Roots::NONE.has_timestamp());
+}
+
+#[test]
 fn arns_and_protocols() {
     assert_eq!(
         arn_region_account("arn:aws:wafv2:us-east-1:123456789012:regional/webacl/a/b"),

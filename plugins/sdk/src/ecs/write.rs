@@ -1,6 +1,5 @@
 //! [`Obj`]: the JSON writer of the ECS members.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use crate::json::push_json_string;
@@ -69,7 +68,7 @@ impl Obj<'_> {
     pub(super) fn num(&mut self, key: &str, value: Option<u64>) {
         if let Some(value) = value {
             self.key(key);
-            let _ = write!(self.out, "{value}");
+            crate::json::push_u64(self.out, value);
         }
     }
 

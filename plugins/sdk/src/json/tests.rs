@@ -130,3 +130,23 @@ fn same_is_equality() {
     assert!(!same_str(Some(""), None));
     assert!(same_str(Some("wafv2"), Some("wafv2")));
 }
+
+#[test]
+fn push_u64_writes_what_format_writes() {
+    for n in [
+        0,
+        1,
+        9,
+        10,
+        99,
+        100,
+        65_535,
+        1_234_567_890,
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        let mut out = "x".to_string();
+        super::push_u64(&mut out, n);
+        assert_eq!(out, format!("x{n}"));
+    }
+}
