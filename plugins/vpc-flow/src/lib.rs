@@ -443,13 +443,7 @@ fn flow_line_fields(
         match kind {
             FieldKind::Text => weir_plugin_sdk::push_json_string(&mut body, value),
             FieldKind::Integer => {
-                if parse_integer(value).is_none() {
-                    return Err(format!("`{name}` must be a number or `-`, got {value:?}"));
-                }
-                // the digits as written, without leading zeros (what the
-                // number prints as, without formatting it)
-                let digits = value.trim_start_matches('0');
-                body.push_str(if digits.is_empty() { "0" } else { digits });
+                push_integer(&mut body, name, value)?;
             }
             FieldKind::EpochSeconds => {
                 let iso = parse_integer(value)
@@ -479,11 +473,7 @@ fn flow_line_fields(
     body.push('}');
     if let Some(iso) = start_iso {
         // `@timestamp` first: the flow's start (a member follows: `start`).
-        let mut first = String::with_capacity(iso.len() + 17);
-        first.push_str("\"@timestamp\":\"");
-        first.push_str(&iso);
-        first.push_str("\",");
-        body.insert_str(1, &first);
+        insert_at_timestamp(&mut body, &iso);
     }
     if with_ecs {
         ecs.append_to(&mut body);
@@ -497,6 +487,27 @@ fn flow_line_fields(
         doc = doc.with_id(id);
     }
     Ok(Some(doc))
+}
+
+/// Append integer field `name`'s `value` to `body`: the digits as
+/// written, without leading zeros (what the number prints as, without
+/// formatting it); an error when it is not a `u64`.
+fn push_integer(body: &mut String, name: &str, value: &str) -> Result<(), String> {
+    if parse_integer(value).is_none() {
+        return Err(format!("`{name}` must be a number or `-`, got {value:?}"));
+    }
+    let digits = value.trim_start_matches('0');
+    body.push_str(if digits.is_empty() { "0" } else { digits });
+    Ok(())
+}
+
+/// Make `"@timestamp":"<iso>",` the first member of the object in `body`.
+fn insert_at_timestamp(body: &mut String, iso: &str) {
+    let mut first = String::with_capacity(iso.len() + 17);
+    first.push_str("\"@timestamp\":\"");
+    first.push_str(iso);
+    first.push_str("\",");
+    body.insert_str(1, &first);
 }
 
 fn field_count_error(got: usize, format: &Format) -> String {

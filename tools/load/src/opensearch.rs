@@ -9,6 +9,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+/// The largest answer read from the node (a scroll page of 5,000 small
+/// documents is a few MB).
+const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+
 /// The real OpenSearch node at one URL (plain HTTP, no credentials).
 pub struct OpenSearch {
     url: String,
@@ -55,7 +59,13 @@ impl OpenSearch {
             .await
             .with_context(|| format!("OpenSearch {path}"))?;
         let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await?.to_bytes();
+        // Bounded: a search page or the node's stats, far below the limit.
+        #[allow(clippy::disallowed_methods)]
+        let bytes = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("OpenSearch {path}: {e}"))?
+            .to_bytes();
         Ok((status, serde_json::from_slice(&bytes).unwrap_or_default()))
     }
 
