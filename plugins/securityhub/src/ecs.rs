@@ -23,6 +23,12 @@ use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
 
 /// The ECS members of a finding (`"event":{…},…`, no braces; empty when none).
 pub(crate) fn members(finding: &Map<String, Value>) -> String {
+    members_with(finding, Roots::of_map(finding))
+}
+
+/// [`members`] from the fields ECS reads (`finding` may hold only those),
+/// skipping the roots the finding has (`present`).
+pub(crate) fn members_with(finding: &Map<String, Value>, present: Roots) -> String {
     let s = |key: &str| finding.get(key).and_then(Value::as_str);
     let network = finding.get("Network").and_then(Value::as_object);
     let net = |key: &str| network.and_then(|n| n.get(key));
@@ -72,7 +78,7 @@ pub(crate) fn members(finding: &Map<String, Value>) -> String {
         related_ip: related,
         ..Ecs::default()
     }
-    .to_members(Roots::of_map(finding))
+    .to_members(present)
 }
 
 /// `event.category` from the finding's `Types` (`namespace/category/classifier`).

@@ -54,6 +54,7 @@
 //!   `false` leaves them out.
 
 mod ecs;
+mod fast;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
@@ -162,6 +163,14 @@ fn default_index<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 /// The documents of a record's text: EventBridge events and/or bare
 /// findings. `Ok(None)` when every value is deliberately dropped.
 pub fn text_documents(text: &str, config: &Config) -> Result<Option<Vec<Document>>, String> {
+    match fast::documents(text, config) {
+        Some(docs) => Ok(Some(docs)),
+        None => full_documents(text, config),
+    }
+}
+
+/// [`text_documents`] through a full parse of every value.
+pub fn full_documents(text: &str, config: &Config) -> Result<Option<Vec<Document>>, String> {
     let (values, ignored) = json_values_lenient(text)?;
     if ignored > 0 {
         weir_plugin_sdk::log(
@@ -300,15 +309,7 @@ pub fn finding_document(finding: Value, config: &Config) -> Result<Document, Str
     };
     let id = finding_id(map, config.keep_history)?;
     let index = index_for(map.get("ProductArn").and_then(Value::as_str), config);
-    let created = map
-        .get("CreatedAt")
-        .and_then(Value::as_str)
-        .and_then(weir_plugin_sdk::iso_to_epoch_ms);
-    let at_timestamp = ["UpdatedAt", "CreatedAt"]
-        .iter()
-        .filter_map(|field| map.get(*field).and_then(Value::as_str))
-        .find_map(weir_plugin_sdk::iso_to_epoch_ms)
-        .and_then(weir_plugin_sdk::epoch_ms_to_iso);
+    let (created, at_timestamp) = finding_times(map);
     let ecs_members = if config.ecs {
         ecs::members(map)
     } else {
@@ -330,6 +331,21 @@ pub fn finding_document(finding: Value, config: &Config) -> Result<Document, Str
         doc = doc.with_timestamp_ms(ms);
     }
     Ok(doc)
+}
+
+/// A finding's `CreatedAt` (epoch ms: the document's time, and its index
+/// day) and its `@timestamp`: `UpdatedAt`, else `CreatedAt` (ISO-8601).
+fn finding_times(map: &Map<String, Value>) -> (Option<i64>, Option<String>) {
+    let created = map
+        .get("CreatedAt")
+        .and_then(Value::as_str)
+        .and_then(weir_plugin_sdk::iso_to_epoch_ms);
+    let at_timestamp = ["UpdatedAt", "CreatedAt"]
+        .iter()
+        .filter_map(|field| map.get(*field).and_then(Value::as_str))
+        .find_map(weir_plugin_sdk::iso_to_epoch_ms)
+        .and_then(weir_plugin_sdk::epoch_ms_to_iso);
+    (created, at_timestamp)
 }
 
 /// The document id of a finding: `Id`, or `Id@UpdatedAt` when keeping history.

@@ -492,3 +492,83 @@ fn ecs_network_of_a_finding() {
 }
 
 weir_plugin_sdk::golden_test!(SecurityHub, "securityhub");
+
+/// A document as (id, index, time, body as JSON).
+type Comparable = (Option<String>, Option<String>, Option<i64>, Value);
+
+/// The documents of a record, comparable.
+fn comparable(docs: Vec<Document>) -> Vec<Comparable> {
+    docs.into_iter()
+        .map(|d| {
+            let body: Value = serde_json::from_str(&d.body).unwrap();
+            (d.id, d.index, d.timestamp_ms, body)
+        })
+        .collect()
+}
+
+#[test]
+fn the_fast_path_gives_the_full_parses_documents() {
+    let composite = fixture!("derived_composite-multi-product-findings-imported.in");
+    let custom = json!({
+        "detail-type": "Security Hub Findings - Custom Action",
+        "source": "aws.securityhub",
+        "detail": {"findings": [
+            {"Id": "a", "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty",
+             "UpdatedAt": "2024-01-02T03:04:05.678Z", "CreatedAt": "2024-01-01T00:00:00Z",
+             "Network": {"SourceIpV4": "8.8.8.8", "SourcePort": 53, "Protocol": "UDP", "Direction": "IN"},
+             "ProductFields": {"x/ipAddressV4": "1.1.1.1"}, "Types": ["TTPs/Discovery"],
+             "source": {"kept": true}, "Title": 5, "Region": null},
+            {"Id": "b", "CreatedAt": "not a date", "Nested": {"@timestamp": "x"}}
+        ]}
+    })
+    .to_string();
+    // one line each, as EventBridge writes events (the fixtures are
+    // pretty-printed: the fast path leaves those to the full parse)
+    let one_line = |raw: &[u8]| serde_json::from_slice::<Value>(raw).unwrap().to_string();
+    let records = [
+        one_line(composite),
+        one_line(fixture!("asr_CIS-1.3.in")),
+        one_line(fixture!("asr_afsbp-ec2.7.in")),
+        custom,
+    ];
+    let pretty = std::str::from_utf8(composite).unwrap();
+    assert!(fast::documents(pretty, &Config::default()).is_none());
+    for config in [
+        Config::default(),
+        Config {
+            ecs: false,
+            ..Config::default()
+        },
+        Config {
+            keep_history: true,
+            ..Config::default()
+        },
+    ] {
+        for text in &records {
+            let Some(fast) = fast::documents(text, &config) else {
+                // keep_history needs `UpdatedAt` everywhere: the custom
+                // record's second finding has none, so it takes the full parse
+                assert!(config.keep_history, "fast path not taken: {text}");
+                continue;
+            };
+            let full = full_documents(text, &config).unwrap().unwrap();
+            assert!(!fast.is_empty());
+            assert_eq!(comparable(fast), comparable(full), "{text}");
+        }
+    }
+    // what it leaves to the full parse
+    for unusual in [
+        r#"{"detail-type":"x","detail":{"findings":[{"Id":"a","@timestamp":"t"}]}}"#,
+        r#"{"detail-type":"x","detail":{"findings":[{"\u0049d":"a"}]}}"#,
+        r#"{"detail-type":"x","detail":{"findings":[{"Id":5}]}}"#,
+        r#"{"detail-type":"x","detail":[[{"Id":"a"}]]}"#,
+        r#"{"detail-type":"x","detail":{"findings":[{"Id":"a"}]}} {"Id":"b"}"#,
+        r#"["x",{"findings":[{"Id":"a"}]}]"#,
+        r#"{"Id":"a","SchemaVersion":"2018-10-08"}"#,
+    ] {
+        assert!(
+            fast::documents(unusual, &Config::default()).is_none(),
+            "{unusual}"
+        );
+    }
+}
