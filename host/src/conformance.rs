@@ -162,6 +162,19 @@ struct Harness {
     config: String,
 }
 
+impl Harness {
+    /// The batch context every call of the harness gets.
+    fn context(&self) -> BatchContext {
+        BatchContext {
+            tenant: "plugin-test".into(),
+            route: "plugin-test".into(),
+            request_id: "plugin-test".into(),
+            config: self.config.clone(),
+            ..BatchContext::default()
+        }
+    }
+}
+
 /// Run every check on `options.plugin`. Never fails: what goes wrong is a
 /// failed check in the report.
 pub fn run(options: &Options) -> Report {
@@ -382,13 +395,7 @@ fn run_checked(
 ) -> Option<Vec<Outcome>> {
     let mut check = Check::new(name);
     check.records = records.len();
-    let ctx = BatchContext {
-        tenant: "plugin-test".into(),
-        route: "plugin-test".into(),
-        request_id: "plugin-test".into(),
-        config: harness.config.clone(),
-        ..BatchContext::default()
-    };
+    let ctx = harness.context();
     let result = harness
         .plugin
         .transform_with(&ctx, records, &harness.limits);
@@ -462,13 +469,7 @@ fn determinism(
     let case = name.split_once('/').map_or(name, |(_, c)| c);
     let mut check = Check::new(format!("determinism/{case}"));
     check.records = records.len();
-    let ctx = BatchContext {
-        tenant: "plugin-test".into(),
-        route: "plugin-test".into(),
-        request_id: "plugin-test".into(),
-        config: harness.config.clone(),
-        ..BatchContext::default()
-    };
+    let ctx = harness.context();
     match harness
         .plugin
         .transform_with(&ctx, records, &harness.limits)
