@@ -1,83 +1,110 @@
 //! The common case without a `serde_json::Value` tree of the event: one
 //! EventBridge event with `detail.findings`, on one line, each finding's document made
 //! of its own text (`@timestamp` spliced in first, the ECS fields
-//! appended), and only the fields the document needs parsed. Anything
+//! appended), and only the fields the document needs parsed. One scan
+//! ([`scan_visit`]) checks the whole event and reports each finding's
+//! top-level members, so the event's bytes are read once. Anything
 //! unusual (several values, a finding with its own `@timestamp`, escaped
-//! keys, an error) is left to the full parse ([`crate::text_documents`]),
-//! which gives the same documents and words the errors; a test checks
-//! both give the same documents.
+//! keys, a key twice, an error) is left to the full parse
+//! ([`crate::text_documents`]), which gives the same documents and words
+//! the errors; a test checks both give the same documents.
 
-use std::borrow::Cow;
+use std::ops::Range;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use weir_plugin_sdk::Document;
-use weir_plugin_sdk::json::Member;
+use weir_plugin_sdk::ecs::Roots;
+use weir_plugin_sdk::json::{Member, Visit, VisitAt, scan_visit};
 
 use crate::Config;
 
-/// An EventBridge event, its `detail` left as text.
-#[derive(Deserialize)]
-struct Event<'a> {
-    /// Required, so that a bare finding takes the full parse.
-    #[serde(rename = "detail-type", borrow)]
-    _detail_type: Cow<'a, str>,
-    #[serde(borrow)]
-    detail: &'a RawValue,
-}
-
-/// An event's `detail`, its findings left as text.
-#[derive(Deserialize)]
-struct Detail<'a> {
-    #[serde(borrow)]
-    findings: Vec<&'a RawValue>,
-}
-
 /// The members of a finding its document needs (the id, the index, the
-/// times and the ECS fields), parsed; the rest is only skipped.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Fields {
-    id: Option<Value>,
-    product_arn: Option<Value>,
-    created_at: Option<Value>,
-    updated_at: Option<Value>,
-    product_name: Option<Value>,
-    aws_account_id: Option<Value>,
-    region: Option<Value>,
-    generator_id: Option<Value>,
-    title: Option<Value>,
-    types: Option<Value>,
-    network: Option<Value>,
-    product_fields: Option<Value>,
+/// times and the ECS fields); the rest is only checked.
+const FIELDS: [&str; 12] = [
+    "Id",
+    "ProductArn",
+    "CreatedAt",
+    "UpdatedAt",
+    "ProductName",
+    "AwsAccountId",
+    "Region",
+    "GeneratorId",
+    "Title",
+    "Types",
+    "Network",
+    "ProductFields",
+];
+
+/// What the scan reports: the event's `detail-type` and `detail`,
+/// `detail.findings`, and every top-level member of each finding.
+const INTO: [VisitAt<'static>; 3] = [
+    VisitAt::only(&[], &[b"detail-type", b"detail"]),
+    VisitAt::only(&[b"detail"], &[b"findings"]),
+    VisitAt::all(&[b"detail", b"findings"]),
+];
+
+/// One finding as the scan saw it.
+struct Found<'a> {
+    /// The offset of its `{` in the event.
+    object: usize,
+    /// The end of its last member's value.
+    end: usize,
+    /// The ECS roots (and `@timestamp`) among its keys.
+    roots: Roots,
+    /// The values of [`FIELDS`], as text (and the string when it has no
+    /// escapes).
+    fields: [Option<(&'a str, Option<&'a str>)>; 12],
 }
 
-impl Fields {
-    /// The fields as a (small) map, for the functions the full parse uses.
-    fn into_map(self) -> Map<String, Value> {
-        let mut map = Map::with_capacity(12);
-        for (key, value) in [
-            ("Id", self.id),
-            ("ProductArn", self.product_arn),
-            ("CreatedAt", self.created_at),
-            ("UpdatedAt", self.updated_at),
-            ("ProductName", self.product_name),
-            ("AwsAccountId", self.aws_account_id),
-            ("Region", self.region),
-            ("GeneratorId", self.generator_id),
-            ("Title", self.title),
-            ("Types", self.types),
-            ("Network", self.network),
-            ("ProductFields", self.product_fields),
-        ] {
-            // `null` is left out: every use reads these as strings,
-            // arrays or objects (and an error takes the full parse)
-            if let Some(value) = value {
-                map.insert(key.to_string(), value);
-            }
+/// What one scan of an event found; `unusual`: leave it to the full parse.
+#[derive(Default)]
+struct Seen<'a> {
+    detail_type: bool,
+    findings: Option<Range<usize>>,
+    found: Vec<Found<'a>>,
+    unusual: bool,
+}
+
+impl<'a> Seen<'a> {
+    fn visit(&mut self, v: &Visit<'_, 'a>) {
+        if v.escaped || v.value != 0 {
+            self.unusual = true;
+            return;
         }
-        map
+        match v.at {
+            0 => self.detail_type |= v.key == b"detail-type",
+            1 => {
+                self.unusual |= self.findings.is_some();
+                self.findings = Some(v.range.clone());
+            }
+            _ => self.member(v),
+        }
+    }
+
+    /// A top-level member of a finding.
+    fn member(&mut self, v: &Visit<'_, 'a>) {
+        let found = match self.found.last_mut() {
+            Some(f) if f.object == v.object => f,
+            _ => {
+                self.found.push(Found {
+                    object: v.object,
+                    end: 0,
+                    roots: Roots::NONE,
+                    fields: [None; 12],
+                });
+                let Some(f) = self.found.last_mut() else {
+                    return;
+                };
+                f
+            }
+        };
+        found.end = v.range.end;
+        found.roots.mark_bytes(v.key);
+        if let Some(i) = FIELDS.iter().position(|f| f.as_bytes() == v.key) {
+            // a key twice: the full parse keeps the last, as `serde_json` does
+            self.unusual |= found.fields[i].is_some();
+            found.fields[i] = Some((v.raw, v.plain));
+        }
     }
 }
 
@@ -89,38 +116,106 @@ pub(crate) fn documents(text: &str, config: &Config) -> Option<Vec<Document>> {
     // A document body is its finding's text: one line, as EventBridge
     // writes events (a pretty-printed event takes the full parse, which
     // writes compact bodies).
-    if !text.starts_with('{') || text.contains('\n') || text.contains('\r') {
+    if !text.starts_with('{') || has_line_break(text.as_bytes()) {
         return None;
     }
-    let event: Event<'_> = serde_json::from_str(text).ok()?;
-    let detail = event.detail.get();
-    if !detail.starts_with('{') {
+    let mut seen = Seen::default();
+    let scanned = scan_visit(text.as_bytes(), "detail", &INTO, |v| seen.visit(v))?;
+    let [only] = scanned.as_slice() else {
+        return None;
+    };
+    let Member::At(detail) = &only.member else {
+        return None;
+    };
+    if seen.unusual || !seen.detail_type || !text.get(detail.clone())?.starts_with('{') {
         return None;
     }
-    let detail: Detail<'_> = serde_json::from_str(detail).ok()?;
-    detail
-        .findings
+    let spans = finding_spans(text.as_bytes(), seen.findings?, &seen.found)?;
+    seen.found
         .iter()
-        .map(|f| finding_document(f.get(), config))
+        .zip(spans)
+        .map(|(found, span)| finding_document(text.get(span)?, found, config))
         .collect()
+}
+
+/// Each finding's text, when the `findings` array at `array` holds the
+/// `found` objects and nothing else (an empty object or a value that is
+/// not an object is not visited: the full parse takes those).
+fn finding_spans(b: &[u8], array: Range<usize>, found: &[Found<'_>]) -> Option<Vec<Range<usize>>> {
+    let ws = |mut i: usize| {
+        while let Some(b' ' | b'\t') = b.get(i) {
+            i += 1;
+        }
+        i
+    };
+    if b.get(array.start) != Some(&b'[') || found.is_empty() {
+        return None;
+    }
+    let mut i = ws(array.start + 1);
+    let mut spans = Vec::with_capacity(found.len());
+    for (n, f) in found.iter().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b',') {
+                return None;
+            }
+            i = ws(i + 1);
+        }
+        let close = ws(f.end);
+        if i != f.object || b.get(close) != Some(&b'}') {
+            return None;
+        }
+        spans.push(f.object..close + 1);
+        i = ws(close + 1);
+    }
+    (i + 1 == array.end && b.get(i) == Some(&b']')).then_some(spans)
+}
+
+/// Whether `b` holds a `\n` or `\r`, eight bytes at a time (`b < 0x0E`
+/// flags those; in valid JSON the only other such byte is a tab, checked
+/// apart).
+fn has_line_break(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            return true;
+        };
+        let w = u64::from_le_bytes(bytes);
+        if (w.wrapping_sub(LO * 0x0E) & !w & HI) != 0
+            && chunk.iter().any(|&c| c == b'\n' || c == b'\r')
+        {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c == b'\n' || c == b'\r')
+}
+
+/// The fields as a (small) map, for the functions the full parse uses;
+/// `null` is left out (every use reads these as strings, arrays or
+/// objects).
+fn field_map(found: &Found<'_>) -> Option<Map<String, Value>> {
+    let mut map = Map::with_capacity(12);
+    for (name, field) in FIELDS.iter().zip(&found.fields) {
+        let value = match field {
+            None => continue,
+            Some((_, Some(plain))) => Value::String((*plain).to_string()),
+            Some((raw, None)) => serde_json::from_str(raw).ok()?,
+        };
+        if !value.is_null() {
+            map.insert((*name).to_string(), value);
+        }
+    }
+    Some(map)
 }
 
 /// The document of one finding's text, as [`crate::finding_document`]
 /// makes it; `None` for anything it would do otherwise or refuse.
-fn finding_document(raw: &str, config: &Config) -> Option<Document> {
-    if !raw.starts_with('{') {
+fn finding_document(raw: &str, found: &Found<'_>, config: &Config) -> Option<Document> {
+    if found.roots.has_timestamp() {
         return None;
     }
-    // one pass: valid JSON, its top-level keys (ECS roots), no `@timestamp`
-    let scanned = weir_plugin_sdk::json::scan(raw.as_bytes(), "@timestamp")?;
-    let [only] = scanned.as_slice() else {
-        return None;
-    };
-    if only.member != Member::Absent || only.roots.has_timestamp() {
-        return None;
-    }
-    let roots = only.roots;
-    let map = serde_json::from_str::<Fields>(raw).ok()?.into_map();
+    let map = field_map(found)?;
     let id = crate::finding_id(&map, config.keep_history).ok()?;
     let index = crate::index_for(map.get("ProductArn").and_then(Value::as_str), config);
     let (created, at_timestamp) = crate::finding_times(&map);
@@ -138,11 +233,32 @@ fn finding_document(raw: &str, config: &Config) -> Option<Document> {
         None => raw.to_string(),
     };
     if config.ecs {
-        weir_plugin_sdk::ecs::append_members(&mut body, &crate::ecs::members_with(&map, roots));
+        weir_plugin_sdk::ecs::append_members(
+            &mut body,
+            &crate::ecs::members_with(&map, found.roots),
+        );
     }
     let mut doc = Document::new(body).with_id(id).with_index(index);
     if let Some(ms) = created {
         doc = doc.with_timestamp_ms(ms);
     }
     Some(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_line_break;
+
+    #[test]
+    fn line_breaks_are_found_anywhere_and_tabs_are_not_ones() {
+        assert!(!has_line_break(b""));
+        assert!(!has_line_break(b"{\"a\":\t1}\t\t\t\t\t\t\t\t\t"));
+        for n in 0..20 {
+            for c in [b'\n', b'\r'] {
+                let mut text = vec![b'x'; 20];
+                text[n] = c;
+                assert!(has_line_break(&text), "{n} {c}");
+            }
+        }
+    }
 }

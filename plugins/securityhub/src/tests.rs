@@ -530,6 +530,8 @@ fn the_fast_path_gives_the_full_parses_documents() {
         one_line(fixture!("asr_CIS-1.3.in")),
         one_line(fixture!("asr_afsbp-ec2.7.in")),
         custom,
+        // spaces and tabs between the findings are kept out of their texts
+        "{\"detail-type\": \"x\", \"detail\": {\"findings\": [ {\"Id\": \"a\", \"Region\": \"eu-west-1\"} ,\t{\"Id\":\"b\",\"Types\":[\"T\"]} ]}}".to_string(),
     ];
     let pretty = std::str::from_utf8(composite).unwrap();
     assert!(fast::documents(pretty, &Config::default()).is_none());
@@ -565,6 +567,14 @@ fn the_fast_path_gives_the_full_parses_documents() {
         r#"{"detail-type":"x","detail":{"findings":[{"Id":"a"}]}} {"Id":"b"}"#,
         r#"["x",{"findings":[{"Id":"a"}]}]"#,
         r#"{"Id":"a","SchemaVersion":"2018-10-08"}"#,
+        r#"{"detail-type":"x","detail":{"findings":[{"Id":"a"},{}]}}"#,
+        r#"{"detail-type":"x","detail":{"findings":[{"Id":"a"},5]}}"#,
+        r#"{"detail-type":"x","detail":{"findings":[[{"Id":"a"}]]}}"#,
+        r#"{"detail-type":"x","detail":{"findings":[]}}"#,
+        r#"{"detail-type":"x","detail":{"findings":[{"Id":"a","Id":"b"}]}}"#,
+        r#"{"detail-type":"x","detail":{"findings":[{"Id":"a"}],"findings":[{"Id":"b"}]}}"#,
+        r#"{"detail":{"findings":[{"Id":"a"}]}}"#,
+        r#"{"detail-type":"x","detail":{"findings":{"Id":"a"}}}"#,
     ] {
         assert!(
             fast::documents(unusual, &Config::default()).is_none(),

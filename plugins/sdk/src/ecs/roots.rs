@@ -32,7 +32,7 @@ impl Roots {
     }
 
     /// [`Roots::mark`] of a key's UTF-8 bytes.
-    pub(crate) fn mark_bytes(&mut self, key: &[u8]) {
+    pub fn mark_bytes(&mut self, key: &[u8]) {
         // Cheap first test: every root is 3..=11 bytes, lowercase ASCII.
         if !(3..=11).contains(&key.len()) || !key[0].is_ascii_lowercase() {
             if key.len() == 10 && key[0] == b'@' && key == b"@timestamp" {
