@@ -1,33 +1,11 @@
 //! CloudTrail events: their documents (from a trail file's `Records`, a
 //! bare event, or a log event's message) and identity.
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 use serde_json::Value;
 use weir_plugin_sdk::Document;
 
 use crate::ecs::TrailFields;
-
-/// The `eventID` and `eventTime` (epoch ms, within 1970..=9999) of a
-/// CloudTrail event carried in a log event's message, when it is one (both
-/// present and usable).
-pub(crate) fn cloudtrail_identity(message: &str) -> Option<(String, i64)> {
-    #[derive(Deserialize)]
-    struct Identity<'a> {
-        #[serde(rename = "eventID", borrow)]
-        event_id: Option<Cow<'a, str>>,
-        #[serde(rename = "eventTime", borrow)]
-        event_time: Option<Cow<'a, str>>,
-    }
-    let json = message.get(message.find('{')?..)?.trim_end();
-    let ids: Identity<'_> = serde_json::from_str(json).ok()?;
-    let event_id = ids.event_id.filter(|s| !s.is_empty())?;
-    let ms = weir_plugin_sdk::iso_to_epoch_ms(&ids.event_time?)?;
-    (0..=weir_plugin_sdk::MAX_EPOCH_MS)
-        .contains(&ms)
-        .then(|| (event_id.into_owned(), ms))
-}
 
 /// The document of one record of a CloudTrail log file: `@timestamp`
 /// first (`eventTime` as ISO-8601 UTC with milliseconds, when usable; the

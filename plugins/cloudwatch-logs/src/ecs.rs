@@ -28,80 +28,80 @@ use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
 
 /// The fields of a CloudTrail event that ECS fields come from, and the ECS
 /// roots it has itself (their values skipped).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(bound(deserialize = "'de: 'a"))]
 pub(crate) struct TrailFields<'a> {
     #[serde(rename = "eventID")]
-    event_id: Option<Loose<'a>>,
+    pub(crate) event_id: Option<Loose<'a>>,
     #[serde(rename = "eventName")]
-    event_name: Option<Loose<'a>>,
+    pub(crate) event_name: Option<Loose<'a>>,
     #[serde(rename = "eventSource")]
-    event_source: Option<Loose<'a>>,
+    pub(crate) event_source: Option<Loose<'a>>,
     #[serde(rename = "eventType")]
-    event_type: Option<Loose<'a>>,
+    pub(crate) event_type: Option<Loose<'a>>,
     #[serde(rename = "errorCode")]
-    error_code: Option<Loose<'a>>,
+    pub(crate) error_code: Option<Loose<'a>>,
     #[serde(rename = "responseElements")]
-    response_elements: Option<ResponseElements<'a>>,
+    pub(crate) response_elements: Option<ResponseElements<'a>>,
     #[serde(rename = "recipientAccountId")]
-    recipient_account_id: Option<Loose<'a>>,
+    pub(crate) recipient_account_id: Option<Loose<'a>>,
     #[serde(rename = "awsRegion")]
-    aws_region: Option<Loose<'a>>,
+    pub(crate) aws_region: Option<Loose<'a>>,
     #[serde(rename = "sourceIPAddress")]
-    source_ip_address: Option<Loose<'a>>,
+    pub(crate) source_ip_address: Option<Loose<'a>>,
     #[serde(rename = "userAgent")]
-    user_agent: Option<Loose<'a>>,
+    pub(crate) user_agent: Option<Loose<'a>>,
     #[serde(rename = "userIdentity")]
-    user_identity: Option<UserIdentity<'a>>,
+    pub(crate) user_identity: Option<UserIdentity<'a>>,
     /// The event's own `@timestamp`, which a document's would duplicate.
     #[serde(rename = "@timestamp")]
     pub(crate) at_timestamp: Option<IgnoredAny>,
-    event: Option<IgnoredAny>,
-    cloud: Option<IgnoredAny>,
-    source: Option<IgnoredAny>,
-    destination: Option<IgnoredAny>,
-    network: Option<IgnoredAny>,
-    user: Option<IgnoredAny>,
+    pub(crate) event: Option<IgnoredAny>,
+    pub(crate) cloud: Option<IgnoredAny>,
+    pub(crate) source: Option<IgnoredAny>,
+    pub(crate) destination: Option<IgnoredAny>,
+    pub(crate) network: Option<IgnoredAny>,
+    pub(crate) user: Option<IgnoredAny>,
     #[serde(rename = "user_agent")]
-    user_agent_: Option<IgnoredAny>,
-    http: Option<IgnoredAny>,
-    url: Option<IgnoredAny>,
-    dns: Option<IgnoredAny>,
-    rule: Option<IgnoredAny>,
-    related: Option<IgnoredAny>,
+    pub(crate) user_agent_: Option<IgnoredAny>,
+    pub(crate) http: Option<IgnoredAny>,
+    pub(crate) url: Option<IgnoredAny>,
+    pub(crate) dns: Option<IgnoredAny>,
+    pub(crate) rule: Option<IgnoredAny>,
+    pub(crate) related: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "'de: 'a"))]
-struct ResponseElements<'a> {
+pub(crate) struct ResponseElements<'a> {
     #[serde(rename = "ConsoleLogin")]
-    console_login: Option<Loose<'a>>,
+    pub(crate) console_login: Option<Loose<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "'de: 'a"))]
-struct UserIdentity<'a> {
+pub(crate) struct UserIdentity<'a> {
     #[serde(rename = "userName")]
-    user_name: Option<Loose<'a>>,
-    arn: Option<Loose<'a>>,
+    pub(crate) user_name: Option<Loose<'a>>,
+    pub(crate) arn: Option<Loose<'a>>,
     #[serde(rename = "accountId")]
-    account_id: Option<Loose<'a>>,
+    pub(crate) account_id: Option<Loose<'a>>,
     #[serde(rename = "sessionContext")]
-    session_context: Option<SessionContext<'a>>,
+    pub(crate) session_context: Option<SessionContext<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "'de: 'a"))]
-struct SessionContext<'a> {
+pub(crate) struct SessionContext<'a> {
     #[serde(rename = "sessionIssuer")]
-    session_issuer: Option<SessionIssuer<'a>>,
+    pub(crate) session_issuer: Option<SessionIssuer<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "'de: 'a"))]
-struct SessionIssuer<'a> {
+pub(crate) struct SessionIssuer<'a> {
     #[serde(rename = "userName")]
-    user_name: Option<Loose<'a>>,
+    pub(crate) user_name: Option<Loose<'a>>,
 }
 
 fn s<'b>(v: &'b Option<Loose<'_>>) -> Option<&'b str> {

@@ -68,9 +68,9 @@ use serde_json::Value;
 pub use weir_plugin_sdk::MAX_DECOMPRESSED_BYTES;
 use weir_plugin_sdk::{Document, Loose, Outcome, trim_json_ws};
 
-use crate::cloudtrail::cloudtrail_identity;
 pub use crate::cloudtrail::{cloudtrail_document, cloudtrail_event_document};
 pub use crate::message::message_fields;
+use crate::message::message_info;
 
 weir_plugin_sdk::export! {
     /// The plugin type exported to the host.
@@ -347,16 +347,19 @@ fn log_event_document(
     };
     // A CloudTrail event is keyed and dated by itself, not by its delivery:
     // id `eventID`, time `eventTime` (`@id` keeps the log event's id).
-    let trail = cloudtrail_identity(message);
+    // the message's fields, whether it is a CloudTrail event and its ECS
+    // fields' sources: one parse
+    let info = message_info(message);
+    let trail = info.identity;
     let ms = trail.as_ref().map_or(cwl_ms, |t| t.1);
     let iso = weir_plugin_sdk::epoch_ms_to_iso(ms)
         .ok_or_else(|| "`timestamp` is not epoch milliseconds within 1970..=9999".to_string())?;
-    let mut body = event_body(event, meta, id.as_deref(), &iso, message)?;
-    if config.ecs && trail.is_some() {
-        let json = message.find('{').and_then(|at| message.get(at..));
-        if let Some(fields) = json.and_then(|j| ecs::TrailFields::from_text(j.trim_end())) {
-            fields.append_to(&mut body);
-        }
+    let mut body = event_body(event, meta, id.as_deref(), &iso, message, info.fields)?;
+    if config.ecs
+        && trail.is_some()
+        && let Some(fields) = info.trail
+    {
+        fields.append_to(&mut body);
     }
     let index = event_index(&config.index_prefix, &iso);
     let mut doc = Document::new(body).with_timestamp_ms(ms).with_index(index);
@@ -406,8 +409,8 @@ fn event_body(
     id: Option<&str>,
     iso: &str,
     message: &str,
+    fields: Option<Cow<'_, str>>,
 ) -> Result<String, String> {
-    let fields = message_fields(message);
     let mut body = String::with_capacity(
         128 + 2 * message.len()
             + meta.log_group.map_or(0, str::len)
