@@ -93,34 +93,6 @@ fn fields_of<'a>(json: &'a str, keys: &[Cow<'_, str>]) -> Option<Cow<'a, str>> {
     Some(Cow::Owned(text.get(1..text.len() - 1)?.to_string()))
 }
 
-/// The keys [`TrailFields`] names, in the order of [`Top::named`]'s bits.
-const TRAIL_KEYS: [&str; 24] = [
-    "eventID",
-    "eventName",
-    "eventSource",
-    "eventType",
-    "errorCode",
-    "responseElements",
-    "recipientAccountId",
-    "awsRegion",
-    "sourceIPAddress",
-    "userAgent",
-    "userIdentity",
-    "@timestamp",
-    "event",
-    "cloud",
-    "source",
-    "destination",
-    "network",
-    "user",
-    "user_agent",
-    "http",
-    "url",
-    "dns",
-    "rule",
-    "related",
-];
-
 /// One pass over a message's JSON object: its keys, and the values the
 /// three parts of [`MessageInfo`] read.
 #[derive(Default)]
@@ -133,13 +105,13 @@ struct Top<'a> {
     response_elements: Option<&'a RawValue>,
     user_identity: Option<&'a RawValue>,
     event_time: Option<Loose<'a>>,
-    /// A bit per [`TRAIL_KEYS`] entry seen.
+    /// A bit per key read ([`Top::member`]: the 24 `TrailFields` names,
+    /// then `eventTime`).
     named: u32,
-    /// Some key of [`TRAIL_KEYS`] came twice: `TrailFields` refuses that.
+    /// Some key `TrailFields` names came twice: its parse refuses that.
     trail_repeated: bool,
     /// `eventID` or `eventTime` came twice: the identity's parse refuses that.
     identity_repeated: bool,
-    event_time_seen: bool,
 }
 
 impl<'a> Top<'a> {
@@ -184,51 +156,51 @@ impl<'a> Top<'a> {
         key: &str,
         map: &mut A,
     ) -> Result<(), A::Error> {
-        if let Some(bit) = TRAIL_KEYS.iter().position(|k| *k == key) {
-            self.trail_repeated |= self.named & (1 << bit) != 0;
-            self.identity_repeated |= bit == 0 && self.named & 1 != 0;
-            self.named |= 1 << bit;
-        }
         let t = &mut self.trail;
         let loose = |map: &mut A| map.next_value::<Option<Loose<'a>>>();
         let ignored = |map: &mut A| map.next_value::<Option<IgnoredAny>>();
-        match key {
-            "eventID" => t.event_id = loose(map)?,
-            "eventName" => t.event_name = loose(map)?,
-            "eventSource" => t.event_source = loose(map)?,
-            "eventType" => t.event_type = loose(map)?,
-            "errorCode" => t.error_code = loose(map)?,
-            "recipientAccountId" => t.recipient_account_id = loose(map)?,
-            "awsRegion" => t.aws_region = loose(map)?,
-            "sourceIPAddress" => t.source_ip_address = loose(map)?,
-            "userAgent" => t.user_agent = loose(map)?,
-            "responseElements" => self.response_elements = map.next_value()?,
-            "userIdentity" => self.user_identity = map.next_value()?,
-            "eventTime" => {
-                self.identity_repeated |= self.event_time_seen;
-                self.event_time_seen = true;
-                self.event_time = loose(map)?;
-            }
-            "@timestamp" => t.at_timestamp = ignored(map)?,
-            "event" => t.event = ignored(map)?,
-            "cloud" => t.cloud = ignored(map)?,
-            "source" => t.source = ignored(map)?,
-            "destination" => t.destination = ignored(map)?,
-            "network" => t.network = ignored(map)?,
-            "user" => t.user = ignored(map)?,
-            "user_agent" => t.user_agent_ = ignored(map)?,
-            "http" => t.http = ignored(map)?,
-            "url" => t.url = ignored(map)?,
-            "dns" => t.dns = ignored(map)?,
-            "rule" => t.rule = ignored(map)?,
-            "related" => t.related = ignored(map)?,
+        // each key's bit in `named`
+        let bit = match key {
+            "eventID" => (t.event_id = loose(map)?, 0).1,
+            "eventName" => (t.event_name = loose(map)?, 1).1,
+            "eventSource" => (t.event_source = loose(map)?, 2).1,
+            "eventType" => (t.event_type = loose(map)?, 3).1,
+            "errorCode" => (t.error_code = loose(map)?, 4).1,
+            "recipientAccountId" => (t.recipient_account_id = loose(map)?, 5).1,
+            "awsRegion" => (t.aws_region = loose(map)?, 6).1,
+            "sourceIPAddress" => (t.source_ip_address = loose(map)?, 7).1,
+            "userAgent" => (t.user_agent = loose(map)?, 8).1,
+            "responseElements" => (self.response_elements = map.next_value()?, 9).1,
+            "userIdentity" => (self.user_identity = map.next_value()?, 10).1,
+            "@timestamp" => (t.at_timestamp = ignored(map)?, 11).1,
+            "event" => (t.event = ignored(map)?, 12).1,
+            "cloud" => (t.cloud = ignored(map)?, 13).1,
+            "source" => (t.source = ignored(map)?, 14).1,
+            "destination" => (t.destination = ignored(map)?, 15).1,
+            "network" => (t.network = ignored(map)?, 16).1,
+            "user" => (t.user = ignored(map)?, 17).1,
+            "user_agent" => (t.user_agent_ = ignored(map)?, 18).1,
+            "http" => (t.http = ignored(map)?, 19).1,
+            "url" => (t.url = ignored(map)?, 20).1,
+            "dns" => (t.dns = ignored(map)?, 21).1,
+            "rule" => (t.rule = ignored(map)?, 22).1,
+            "related" => (t.related = ignored(map)?, 23).1,
+            "eventTime" => (self.event_time = loose(map)?, EVENT_TIME_BIT).1,
             _ => {
                 map.next_value::<IgnoredAny>()?;
+                return Ok(());
             }
-        }
+        };
+        let again = self.named & (1 << bit) != 0;
+        self.named |= 1 << bit;
+        self.trail_repeated |= again && bit < EVENT_TIME_BIT;
+        self.identity_repeated |= again && (bit == 0 || bit == EVENT_TIME_BIT);
         Ok(())
     }
 }
+
+/// `eventTime`'s bit in [`Top::named`] (after the 24 keys `TrailFields` names).
+const EVENT_TIME_BIT: u32 = 24;
 
 impl<'de: 'a, 'a> Deserialize<'de> for Top<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
