@@ -144,6 +144,13 @@ pub struct Ecs<'a> {
     /// More addresses for `related.ip` (besides the source and destination
     /// IPs); those that do not parse as IPs are left out.
     pub related_ip: Vec<&'a str>,
+    /// Every string above is known to hold no `"`, `\` or control
+    /// character (a plugin took each from a JSON string literal without
+    /// escapes, or from its own constants): they are written as they are,
+    /// without looking for characters to escape. `false` (the default):
+    /// each is escaped as needed. A plugin that sets it wrongly writes
+    /// invalid JSON, which OpenSearch refuses (a dead letter).
+    pub verbatim: bool,
 }
 
 impl Ecs<'_> {
@@ -160,7 +167,11 @@ impl Ecs<'_> {
         let tail = (end < body.len()).then(|| body[end..].to_string());
         body.truncate(end - 1);
         let empty = body.trim_end().ends_with('{');
-        let mut top = Obj { out: body, empty };
+        let mut top = Obj {
+            out: body,
+            empty,
+            verbatim: self.verbatim,
+        };
         self.write_roots(&mut top, present);
         body.push('}');
         if let Some(tail) = tail {
@@ -182,7 +193,11 @@ impl Ecs<'_> {
     /// body whose capacity is its length is handed to the host without
     /// being reallocated). Returns whether any was written.
     pub fn write_members(&self, out: &mut String, present: Roots) -> bool {
-        let mut top = Obj { out, empty: true };
+        let mut top = Obj {
+            out,
+            empty: true,
+            verbatim: self.verbatim,
+        };
         self.write_roots(&mut top, present);
         !top.empty
     }
@@ -202,7 +217,8 @@ impl Ecs<'_> {
         if root(2) {
             top.obj(k!("source"), |o| source.write(o, &self.source));
         }
-        if root(3) {
+        let d = &self.destination;
+        if root(3) && (d.address.is_some() || d.port.is_some() || d.country.is_some()) {
             top.obj(k!("destination"), |o| {
                 destination.write(o, &self.destination)
             });
@@ -241,7 +257,7 @@ impl Ecs<'_> {
     /// `user`, `user_agent`, `http`, `url`, `dns`, `rule`.
     fn write_request(&self, top: &mut Obj<'_>, present: Roots) {
         let root = |i: usize| !present.has(i);
-        if root(5) {
+        if root(5) && self.user_name.is_some() {
             top.obj(k!("user"), |o| o.str(k!("name"), self.user_name));
         }
         if root(6) {
@@ -258,7 +274,9 @@ impl Ecs<'_> {
                 o.str(k!("query"), self.url_query.filter(|q| !q.is_empty()));
             });
         }
-        if root(9) {
+        if root(9)
+            && (self.dns_name.is_some() || self.dns_type.is_some() || self.dns_rcode.is_some())
+        {
             top.obj(k!("dns"), |o| {
                 o.obj(k!("question"), |q| {
                     q.str(k!("name"), self.dns_name);

@@ -11,7 +11,7 @@ mod scan;
 mod visit_at;
 
 pub use loose::Loose;
-pub use members::{array_object_members, compact_name_value};
+pub use members::{array_object_members, name_value};
 pub use scan::{MAX_VISIT_DEPTH, Member, Paths, Scanned, Visit, VisitAt, scan, scan_visit};
 
 /// Append the decimal digits of `n` to `out` (what `write!(out, "{n}")`

@@ -31,7 +31,7 @@ use std::ops::Range;
 use serde_json::{Map, Value};
 use weir_plugin_sdk::ecs::{Ecs, Endpoint, Roots};
 use weir_plugin_sdk::json::{
-    Paths, Visit, VisitAt, array_object_members, compact_name_value, json_str, same,
+    Paths, Visit, VisitAt, array_object_members, json_str, name_value, same,
 };
 
 /// The members [`Collector`] reads, for
@@ -72,6 +72,10 @@ pub(crate) struct WafFields<'a> {
     method: Option<Cow<'a, str>>,
     request_id: Option<Cow<'a, str>>,
     user_agent: Option<Cow<'a, str>>,
+    /// Read by the fast path's scan: a borrowed string is a JSON string
+    /// literal's text without escapes (the scan refused any control
+    /// character), so it needs no escaping ([`Ecs::verbatim`]).
+    scanned: bool,
 }
 
 impl<'a> WafFields<'a> {
@@ -98,6 +102,8 @@ impl<'a> WafFields<'a> {
             method: r("httpMethod"),
             request_id: r("requestId"),
             user_agent: user_agent.map(Cow::Borrowed),
+            // decoded strings: they may hold anything
+            scanned: false,
         }
     }
 
@@ -126,6 +132,20 @@ impl<'a> WafFields<'a> {
         };
         let webacl = self.webacl_id.as_deref();
         let arn = webacl.and_then(arn_parts_cached);
+        let decoded = [
+            &self.action,
+            &self.rule_id,
+            &self.webacl_id,
+            &self.client_ip,
+            &self.country,
+            &self.uri,
+            &self.args,
+            &self.method,
+            &self.request_id,
+            &self.user_agent,
+        ]
+        .iter()
+        .any(|f| matches!(f, Some(Cow::Owned(_))));
         Ecs {
             kind: Some("event"),
             category: &["web"],
@@ -149,6 +169,8 @@ impl<'a> WafFields<'a> {
             user_agent: self.user_agent.as_deref(),
             rule_id: self.rule_id.as_deref(),
             ruleset: arn.and_then(|a| a.webacl_name).or(webacl),
+            // every string is one of the log's, as written, or a constant
+            verbatim: self.scanned && !decoded,
             ..Ecs::default()
         }
     }
@@ -184,7 +206,7 @@ impl<'a> Log<'a> {
             return;
         }
         // headers as WAF writes them: one pass
-        if let Some(found) = compact_name_value(raw, is_user_agent) {
+        if let Some(found) = name_value(raw, is_user_agent) {
             self.fields.user_agent = found.and_then(json_str);
             return;
         }
@@ -262,8 +284,11 @@ impl<'a> Collector<'a> {
             None => Some(&mut self.first),
             Some(i) => self.more.get_mut(i),
         };
-        log.map(|log| std::mem::take(&mut log.fields))
-            .unwrap_or_default()
+        let mut fields = log
+            .map(|log| std::mem::take(&mut log.fields))
+            .unwrap_or_default();
+        fields.scanned = true;
+        fields
     }
 }
 
@@ -284,30 +309,43 @@ struct ArnAt {
     webacl_name: Option<Range<usize>>,
 }
 
+/// How many web ACLs' ARNs [`arn_parts_cached`] keeps parsed (a batch's
+/// logs mostly name a few).
+const ARNS_KEPT: usize = 8;
+
 thread_local! {
-    /// The last `webaclId` read and where its parts are: the logs of a
-    /// batch mostly name the same web ACL.
-    static LAST_ARN: RefCell<(String, Option<ArnAt>)> = const { RefCell::new((String::new(), None)) };
+    /// The last [`ARNS_KEPT`] distinct `webaclId`s read, the most recent
+    /// first, and where their parts are.
+    static ARNS: RefCell<Vec<(String, Option<ArnAt>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// [`arn_parts`], parsed once for a run of logs naming the same web ACL.
+/// [`arn_parts`], parsed once per web ACL for the last few named.
 fn arn_parts_cached(arn: &str) -> Option<WebAclArn<'_>> {
-    LAST_ARN.with_borrow_mut(|(last, at)| {
-        if !same(last.as_bytes(), arn.as_bytes()) || last.is_empty() {
-            let base = arn.as_ptr() as usize;
-            let range = |part: &str| {
-                let start = part.as_ptr() as usize - base;
-                start..start + part.len()
-            };
-            *at = arn_parts(arn).map(|a| ArnAt {
-                service: range(a.service),
-                region: a.region.map(range),
-                account: a.account.map(range),
-                webacl_name: a.webacl_name.map(range),
-            });
-            last.clear();
-            last.push_str(arn);
-        }
+    ARNS.with_borrow_mut(|kept| {
+        let found = kept
+            .iter()
+            .position(|(known, _)| same(known.as_bytes(), arn.as_bytes()));
+        let at = match found {
+            Some(i) => &kept.get(i)?.1,
+            None => {
+                let base = arn.as_ptr() as usize;
+                let range = |part: &str| {
+                    let start = part.as_ptr() as usize - base;
+                    start..start + part.len()
+                };
+                let at = arn_parts(arn).map(|a| ArnAt {
+                    service: range(a.service),
+                    region: a.region.map(range),
+                    account: a.account.map(range),
+                    webacl_name: a.webacl_name.map(range),
+                });
+                if kept.len() == ARNS_KEPT {
+                    kept.pop();
+                }
+                kept.insert(0, (arn.to_string(), at));
+                &kept.first()?.1
+            }
+        };
         let at = at.as_ref()?;
         let part = |r: &Range<usize>| arn.get(r.clone());
         Some(WebAclArn {
@@ -376,6 +414,19 @@ mod tests {
                 a.map(|a| (a.service, a.region, a.account, a.webacl_name))
             }
             assert_eq!(key(arn_parts_cached(arn)), key(arn_parts(arn)), "{arn}");
+        }
+        // more web ACLs than are kept, twice over: evicted ones parse again
+        let many: Vec<String> = (0..2 * ARNS_KEPT + 3)
+            .map(|i| format!("arn:aws:wafv2:eu-west-{i}:{i}:regional/webacl/acl{i}/{i}"))
+            .collect();
+        for arn in many.iter().chain(many.iter().rev()).chain(&many) {
+            let a = arn_parts_cached(arn).unwrap();
+            let b = arn_parts(arn).unwrap();
+            assert_eq!(
+                (a.service, a.region, a.account, a.webacl_name),
+                (b.service, b.region, b.account, b.webacl_name),
+                "{arn}"
+            );
         }
     }
 }

@@ -12,42 +12,92 @@ use std::rc::Rc;
 use super::Endpoint;
 use super::write::{Obj, k};
 use crate::Geo;
+use crate::json::same_str;
 
 /// An endpoint's address checked, and its GeoIP.
 pub(super) struct Resolved<'a> {
     pub(super) ip: Option<(&'a str, IpAddr)>,
+    /// A public address's GeoIP (cached, found or not).
     geo: Option<Rc<GeoEntry>>,
 }
 
-/// A GeoIP answer, and its `geo` and `as` members as written.
+/// A public address: its IP, the GeoIP answer, and its `geo` and `as`
+/// members as written.
 struct GeoEntry {
-    geo: Geo,
+    ip: IpAddr,
+    geo: Option<Geo>,
     members: String,
+    /// The members written with a country the log names
+    /// ([`Endpoint::country`]), when the answer has none: (country,
+    /// members) of the last such.
+    fallback: RefCell<Option<(String, String)>>,
+}
+
+impl GeoEntry {
+    fn has_country(&self) -> bool {
+        self.geo
+            .as_ref()
+            .is_some_and(|g| g.country_iso_code.is_some())
+    }
 }
 
 impl<'a> Resolved<'a> {
     pub(super) fn of(endpoint: &Endpoint<'a>) -> Resolved<'a> {
-        let ip = endpoint
-            .address
-            .and_then(|a| a.parse::<IpAddr>().ok().map(|ip| (a, ip)));
-        let geo = ip
-            .filter(|(_, ip)| is_public(ip))
-            .and_then(|(text, _)| geoip_cached(text));
-        Resolved { ip, geo }
+        let Some(text) = endpoint.address else {
+            return Resolved {
+                ip: None,
+                geo: None,
+            };
+        };
+        // a public address seen before: neither parsed nor looked up again
+        if let Some(entry) = cached(text) {
+            return Resolved {
+                ip: Some((text, entry.ip)),
+                geo: Some(entry),
+            };
+        }
+        let ip = text.parse::<IpAddr>().ok();
+        let geo = ip.filter(is_public).map(|ip| look_up(text, ip));
+        Resolved {
+            ip: ip.map(|ip| (text, ip)),
+            geo,
+        }
     }
 
     pub(super) fn write(&self, o: &mut Obj<'_>, endpoint: &Endpoint<'_>) {
         match self.ip {
-            Some((ip, _)) => o.str(k!("ip"), Some(ip)),
+            Some((ip, _)) => o.ip(k!("ip"), ip),
             None => o.str(k!("address"), endpoint.address),
         }
         o.num(k!("port"), endpoint.port.map(u64::from));
-        match &self.geo {
-            // rendered once per address, unless the log's own country is needed
-            Some(entry) if entry.geo.country_iso_code.is_some() || endpoint.country.is_none() => {
-                o.members(&entry.members);
+        match (&self.geo, endpoint.country) {
+            // rendered once per address …
+            (Some(entry), None) => o.members(&entry.members),
+            (Some(entry), Some(_)) if entry.has_country() => o.members(&entry.members),
+            // … or per address and the log's own country, when needed
+            (Some(entry), Some(country)) => {
+                let mut fallback = entry.fallback.borrow_mut();
+                if fallback
+                    .as_ref()
+                    .is_none_or(|(c, _)| !same_str(Some(c), Some(country)))
+                {
+                    let mut members = String::new();
+                    write_geo(
+                        &mut Obj {
+                            out: &mut members,
+                            empty: true,
+                            verbatim: false,
+                        },
+                        entry.geo.as_ref(),
+                        Some(country),
+                    );
+                    *fallback = Some((country.to_string(), members));
+                }
+                if let Some((_, members)) = fallback.as_ref() {
+                    o.members(members);
+                }
             }
-            geo => write_geo(o, geo.as_ref().map(|e| &e.geo), endpoint.country),
+            (None, country) => write_geo(o, None, country),
         }
     }
 }
@@ -110,36 +160,44 @@ impl Hasher for Fnv {
     }
 }
 
-type Cache = HashMap<String, Option<Rc<GeoEntry>>, BuildHasherDefault<Fnv>>;
+type Cache = HashMap<String, Rc<GeoEntry>, BuildHasherDefault<Fnv>>;
 
 thread_local! {
     static GEOIP_CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
-/// [`crate::geoip`], remembered per address (see [`GEOIP_CACHE_ENTRIES`]).
-fn geoip_cached(ip: &str) -> Option<Rc<GeoEntry>> {
+/// The entry of public address `text`, if it was looked up before.
+fn cached(text: &str) -> Option<Rc<GeoEntry>> {
+    GEOIP_CACHE.with(|cache| cache.borrow().get(text).cloned())
+}
+
+/// [`crate::geoip`] of public address `ip` (written `text`), remembered
+/// (see [`GEOIP_CACHE_ENTRIES`]).
+fn look_up(text: &str, ip: IpAddr) -> Rc<GeoEntry> {
+    let geo = crate::geoip(text);
+    let mut members = String::new();
+    write_geo(
+        &mut Obj {
+            out: &mut members,
+            empty: true,
+            verbatim: false,
+        },
+        geo.as_ref(),
+        None,
+    );
+    let entry = Rc::new(GeoEntry {
+        ip,
+        geo,
+        members,
+        fallback: RefCell::new(None),
+    });
     GEOIP_CACHE.with(|cache| {
-        if let Some(hit) = cache.borrow().get(ip) {
-            return hit.clone();
-        }
-        let geo = crate::geoip(ip).map(|geo| {
-            let mut members = String::new();
-            write_geo(
-                &mut Obj {
-                    out: &mut members,
-                    empty: true,
-                },
-                Some(&geo),
-                None,
-            );
-            Rc::new(GeoEntry { geo, members })
-        });
         let mut cache = cache.borrow_mut();
         if cache.len() < GEOIP_CACHE_ENTRIES {
-            cache.insert(ip.to_string(), geo.clone());
+            cache.insert(text.to_string(), Rc::clone(&entry));
         }
-        geo
-    })
+    });
+    entry
 }
 
 /// Forget the cached GeoIP answers (natively, when a test changes them).

@@ -45,6 +45,7 @@ impl<K> Entries<K> {
                 write(&mut Obj {
                     out: &mut members,
                     empty: true,
+                    verbatim: false,
                 });
                 if self.entries.len() == ENTRIES {
                     self.entries.pop();

@@ -337,6 +337,7 @@ fn index_properties_cover_every_field_written() {
         rule_name: Some("n"),
         ruleset: Some("s"),
         related_ip: vec!["1.1.1.1"],
+        verbatim: true,
     };
     let v = appended(&ecs, r#"{"a":1}"#, Roots::NONE);
     let mut missing = Vec::new();
@@ -477,5 +478,116 @@ fn kept_renderings_equal_fresh_ones() {
                 (!i.is_multiple_of(7)).then_some("us-east-1")
             );
         }
+    }
+}
+
+#[test]
+fn verbatim_strings_are_written_as_escaping_writes_them() {
+    let escaped = Ecs {
+        action: Some("ALLOW"),
+        id: Some("GINMHHUgoAMFxug="),
+        source: Endpoint {
+            address: Some("72.21.198.65"),
+            port: None,
+            country: Some("US"),
+        },
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) é"),
+        url_path: Some("/a b/<script>"),
+        url_query: Some("q=1&r=%22"),
+        rule_id: Some("Default_Action"),
+        ..Ecs::default()
+    };
+    let verbatim = Ecs {
+        verbatim: true,
+        ..escaped.clone()
+    };
+    let text = escaped.to_members(Roots::NONE);
+    assert_eq!(verbatim.to_members(Roots::NONE), text);
+    assert!(text.contains(r#""user_agent":{"original":"Mozilla/5.0 (X11; Linux x86_64) é"}"#));
+    // not verbatim (the default): what needs escaping is escaped
+    let quoted = Ecs {
+        user_agent: Some("a\"b\\c\n\u{1}"),
+        ..Ecs::default()
+    };
+    assert_eq!(
+        quoted.to_members(Roots::NONE),
+        r#""user_agent":{"original":"a\"b\\c\n\u0001"}"#
+    );
+}
+
+/// The log's own country, per log, for an address seen before (its answer
+/// cached): one GeoIP has no country for, one it does not know.
+#[test]
+fn the_logs_own_country_for_a_cached_address() {
+    set_geoip(
+        "81.2.69.142",
+        sample_geo("GB", "London", 51.5142, -0.0931, 20712, "Andrews & Arnold"),
+    );
+    set_geoip(
+        "2a02:cf40::1",
+        crate::Geo {
+            country_iso_code: None,
+            city_name: None,
+            location: None,
+            as_number: Some(1),
+            as_organization: None,
+        },
+    );
+    for (address, country, want) in [
+        (
+            "2a02:cf40::1",
+            Some("DE"),
+            serde_json::json!({"country_iso_code": "DE"}),
+        ),
+        (
+            "2a02:cf40::1",
+            Some("FR"),
+            serde_json::json!({"country_iso_code": "FR"}),
+        ),
+        (
+            "2a02:cf40::1",
+            Some("FR"),
+            serde_json::json!({"country_iso_code": "FR"}),
+        ),
+        (
+            "2a02:cf40::1",
+            Some("DE"),
+            serde_json::json!({"country_iso_code": "DE"}),
+        ),
+        ("2a02:cf40::1", None, serde_json::Value::Null),
+        (
+            "198.51.100.7",
+            Some("NL"),
+            serde_json::json!({"country_iso_code": "NL"}),
+        ),
+        (
+            "8.8.8.8",
+            Some("NL"),
+            serde_json::json!({"country_iso_code": "NL"}),
+        ),
+        (
+            "8.8.8.8",
+            Some("BE"),
+            serde_json::json!({"country_iso_code": "BE"}),
+        ),
+        ("8.8.8.8", None, serde_json::Value::Null),
+        (
+            "81.2.69.142",
+            Some("US"),
+            serde_json::json!({"country_iso_code": "GB", "city_name": "London",
+                    "location": {"lat": 51.5142, "lon": -0.0931}}),
+        ),
+    ] {
+        let ecs = Ecs {
+            source: Endpoint {
+                address: Some(address),
+                country,
+                ..Endpoint::default()
+            },
+            ..Ecs::default()
+        };
+        let v = appended(&ecs, "{}", Roots::NONE);
+        assert_eq!(v["source"]["ip"], address, "{address} {country:?}");
+        assert_eq!(v["source"]["geo"], want, "{address} {country:?}");
     }
 }

@@ -18,6 +18,8 @@ pub(super) use k;
 pub(super) struct Obj<'o> {
     pub(super) out: &'o mut String,
     pub(super) empty: bool,
+    /// The strings written need no escaping ([`Ecs::verbatim`](super::Ecs::verbatim)).
+    pub(super) verbatim: bool,
 }
 
 impl Obj<'_> {
@@ -60,8 +62,29 @@ impl Obj<'_> {
     pub(super) fn str(&mut self, key: &str, value: Option<&str>) {
         if let Some(value) = value {
             self.key(key);
-            push_json_string(self.out, value);
+            if self.verbatim {
+                self.quoted(value);
+            } else {
+                push_json_string(self.out, value);
+            }
         }
+    }
+
+    /// An IP address's text (as `IpAddr` parsed it: digits, dots, colons
+    /// and hex letters, nothing to escape).
+    #[inline]
+    pub(super) fn ip(&mut self, key: &str, ip: &str) {
+        self.key(key);
+        self.quoted(ip);
+    }
+
+    /// `value` in quotes, as it is: the caller knows it needs no escaping.
+    #[inline]
+    fn quoted(&mut self, value: &str) {
+        self.out.reserve(value.len() + 2);
+        self.out.push('"');
+        self.out.push_str(value);
+        self.out.push('"');
     }
 
     #[inline]
@@ -132,7 +155,8 @@ impl Obj<'_> {
             self.out.push('[');
             *wrote = true;
         }
-        push_json_string(self.out, text);
+        // an address that parsed as an IP: nothing to escape
+        self.quoted(text);
     }
 
     /// A member holding an object written by `f`; left out when `f` writes
@@ -146,6 +170,7 @@ impl Obj<'_> {
         let mut child = Obj {
             out: self.out,
             empty: true,
+            verbatim: self.verbatim,
         };
         f(&mut child);
         if child.empty {

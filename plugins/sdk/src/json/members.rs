@@ -34,40 +34,40 @@ pub fn array_object_members<'a>(raw: &'a str, mut f: impl FnMut(usize, &'a str, 
     }
 }
 
-/// In `raw`, an array of `{"name":…,"value":"…"}` objects written
-/// compactly, as AWS writes HTTP headers (WAF's `httpRequest.headers`): the
-/// `value` (as written, quoted) of the first object whose `name` (as
-/// written, quoted) `wanted` accepts; `Some(None)` when none does. `None`
-/// when `raw` is not in exactly that shape (whitespace, other members,
-/// another order, a value that is not a string): read it with
-/// [`array_object_members`] then. One pass over each name and value, no
-/// other parsing: the fast path of a header lookup.
+/// In `raw`, an array of `{"name":…,"value":"…"}` objects, as AWS writes
+/// HTTP headers (WAF's `httpRequest.headers`), compactly or with whitespace
+/// between the tokens (pretty-printed): the `value` (as written, quoted) of
+/// the first object whose `name` (as written, quoted) `wanted` accepts;
+/// `Some(None)` when none does. `None` when `raw` is not in exactly that
+/// shape (other members, another order, a value that is not a string):
+/// read it with [`array_object_members`] then. One pass over each name and
+/// value, no other parsing: the fast path of a header lookup.
 ///
 /// `raw` must be valid JSON, as for [`array_object_members`].
-pub fn compact_name_value<'a>(
-    raw: &'a str,
-    wanted: impl Fn(&'a str) -> bool,
-) -> Option<Option<&'a str>> {
-    const NAME: &[u8] = b"{\"name\":";
-    const VALUE: &[u8] = b",\"value\":";
+pub fn name_value<'a>(raw: &'a str, wanted: impl Fn(&'a str) -> bool) -> Option<Option<&'a str>> {
     let b = raw.as_bytes();
-    if raw == "[]" {
-        return Some(None);
-    }
-    let mut i = 1;
-    if b.first() != Some(&b'[') {
+    let mut i = ws(b, 0);
+    if b.get(i) != Some(&b'[') {
         return None;
     }
+    i = ws(b, i + 1);
+    if b.get(i) == Some(&b']') {
+        return (ws(b, i + 1) == b.len()).then_some(None);
+    }
     loop {
-        if !b.get(i..)?.starts_with(NAME) || b.get(i + NAME.len()) != Some(&b'"') {
+        if b.get(i) != Some(&b'{') {
             return None;
         }
-        let name_start = i + NAME.len();
+        let name_start = key(b, ws(b, i + 1), b"\"name\"")?;
+        if b.get(name_start) != Some(&b'"') {
+            return None;
+        }
         let name_end = string_end(b, name_start)?;
-        if !b.get(name_end..)?.starts_with(VALUE) {
+        i = ws(b, name_end);
+        if b.get(i) != Some(&b',') {
             return None;
         }
-        let value_start = name_end + VALUE.len();
+        let value_start = key(b, ws(b, i + 1), b"\"value\"")?;
         if b.get(value_start) != Some(&b'"') {
             return None;
         }
@@ -75,12 +75,29 @@ pub fn compact_name_value<'a>(
         if wanted(raw.get(name_start..name_end)?) {
             return Some(Some(raw.get(value_start..value_end)?));
         }
-        match b.get(value_end..value_end + 2)? {
-            b"}," => i = value_end + 2,
-            b"}]" if value_end + 2 == b.len() => return Some(None),
+        i = ws(b, value_end);
+        if b.get(i) != Some(&b'}') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        match b.get(i)? {
+            b',' => i = ws(b, i + 1),
+            b']' => return (ws(b, i + 1) == b.len()).then_some(None),
             _ => return None,
         }
     }
+}
+
+/// Past `key` (quoted, as written) at `b[i]`, its colon and the whitespace
+/// around it: where its value starts.
+fn key<const N: usize>(b: &[u8], i: usize, key: &[u8; N]) -> Option<usize> {
+    // a fixed-size compare, inline (`starts_with` calls `memcmp`, slow in
+    // WebAssembly)
+    if <[u8; N]>::try_from(b.get(i..i + N)?).ok()? != *key {
+        return None;
+    }
+    let i = ws(b, i + key.len());
+    (b.get(i) == Some(&b':')).then(|| ws(b, i + 1))
 }
 
 /// The members of the object at `raw[start]`; `Some(Some(end))`: past its
@@ -188,33 +205,57 @@ mod tests {
     }
 
     #[test]
-    fn compact_name_values() {
+    fn name_values() {
         let ua = |n: &str| n.eq_ignore_ascii_case("\"user-agent\"");
         let raw = r#"[{"name":"Host","value":"a\"b"},{"name":"user-Agent","value":"curl/8 \u0041"},{"name":"User-Agent","value":"second"}]"#;
+        assert_eq!(name_value(raw, ua), Some(Some(r#""curl/8 \u0041""#)));
         assert_eq!(
-            compact_name_value(raw, ua),
-            Some(Some(r#""curl/8 \u0041""#))
-        );
-        assert_eq!(
-            compact_name_value(r#"[{"name":"Host","value":"x"}]"#, ua),
+            name_value(r#"[{"name":"Host","value":"x"}]"#, ua),
             Some(None)
         );
-        assert_eq!(compact_name_value("[]", ua), Some(None));
-        // not the compact shape: the caller reads it another way
+        assert_eq!(name_value("[]", ua), Some(None));
+        assert_eq!(name_value(" [ \n ] ", ua), Some(None));
+        // pretty-printed, as AWS's documentation shows logs
+        let pretty = "[\n  {\n    \"name\": \"Host\",\n    \"value\": \"x\"\n  },\n  {\n    \"name\" : \"User-Agent\" ,\n    \"value\" :\t\"curl\"\n  }\n]";
+        assert_eq!(name_value(pretty, ua), Some(Some("\"curl\"")));
+        assert_eq!(
+            name_value(r#"[ {"name":"User-Agent","value":"x"}]"#, ua),
+            Some(Some("\"x\""))
+        );
+        assert_eq!(
+            name_value(
+                r#"[{"name":"A","value":"x"}, {"name":"User-Agent","value":"y"}]"#,
+                ua
+            ),
+            Some(Some("\"y\""))
+        );
+        assert_eq!(
+            name_value(
+                r#"[{"name":"A","value":"x"} ,{"name":"B","value":"y"} ]"#,
+                ua
+            ),
+            Some(None)
+        );
+        // not that shape: the caller reads it another way
         for other in [
-            r#"[ {"name":"User-Agent","value":"x"}]"#,
             r#"[{"value":"x","name":"User-Agent"}]"#,
             r#"[{"name":"User-Agent","value":1}]"#,
+            r#"[{"name":1,"value":"x"}]"#,
             r#"[{"name":"A","value":"x","b":1}]"#,
-            r#"[{"name":"A","value":"x"}, {"name":"User-Agent","value":"y"}]"#,
+            r#"[{"name":"A","value":"x","z":2},{"name":"User-Agent","value":"y"}]"#,
+            r#"[{"name":"A","value":"x"}] 1"#,
+            r#"[{"names":"A","value":"x"}]"#,
             r#"{"name":"User-Agent","value":"x"}"#,
             r#"[1]"#,
             // not JSON: no panic
             r#"[{"name":"A","value":"x"#,
             r#"[{"name":"#,
+            r#"[{"name" "A"}]"#,
+            r#"[{"name":"A","value":"x"}"#,
+            "[",
             "",
         ] {
-            assert_eq!(compact_name_value(other, ua), None, "{other}");
+            assert_eq!(name_value(other, ua), None, "{other}");
         }
     }
 

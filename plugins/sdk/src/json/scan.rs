@@ -211,7 +211,10 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
     fn want_here(&self) -> Option<usize> {
         self.visit.as_ref()?;
         let path = self.path.get(..self.path_len).unwrap_or_default();
-        self.into.iter().position(|at| at.path == path)
+        // compared inline (`==` on slices calls `memcmp`, slow in WebAssembly)
+        self.into.iter().position(|at| {
+            at.path.len() == path.len() && at.path.iter().zip(path).all(|(a, b)| super::same(a, b))
+        })
     }
 
     /// An object; its members are visited as `into[self.want]` says.
@@ -248,6 +251,8 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
             let value_start = self.i;
             if let Some((at, named)) = want.and_then(|(at, w)| Some((at, w.wants(name)?))) {
                 self.visited_value(depth, name, escaped, object, (at, named))?;
+            } else if VISIT {
+                self.unvisited(depth)?;
             } else {
                 self.value(depth, None, &mut Member::Absent)?;
             }
@@ -306,9 +311,14 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
         let plain_string = match self.peek()? {
             b'"' => !self.string()?,
             b'{' | b'[' => {
-                self.want = self.want_here();
-                self.value(depth, None, &mut Member::Absent)?;
-                self.want = None;
+                match self.want_here() {
+                    Some(want) => {
+                        self.want = Some(want);
+                        self.value(depth, None, &mut Member::Absent)?;
+                        self.want = None;
+                    }
+                    None => self.unvisited(depth)?,
+                }
                 false
             }
             _ => {
@@ -338,6 +348,31 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
                 plain,
             });
         }
+        Some(())
+    }
+
+    /// A value nothing in is visited (while visiting): an object or array
+    /// is checked by [`scan`]'s scanner, whose code is leaner (no path, no
+    /// visits to look for), and most of a record's bytes are in such values.
+    fn unvisited(&mut self, depth: usize) -> Option<()> {
+        if !matches!(self.peek()?, b'{' | b'[') {
+            return self.value(depth, None, &mut Member::Absent);
+        }
+        let mut plain = Scanner::<'a, '_, F, false> {
+            b: self.b,
+            text: self.text,
+            i: self.i,
+            roots: crate::ecs::Roots::NONE,
+            visit: None,
+            into: &[],
+            path: [&[]; MAX_VISIT_DEPTH],
+            path_len: 0,
+            escaped_path: 0,
+            value_index: self.value_index,
+            want: None,
+        };
+        plain.value(depth, None, &mut Member::Absent)?;
+        self.i = plain.i;
         Some(())
     }
 
