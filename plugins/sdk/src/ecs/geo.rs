@@ -81,16 +81,7 @@ impl<'a> Resolved<'a> {
                     .as_ref()
                     .is_none_or(|(c, _)| !same_str(Some(c), Some(country)))
                 {
-                    let mut members = String::new();
-                    write_geo(
-                        &mut Obj {
-                            out: &mut members,
-                            empty: true,
-                            verbatim: false,
-                        },
-                        entry.geo.as_ref(),
-                        Some(country),
-                    );
+                    let members = rendered(entry.geo.as_ref(), Some(country));
                     *fallback = Some((country.to_string(), members));
                 }
                 if let Some((_, members)) = fallback.as_ref() {
@@ -100,6 +91,21 @@ impl<'a> Resolved<'a> {
             (None, country) => write_geo(o, None, country),
         }
     }
+}
+
+/// The members [`write_geo`] writes, alone (kept per address).
+fn rendered(geo: Option<&Geo>, fallback: Option<&str>) -> String {
+    let mut members = String::new();
+    write_geo(
+        &mut Obj {
+            out: &mut members,
+            empty: true,
+            verbatim: false,
+        },
+        geo,
+        fallback,
+    );
+    members
 }
 
 /// `geo` and `as` of an endpoint (each left out when empty); `country` when
@@ -175,16 +181,7 @@ fn cached(text: &str) -> Option<Rc<GeoEntry>> {
 /// (see [`GEOIP_CACHE_ENTRIES`]).
 fn look_up(text: &str, ip: IpAddr) -> Rc<GeoEntry> {
     let geo = crate::geoip(text);
-    let mut members = String::new();
-    write_geo(
-        &mut Obj {
-            out: &mut members,
-            empty: true,
-            verbatim: false,
-        },
-        geo.as_ref(),
-        None,
-    );
+    let members = rendered(geo.as_ref(), None);
     let entry = Rc::new(GeoEntry {
         ip,
         geo,

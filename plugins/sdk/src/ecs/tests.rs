@@ -106,8 +106,9 @@ fn unparseable_addresses_are_address_only() {
     assert_eq!(v["related"]["ip"], serde_json::json!(["2001:db8::1"]));
 }
 
-#[test]
-fn geoip_of_public_addresses() {
+/// GeoIP knows two public addresses: one in full, one without a country
+/// (and with a location out of range).
+fn known_addresses() {
     set_geoip(
         "81.2.69.142",
         sample_geo("GB", "London", 51.5142, -0.0931, 20712, "Andrews & Arnold"),
@@ -125,6 +126,11 @@ fn geoip_of_public_addresses() {
             as_organization: None,
         },
     );
+}
+
+#[test]
+fn geoip_of_public_addresses() {
+    known_addresses();
     // a private address is never looked up, even when the table knows it
     set_geoip("10.1.1.1", sample_geo("SE", "X", 1.0, 1.0, 1, "x"));
     let ecs = Ecs {
@@ -519,64 +525,21 @@ fn verbatim_strings_are_written_as_escaping_writes_them() {
 /// cached): one GeoIP has no country for, one it does not know.
 #[test]
 fn the_logs_own_country_for_a_cached_address() {
-    set_geoip(
-        "81.2.69.142",
-        sample_geo("GB", "London", 51.5142, -0.0931, 20712, "Andrews & Arnold"),
-    );
-    set_geoip(
-        "2a02:cf40::1",
-        crate::Geo {
-            country_iso_code: None,
-            city_name: None,
-            location: None,
-            as_number: Some(1),
-            as_organization: None,
-        },
-    );
+    known_addresses();
+    let iso = |c: &str| serde_json::json!({ "country_iso_code": c });
+    let london = serde_json::json!({"country_iso_code": "GB", "city_name": "London",
+        "location": {"lat": 51.5142, "lon": -0.0931}});
     for (address, country, want) in [
-        (
-            "2a02:cf40::1",
-            Some("DE"),
-            serde_json::json!({"country_iso_code": "DE"}),
-        ),
-        (
-            "2a02:cf40::1",
-            Some("FR"),
-            serde_json::json!({"country_iso_code": "FR"}),
-        ),
-        (
-            "2a02:cf40::1",
-            Some("FR"),
-            serde_json::json!({"country_iso_code": "FR"}),
-        ),
-        (
-            "2a02:cf40::1",
-            Some("DE"),
-            serde_json::json!({"country_iso_code": "DE"}),
-        ),
+        ("2a02:cf40::1", Some("DE"), iso("DE")),
+        ("2a02:cf40::1", Some("FR"), iso("FR")),
+        ("2a02:cf40::1", Some("FR"), iso("FR")),
+        ("2a02:cf40::1", Some("DE"), iso("DE")),
         ("2a02:cf40::1", None, serde_json::Value::Null),
-        (
-            "198.51.100.7",
-            Some("NL"),
-            serde_json::json!({"country_iso_code": "NL"}),
-        ),
-        (
-            "8.8.8.8",
-            Some("NL"),
-            serde_json::json!({"country_iso_code": "NL"}),
-        ),
-        (
-            "8.8.8.8",
-            Some("BE"),
-            serde_json::json!({"country_iso_code": "BE"}),
-        ),
+        ("198.51.100.7", Some("NL"), iso("NL")),
+        ("8.8.8.8", Some("NL"), iso("NL")),
+        ("8.8.8.8", Some("BE"), iso("BE")),
         ("8.8.8.8", None, serde_json::Value::Null),
-        (
-            "81.2.69.142",
-            Some("US"),
-            serde_json::json!({"country_iso_code": "GB", "city_name": "London",
-                    "location": {"lat": 51.5142, "lon": -0.0931}}),
-        ),
+        ("81.2.69.142", Some("US"), london),
     ] {
         let ecs = Ecs {
             source: Endpoint {
