@@ -314,8 +314,9 @@ struct ArnAt {
 const ARNS_KEPT: usize = 8;
 
 thread_local! {
-    /// The last [`ARNS_KEPT`] distinct `webaclId`s read, the most recent
-    /// first, and where their parts are.
+    /// The last [`ARNS_KEPT`] distinct `webaclId`s met, the newest first
+    /// (a hit does not move one: the oldest is dropped), and where their
+    /// parts are.
     static ARNS: RefCell<Vec<(String, Option<ArnAt>)>> = const { RefCell::new(Vec::new()) };
 }
 
