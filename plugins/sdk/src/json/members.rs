@@ -96,7 +96,7 @@ fn key<const N: usize>(b: &[u8], i: usize, key: &[u8; N]) -> Option<usize> {
     if <[u8; N]>::try_from(b.get(i..i + N)?).ok()? != *key {
         return None;
     }
-    let i = ws(b, i + key.len());
+    let i = ws(b, i + N);
     (b.get(i) == Some(&b':')).then(|| ws(b, i + 1))
 }
 

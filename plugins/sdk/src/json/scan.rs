@@ -113,19 +113,7 @@ fn scan_inner<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool>(
     visit: Option<F>,
 ) -> Option<Vec<Scanned<'a>>> {
     let text = std::str::from_utf8(record).ok()?;
-    let mut s = Scanner::<'a, '_, F, VISIT> {
-        b: record,
-        text,
-        i: 0,
-        roots: crate::ecs::Roots::NONE,
-        visit,
-        into,
-        path: [&[]; MAX_VISIT_DEPTH],
-        path_len: 0,
-        escaped_path: 0,
-        value_index: 0,
-        want: None,
-    };
+    let mut s = Scanner::<'a, '_, F, VISIT>::new(record, text, 0, visit, into);
     let mut out = Vec::new();
     loop {
         s.ws();
@@ -181,7 +169,25 @@ struct Scanner<'a, 'p, F, const VISIT: bool> {
     want: Option<usize>,
 }
 
-impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> {
+impl<'a, 'p, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, 'p, F, VISIT> {
+    /// A scanner at byte `i` of `b` (`text`: `b`, checked UTF-8), at the
+    /// top level (no path, no value counted yet).
+    fn new(b: &'a [u8], text: &'a str, i: usize, visit: Option<F>, into: Paths<'p>) -> Self {
+        Scanner {
+            b,
+            text,
+            i,
+            roots: crate::ecs::Roots::NONE,
+            visit,
+            into,
+            path: [&[]; MAX_VISIT_DEPTH],
+            path_len: 0,
+            escaped_path: 0,
+            value_index: 0,
+            want: None,
+        }
+    }
+
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
@@ -358,19 +364,7 @@ impl<'a, F: FnMut(&Visit<'_, 'a>), const VISIT: bool> Scanner<'a, '_, F, VISIT> 
         if !matches!(self.peek()?, b'{' | b'[') {
             return self.value(depth, None, &mut Member::Absent);
         }
-        let mut plain = Scanner::<'a, '_, F, false> {
-            b: self.b,
-            text: self.text,
-            i: self.i,
-            roots: crate::ecs::Roots::NONE,
-            visit: None,
-            into: &[],
-            path: [&[]; MAX_VISIT_DEPTH],
-            path_len: 0,
-            escaped_path: 0,
-            value_index: self.value_index,
-            want: None,
-        };
+        let mut plain = Scanner::<'a, '_, F, false>::new(self.b, self.text, self.i, None, &[]);
         plain.value(depth, None, &mut Member::Absent)?;
         self.i = plain.i;
         Some(())
