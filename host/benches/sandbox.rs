@@ -5,6 +5,10 @@
 //!   sample fixtures, through the embedded component (fresh instance per
 //!   batch) and through the same Rust code called natively, in the same
 //!   run, so the ratio is meaningful on a noisy machine.
+//! - `waf-ecs/{wasm,native}-{off,on}`: the same WAF batch with the ECS
+//!   fields off and on (on: with the GeoIP test databases in the sandbox;
+//!   natively GeoIP answers nothing), so that what ECS costs per record
+//!   is measured in the sandbox and out of it, in the same run (issue #12).
 //!
 //! `cargo bench -p weir --bench sandbox`
 
@@ -124,5 +128,69 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// WAF with the ECS fields off and on, in the sandbox and natively.
+fn waf_ecs(c: &mut Criterion) {
+    let runtime = Runtime::new(PluginLimits::default()).expect("runtime");
+    let waf = runtime
+        .load("waf", weir::builtin::bytes("waf").expect("built in"))
+        .expect("loads");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/geoip");
+    let geoip = std::sync::Arc::new(
+        weir::geoip::GeoIp::open(
+            Some(&dir.join("GeoIP2-City-Test.mmdb")),
+            Some(&dir.join("GeoLite2-ASN-Test.mmdb")),
+        )
+        .expect("GeoIP test databases"),
+    );
+    let ctx = |config: &str| BatchContext {
+        tenant: "bench".into(),
+        route: "bench".into(),
+        request_id: "bench".into(),
+        config: config.into(),
+        geoip: Some(geoip.clone()),
+        ..BatchContext::default()
+    };
+    let (off, on) = (ctx(r#"{"ecs":false}"#), ctx("{}"));
+    let no_geoip = BatchContext {
+        geoip: None,
+        ..ctx("{}")
+    };
+    // JSON made one line, as AWS writes it and as `weir-load` sends it
+    let records: Vec<Vec<u8>> = batch("waf")
+        .into_iter()
+        .map(|r| match serde_json::from_slice::<serde_json::Value>(&r) {
+            Ok(v) => v.to_string().into_bytes(),
+            Err(_) => r,
+        })
+        .collect();
+    let mut g = c.benchmark_group("waf-ecs");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    for (name, ctx) in [
+        ("wasm-off", &off),
+        ("wasm-on", &on),
+        ("wasm-on-no-geoip", &no_geoip),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(waf.transform(ctx, &records).expect("ok")))
+        });
+    }
+    for (name, ecs) in [("native-off", false), ("native-on", true)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(
+                    records
+                        .iter()
+                        .map(|r| match weir_plugin_waf::transform_record(r, ecs) {
+                            weir_plugin_sdk::Outcome::Ok(d) => d.len(),
+                            _ => 0,
+                        })
+                        .sum::<usize>(),
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, waf_ecs);
 criterion_main!(benches);

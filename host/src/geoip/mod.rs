@@ -10,13 +10,18 @@
 //! mapping keeps its inode. Rewriting the file in place while it is mapped
 //! is undefined behaviour (the reason `open_mmap` is `unsafe`).
 //!
+//! Answers are kept per address for the process ([`ANSWERS_KEPT`]), so an
+//! address met again in a later batch is not looked up again; a reload
+//! forgets them.
+//!
 //! Private, loopback, link-local, documentation, shared (CGNAT), multicast,
 //! unspecified and other non-public addresses get nothing, and neither does
 //! text that is not an address.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use maxminddb::{Mmap, Reader, geoip2};
@@ -137,11 +142,27 @@ impl Db {
 const CITY_KINDS: &[&str] = &["City", "Country"];
 const ASN_KINDS: &[&str] = &["ASN"];
 
+/// How many addresses' answers (found or not) a process keeps (a few
+/// megabytes at most). Each batch's plugin instance starts with an empty cache of
+/// its own, so without this an address met in every batch (a busy client,
+/// a NAT gateway) was decoded from the databases in every batch. When full,
+/// the whole cache is dropped and refilled (no bookkeeping per hit).
+pub const ANSWERS_KEPT: usize = 16_384;
+
+/// The answers kept: a generation, moved on by every reload, and the
+/// answers of that generation.
+#[derive(Debug, Default)]
+struct Answers {
+    generation: u64,
+    by_address: HashMap<IpAddr, Option<Geo>>,
+}
+
 /// The GeoIP databases of a process.
 #[derive(Debug)]
 pub struct GeoIp {
     city: Option<Db>,
     asn: Option<Db>,
+    answers: Mutex<Answers>,
 }
 
 impl GeoIp {
@@ -151,6 +172,7 @@ impl GeoIp {
         Ok(GeoIp {
             city: city.map(|p| Db::open(p, CITY_KINDS)).transpose()?,
             asn: asn.map(|p| Db::open(p, ASN_KINDS)).transpose()?,
+            answers: Mutex::default(),
         })
     }
 
@@ -174,7 +196,18 @@ impl GeoIp {
         if let Some(db) = &self.asn {
             out.push(db.reload_if_changed(ASN_KINDS));
         }
+        if out.iter().any(|r| matches!(r, Ok(true))) {
+            let mut answers = self.answers();
+            answers.generation += 1;
+            answers.by_address.clear();
+        }
         out
+    }
+
+    fn answers(&self) -> std::sync::MutexGuard<'_, Answers> {
+        self.answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Where `ip` is; `None` for text that is not a public address or
@@ -184,6 +217,35 @@ impl GeoIp {
         if !is_public(addr) {
             return None;
         }
+        let generation = {
+            let answers = self.answers();
+            if let Some(known) = answers.by_address.get(&addr) {
+                return known.clone();
+            }
+            answers.generation
+        };
+        let geo = self.decode(addr);
+        let mut answers = self.answers();
+        // not an answer of a database a reload has replaced meanwhile
+        if answers.generation == generation {
+            if answers.by_address.len() >= ANSWERS_KEPT {
+                answers.by_address.clear();
+            }
+            answers.by_address.insert(addr, geo.clone());
+        }
+        geo
+    }
+
+    /// [`lookup`](Self::lookup) without the kept answers: every call reads
+    /// the databases (for the `geoip` benchmark).
+    #[doc(hidden)]
+    pub fn lookup_uncached(&self, ip: &str) -> Option<Geo> {
+        let addr: IpAddr = ip.trim().parse().ok()?;
+        is_public(addr).then(|| self.decode(addr)).flatten()
+    }
+
+    /// What the databases say of public address `addr`.
+    fn decode(&self, addr: IpAddr) -> Option<Geo> {
         let mut geo = Geo::default();
         if let Some(db) = &self.city {
             let reader = db.reader();

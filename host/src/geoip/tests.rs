@@ -124,3 +124,32 @@ fn a_changed_file_is_reloaded_and_a_bad_one_keeps_the_old() {
     assert!(matches!(g.reload_if_changed()[..], [Ok(true)]));
     assert_eq!(g.lookup("89.160.20.128").unwrap().as_number, Some(29518));
 }
+
+#[test]
+fn answers_are_kept_until_a_reload_replaces_the_database() {
+    let dir = temp_dir("answers");
+    let path = dir.join("city.mmdb");
+    std::fs::copy(fixture("GeoIP2-City-Test.mmdb"), &path).unwrap();
+    let g = GeoIp::open(Some(&path), None).unwrap();
+    let city = |g: &GeoIp| g.lookup("89.160.20.128").and_then(|geo| geo.city_name);
+    assert_eq!(city(&g).as_deref(), Some("Linköping"));
+    // kept: the same answer, also when asked with other spacing
+    assert_eq!(city(&g).as_deref(), Some("Linköping"));
+    assert_eq!(
+        g.lookup(" 89.160.20.128")
+            .unwrap()
+            .country_iso_code
+            .as_deref(),
+        Some("SE")
+    );
+    // a Country database renamed over it: the kept answers are forgotten
+    let tmp = dir.join("city.tmp");
+    std::fs::copy(fixture("GeoIP2-Country-Test.mmdb"), &tmp).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    assert!(matches!(g.reload_if_changed()[..], [Ok(true)]));
+    let geo = g.lookup("89.160.20.128").unwrap();
+    assert_eq!(
+        (geo.country_iso_code.as_deref(), geo.city_name),
+        (Some("SE"), None)
+    );
+}
