@@ -51,13 +51,15 @@ fn batch(plugin: &str) -> Vec<Vec<u8>> {
 
 type Native = Box<dyn Fn(&[u8]) -> usize>;
 
-fn native(plugin: &str) -> Native {
-    fn docs(o: weir_plugin_sdk::Outcome) -> usize {
-        match o {
-            weir_plugin_sdk::Outcome::Ok(d) => d.len(),
-            _ => 0,
-        }
+/// The documents of an outcome (none unless it is `Ok`).
+fn docs(o: weir_plugin_sdk::Outcome) -> usize {
+    match o {
+        weir_plugin_sdk::Outcome::Ok(d) => d.len(),
+        _ => 0,
     }
+}
+
+fn native(plugin: &str) -> Native {
     match plugin {
         "waf" => Box::new(|r| docs(weir_plugin_waf::transform_record(r, true))),
         "route53-resolver" => {
@@ -180,10 +182,7 @@ fn waf_ecs(c: &mut Criterion) {
                 black_box(
                     records
                         .iter()
-                        .map(|r| match weir_plugin_waf::transform_record(r, ecs) {
-                            weir_plugin_sdk::Outcome::Ok(d) => d.len(),
-                            _ => 0,
-                        })
+                        .map(|r| docs(weir_plugin_waf::transform_record(r, ecs)))
                         .sum::<usize>(),
                 )
             })

@@ -143,10 +143,11 @@ const CITY_KINDS: &[&str] = &["City", "Country"];
 const ASN_KINDS: &[&str] = &["ASN"];
 
 /// How many addresses' answers (found or not) a process keeps (a few
-/// megabytes at most). Each batch's plugin instance starts with an empty cache of
-/// its own, so without this an address met in every batch (a busy client,
-/// a NAT gateway) was decoded from the databases in every batch. When full,
-/// the whole cache is dropped and refilled (no bookkeeping per hit).
+/// megabytes at most). Each batch's plugin instance starts with an empty
+/// cache of its own, so without this an address met in every batch (a busy
+/// client, a NAT gateway) was decoded from the databases in every batch.
+/// When full, the whole cache is dropped and refilled (no bookkeeping per
+/// hit).
 pub const ANSWERS_KEPT: usize = 16_384;
 
 /// The answers kept: a generation, moved on by every reload, and the
@@ -213,10 +214,7 @@ impl GeoIp {
     /// Where `ip` is; `None` for text that is not a public address or
     /// that the databases do not know.
     pub fn lookup(&self, ip: &str) -> Option<Geo> {
-        let addr: IpAddr = ip.trim().parse().ok()?;
-        if !is_public(addr) {
-            return None;
-        }
+        let addr = public_address(ip)?;
         let generation = {
             let answers = self.answers();
             if let Some(known) = answers.by_address.get(&addr) {
@@ -240,8 +238,7 @@ impl GeoIp {
     /// the databases (for the `geoip` benchmark).
     #[doc(hidden)]
     pub fn lookup_uncached(&self, ip: &str) -> Option<Geo> {
-        let addr: IpAddr = ip.trim().parse().ok()?;
-        is_public(addr).then(|| self.decode(addr)).flatten()
+        self.decode(public_address(ip)?)
     }
 
     /// What the databases say of public address `addr`.
@@ -277,6 +274,12 @@ impl GeoIp {
         }
         (!geo.is_empty()).then_some(geo)
     }
+}
+
+/// `ip` as an address, when it is one and public (what is worth a lookup).
+fn public_address(ip: &str) -> Option<IpAddr> {
+    let addr: IpAddr = ip.trim().parse().ok()?;
+    is_public(addr).then_some(addr)
 }
 
 /// Whether an address is routable on the public internet (what GeoIP can
