@@ -226,7 +226,59 @@ fn plugin_run_prints_outcomes() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("5 records: 5 ok, 0 dropped, 0 failed"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("5 records: 5 ok, 0 dropped, 0 failed"));
+    assert!(
+        !stderr.contains("fuel"),
+        "fuel is counted only when asked: {stderr}"
+    );
+}
+
+/// `--count-fuel` prints the fuel the call burnt: the same for the same
+/// input on every run, more with the ECS fields than without; `--geoip-*`
+/// answer the plugin's lookups from the databases named.
+#[test]
+fn plugin_run_counts_fuel_and_answers_geoip() {
+    let run = |config: &str| {
+        let out = weir()
+            .args(["plugin", "run", "--plugin", "builtin:waf", "--count-fuel"])
+            .args(["--plugin-config", config, "--geoip-city"])
+            .arg(repo().join("tests/fixtures/geoip/GeoIP2-City-Test.mmdb"))
+            .arg("--input")
+            .arg(repo().join("tests/fixtures/plugins/waf/elastic_test-waf.lines.in"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        let fuel: u64 = stderr
+            .split(", fuel ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no fuel figure: {stderr}"));
+        (fuel, String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (on, documents) = run("{}");
+    assert_eq!(run("{}").0, on, "the same input burns the same fuel");
+    let (off, plain) = run(r#"{"ecs":false}"#);
+    assert!(off > 0 && on > off, "ECS on {on}, off {off}");
+    // 89.160.20.156, which the City test database places in Linköping
+    assert!(
+        documents.contains(r#""city_name":"Linköping""#),
+        "{documents}"
+    );
+    assert!(!plain.contains("city_name"), "{plain}");
+
+    // a database that cannot be opened is an error, not a run without GeoIP
+    let out = weir()
+        .args(["plugin", "run", "--plugin", "builtin:waf", "--geoip-asn"])
+        .arg(repo().join("tests/fixtures/geoip/no-such.mmdb"))
+        .arg("--input")
+        .arg(repo().join("tests/fixtures/plugins/waf/elastic_test-waf.lines.in"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such.mmdb"));
 }
 
 #[test]

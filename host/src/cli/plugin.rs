@@ -1,7 +1,7 @@
 //! `weir plugin run | test | new`: tools for plugin authors.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -23,6 +23,18 @@ pub(crate) enum PluginCommand {
         /// The plugin's config, as JSON text.
         #[arg(long, default_value = "{}")]
         plugin_config: String,
+        /// Count the fuel the call burns (about one unit per WebAssembly
+        /// operator) and print it: a measure of the plugin's work that does
+        /// not vary from run to run, for comparing two builds of a plugin.
+        #[arg(long)]
+        count_fuel: bool,
+        /// A MaxMind City (or Country) database answering the plugin's
+        /// GeoIP lookups, as `geoip.city` does in a config.
+        #[arg(long)]
+        geoip_city: Option<PathBuf>,
+        /// A MaxMind ASN database, as `geoip.asn` does in a config.
+        #[arg(long)]
+        geoip_asn: Option<PathBuf>,
     },
     /// Conformance harness: golden cases, the contract, hostile inputs,
     /// determinism, time and memory per batch against the route limits.
@@ -97,7 +109,17 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
             plugin,
             input,
             plugin_config,
-        } => plugin_run(&plugin, &input, &plugin_config),
+            count_fuel,
+            geoip_city,
+            geoip_asn,
+        } => plugin_run(&RunOptions {
+            plugin,
+            input,
+            plugin_config,
+            count_fuel,
+            geoip_city,
+            geoip_asn,
+        }),
         PluginCommand::Test {
             plugin,
             cases,
@@ -138,10 +160,31 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn plugin_run(plugin_ref: &str, input: &Path, plugin_config: &str) -> anyhow::Result<ExitCode> {
-    let pref = PluginRef::parse(plugin_ref).map_err(anyhow::Error::msg)?;
-    let records = conformance::golden::read_records(input).map_err(anyhow::Error::msg)?;
-    let runtime = Runtime::new(weir::config::PluginLimits::default())?;
+/// `weir plugin run`'s options.
+struct RunOptions {
+    plugin: String,
+    input: PathBuf,
+    plugin_config: String,
+    count_fuel: bool,
+    geoip_city: Option<PathBuf>,
+    geoip_asn: Option<PathBuf>,
+}
+
+fn plugin_run(o: &RunOptions) -> anyhow::Result<ExitCode> {
+    let plugin_config = o.plugin_config.as_str();
+    let pref = PluginRef::parse(&o.plugin).map_err(anyhow::Error::msg)?;
+    let records = conformance::golden::read_records(&o.input).map_err(anyhow::Error::msg)?;
+    let geoip = match (&o.geoip_city, &o.geoip_asn) {
+        (None, None) => None,
+        (city, asn) => Some(std::sync::Arc::new(weir::geoip::GeoIp::open(
+            city.as_deref(),
+            asn.as_deref(),
+        )?)),
+    };
+    let runtime = Runtime::new(weir::config::PluginLimits {
+        consume_fuel: o.count_fuel,
+        ..weir::config::PluginLimits::default()
+    })?;
     let plugin = weir::pipeline::load_plugin(&runtime, &pref).map_err(anyhow::Error::msg)?;
     if let Err(e) = plugin.validate_config(plugin_config)? {
         bail!("plugin config refused: {e}");
@@ -151,6 +194,7 @@ fn plugin_run(plugin_ref: &str, input: &Path, plugin_config: &str) -> anyhow::Re
         route: "plugin-run".into(),
         request_id: "plugin-run".into(),
         config: plugin_config.to_string(),
+        geoip,
         ..BatchContext::default()
     };
     let (outcomes, stats) = plugin.transform(&ctx, &records)?;
@@ -164,8 +208,15 @@ fn plugin_run(plugin_ref: &str, input: &Path, plugin_config: &str) -> anyhow::Re
         }
         writeln!(out, "{}", plugin::outcome_json(i, o))?;
     }
+    let fuel = match stats.fuel {
+        Some(fuel) => format!(
+            ", fuel {fuel}: {} per record",
+            fuel / records.len().max(1) as u64
+        ),
+        None => String::new(),
+    };
     eprintln!(
-        "{} records: {ok} ok, {dropped} dropped, {failed} failed (instantiate {:?}, call {:?})",
+        "{} records: {ok} ok, {dropped} dropped, {failed} failed (instantiate {:?}, call {:?}{fuel})",
         records.len(),
         stats.instantiate,
         stats.call

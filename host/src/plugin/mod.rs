@@ -181,6 +181,10 @@ pub struct BatchStats {
     /// Linear memory the call's instances reached, bytes (all memories of
     /// the component summed; compared with the memory cap).
     pub memory_bytes: usize,
+    /// Fuel the `transform` call burnt (about one unit per WebAssembly
+    /// operator run), when the engine counts fuel: the plugin's work as a
+    /// count that, unlike its time, is the same on every run.
+    pub fuel: Option<u64>,
 }
 
 /// A loaded plugin, ready to instantiate per batch. Cheap to share (`Arc`).

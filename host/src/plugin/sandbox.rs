@@ -277,11 +277,15 @@ impl Plugin {
         let mut batch = self.new_store(ctx, limits);
         let result = self.pre.instantiate(&mut batch.store).and_then(|instance| {
             let instantiated = Instant::now();
+            let fuel_before = batch.store.get_fuel().ok();
             let value = call(&mut batch.store, &instance)?;
             let stats = BatchStats {
                 instantiate: instantiated - started,
                 call: instantiated.elapsed(),
                 memory_bytes: batch.store.data().limiter.grown,
+                fuel: fuel_before
+                    .zip(batch.store.get_fuel().ok())
+                    .map(|(b, a)| b.saturating_sub(a)),
             };
             Ok((value, stats))
         });
