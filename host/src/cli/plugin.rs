@@ -13,29 +13,7 @@ use weir::plugin::{self, BatchContext, Runtime};
 #[derive(Debug, Subcommand)]
 pub(crate) enum PluginCommand {
     /// Run a plugin on records and print each record's outcome as a JSON line.
-    Run {
-        /// `builtin:<name>` or a path to a component (`.wasm`).
-        #[arg(long)]
-        plugin: String,
-        /// A Firehose request body (JSON with `records`), or one raw record per line.
-        #[arg(long)]
-        input: PathBuf,
-        /// The plugin's config, as JSON text.
-        #[arg(long, default_value = "{}")]
-        plugin_config: String,
-        /// Count the fuel the call burns (about one unit per WebAssembly
-        /// operator) and print it: a measure of the plugin's work that does
-        /// not vary from run to run, for comparing two builds of a plugin.
-        #[arg(long)]
-        count_fuel: bool,
-        /// A MaxMind City (or Country) database answering the plugin's
-        /// GeoIP lookups, as `geoip.city` does in a config.
-        #[arg(long)]
-        geoip_city: Option<PathBuf>,
-        /// A MaxMind ASN database, as `geoip.asn` does in a config.
-        #[arg(long)]
-        geoip_asn: Option<PathBuf>,
-    },
+    Run(RunOptions),
     /// Conformance harness: golden cases, the contract, hostile inputs,
     /// determinism, time and memory per batch against the route limits.
     /// Exits non-zero when any check fails.
@@ -105,21 +83,7 @@ impl Lang {
 /// Run a `weir plugin` command.
 pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
-        PluginCommand::Run {
-            plugin,
-            input,
-            plugin_config,
-            count_fuel,
-            geoip_city,
-            geoip_asn,
-        } => plugin_run(&RunOptions {
-            plugin,
-            input,
-            plugin_config,
-            count_fuel,
-            geoip_city,
-            geoip_asn,
-        }),
+        PluginCommand::Run(options) => plugin_run(&options),
         PluginCommand::Test {
             plugin,
             cases,
@@ -161,12 +125,28 @@ pub(crate) fn run(command: PluginCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// `weir plugin run`'s options.
-struct RunOptions {
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunOptions {
+    /// `builtin:<name>` or a path to a component (`.wasm`).
+    #[arg(long)]
     plugin: String,
+    /// A Firehose request body (JSON with `records`), or one raw record per line.
+    #[arg(long)]
     input: PathBuf,
+    /// The plugin's config, as JSON text.
+    #[arg(long, default_value = "{}")]
     plugin_config: String,
+    /// Count the fuel the call burns (about one unit per WebAssembly
+    /// operator) and print it: a measure of the plugin's work that does
+    /// not vary from run to run, for comparing two builds of a plugin.
+    #[arg(long)]
     count_fuel: bool,
+    /// A MaxMind City (or Country) database answering the plugin's
+    /// GeoIP lookups, as `geoip.city` does in a config.
+    #[arg(long)]
     geoip_city: Option<PathBuf>,
+    /// A MaxMind ASN database, as `geoip.asn` does in a config.
+    #[arg(long)]
     geoip_asn: Option<PathBuf>,
 }
 
