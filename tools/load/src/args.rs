@@ -48,6 +48,12 @@ pub(crate) enum Scenario {
     /// Throughput per CPU-second of one replica against two, each behind
     /// HAProxy, in `--rounds` alternating pairs. Not part of `all`.
     Replicas,
+    /// What the ECS fields and GeoIP cost `--source` (issue #12): ECS off
+    /// against ECS on with GeoIP (the MaxMind test databases unless
+    /// `--geoip-city`/`--geoip-asn` name others), `--rounds` alternating
+    /// pairs of runs at `--rate`; records per CPU-second, each pair's
+    /// ratio, their median and the ratio of the medians. Not part of `all`.
+    EcsCost,
     /// The fault matrix: records with unique markers sent the way Firehose
     /// does while `weir` is killed or OpenSearch misbehaves, then every
     /// marker counted (lost, duplicated). Not part of `all`.
@@ -76,7 +82,8 @@ pub(crate) struct Args {
     /// Requests per second over all connections; 0: as fast as answered.
     #[arg(long, default_value_t = 0.0)]
     pub(crate) rate: f64,
-    /// `replicas`: pairs of runs (one replica, two replicas), alternating.
+    /// `replicas`, `ecs-cost`: pairs of runs (one replica and two; ECS off
+    /// and on), alternating.
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: usize,
     /// Records per Firehose request.

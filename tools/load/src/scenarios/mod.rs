@@ -1,5 +1,6 @@
 //! The scenarios, one module each, and the run that picks them.
 
+mod ecs_cost;
 mod faults;
 mod flood;
 mod idle_plugins;
@@ -115,6 +116,9 @@ pub(crate) async fn run(args: &Args, weir: &Path, dir: &Path) -> anyhow::Result<
     }
     if s == Scenario::Soak {
         soak::soak(&setting, &bodies).await?;
+    }
+    if s == Scenario::EcsCost {
+        ecs_cost::ecs_cost(&setting, &bodies).await?;
     }
     if s == Scenario::Replicas {
         replicas::replicas(&setting, &bodies).await?;
