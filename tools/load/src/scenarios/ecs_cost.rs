@@ -53,6 +53,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Alternate ECS off and on, `--rounds` times, and print each pair and
 /// the summary.
 pub(crate) async fn ecs_cost(s: &Setting<'_>, bodies: &Arc<Vec<Body>>) -> anyhow::Result<()> {
+    if s.args
+        .plugin_config
+        .as_deref()
+        .is_some_and(|c| c.contains("ecs"))
+    {
+        anyhow::bail!("--scenario ecs-cost switches `ecs` itself: leave it out of --plugin-config");
+    }
     let (off_args, on_args) = modes(s.args);
     let setting = |args| Setting {
         args,
