@@ -113,10 +113,19 @@ pub(super) async fn find(
     } else {
         found.opensearch = os.markers(index).await?;
     }
-    for d in [dir.join("dead"), dir.join("out")] {
-        dead_letters(&d.join("dead-letters"), &mut found.dead)?;
-    }
+    found.add_dead_letters(dir)?;
     Ok(found)
+}
+
+impl Found {
+    /// Add the dead letters below `<dir>/dead` and `<dir>/out` (another
+    /// replica's, when several hosts ran the same route).
+    pub(super) fn add_dead_letters(&mut self, dir: &Path) -> anyhow::Result<()> {
+        for d in [dir.join("dead"), dir.join("out")] {
+            dead_letters(&d.join("dead-letters"), &mut self.dead)?;
+        }
+        Ok(())
+    }
 }
 
 /// The marker of a WAF document (or record).

@@ -15,10 +15,9 @@ use super::sender::{self, Progress};
 use super::{KEY, Options, PATH, Row, Sinks, TENANT, checker, config_text, now_ms};
 use crate::haproxy::HaProxy;
 
-/// Run the replicas' fault once and check every marker. Dead letters are
-/// looked for in the first replica's dead-letter directory only (none are
-/// expected: a record another replica dead-lettered counts as lost, so the
-/// check errs towards failing).
+/// Run the replicas' fault once and check every marker, with the dead
+/// letters of every replica (none are expected: no record here is one a
+/// plugin or OpenSearch refuses).
 pub async fn kill_replicas(o: &Options, replicas: usize) -> anyhow::Result<Row> {
     let name = format!("kill-replica-of-{replicas}");
     let run_id = format!(
@@ -81,7 +80,12 @@ pub async fn kill_replicas(o: &Options, replicas: usize) -> anyhow::Result<Row> 
         w.stop().await;
     }
     let os = checker::OpenSearch::new(&o.opensearch);
-    let found = checker::find(&os, &index, &base.join("replica-0"), false).await;
+    let mut found = checker::find(&os, &index, &base.join("replica-0"), false).await;
+    if let Ok(f) = &mut found {
+        for r in 1..n {
+            f.add_dead_letters(&base.join(format!("replica-{r}")))?;
+        }
+    }
     // no plugin faults here: the call size does not matter
     let row = found.map(|f| f.row(&name, &plan, 1, &progress, kills));
     if !o.keep {
