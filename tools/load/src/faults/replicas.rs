@@ -80,12 +80,14 @@ pub async fn kill_replicas(o: &Options, replicas: usize) -> anyhow::Result<Row> 
         w.stop().await;
     }
     let os = checker::OpenSearch::new(&o.opensearch);
-    let mut found = checker::find(&os, &index, &base.join("replica-0"), false).await;
-    if let Ok(f) = &mut found {
-        for r in 1..n {
-            f.add_dead_letters(&base.join(format!("replica-{r}")))?;
-        }
-    }
+    let found = checker::find(&os, &index, &base.join("replica-0"), false)
+        .await
+        .and_then(|mut f| {
+            for r in 1..n {
+                f.add_dead_letters(&base.join(format!("replica-{r}")))?;
+            }
+            Ok(f)
+        });
     // no plugin faults here: the call size does not matter
     let row = found.map(|f| f.row(&name, &plan, 1, &progress, kills));
     if !o.keep {
