@@ -31,6 +31,12 @@ impl Report {
         self.tally.records as f64 / self.window.as_secs_f64().max(1e-9)
     }
 
+    /// Records answered 200 per second of the host's CPU (user + sys) over
+    /// the window.
+    pub(crate) fn records_per_cpu_s(&self) -> f64 {
+        self.tally.records as f64 / self.cpu.as_secs_f64().max(1e-9)
+    }
+
     /// A percentile of the latencies seen by the generator, in ms.
     pub(crate) fn percentile_ms(&self, p: f64) -> f64 {
         if self.tally.latencies_us.is_empty() {
@@ -107,7 +113,7 @@ impl Report {
             self.window.as_secs_f64(),
             100.0 * cpu / self.window.as_secs_f64().max(1e-9),
             if cpu > 0.0 {
-                self.tally.records as f64 / cpu
+                self.records_per_cpu_s()
             } else {
                 f64::NAN
             }

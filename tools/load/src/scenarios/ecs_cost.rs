@@ -18,7 +18,7 @@ async fn run(s: &Setting<'_>, bodies: &Arc<Vec<Body>>, name: &str) -> anyhow::Re
     let dir = s.subdir(name)?;
     let host = s.start(&dir, name, None).await?;
     let r = drive(s.args, &host, bodies, s.args.rate).await?;
-    Ok(r.tally.records as f64 / r.cpu.as_secs_f64().max(1e-9))
+    Ok(r.records_per_cpu_s())
 }
 
 /// The two settings' command lines: ECS off, and ECS on with GeoIP (the
@@ -53,11 +53,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Alternate ECS off and on, `--rounds` times, and print each pair and
 /// the summary.
 pub(crate) async fn ecs_cost(s: &Setting<'_>, bodies: &Arc<Vec<Body>>) -> anyhow::Result<()> {
-    if s.args
-        .plugin_config
-        .as_deref()
-        .is_some_and(|c| c.contains("ecs"))
-    {
+    // the options are the inside of a TOML inline table: `a = 1, ecs = true`
+    let names_ecs = |options: &str| {
+        options
+            .split(',')
+            .any(|kv| kv.split('=').next().is_some_and(|key| key.trim() == "ecs"))
+    };
+    if s.args.plugin_config.as_deref().is_some_and(names_ecs) {
         anyhow::bail!("--scenario ecs-cost switches `ecs` itself: leave it out of --plugin-config");
     }
     let (off_args, on_args) = modes(s.args);

@@ -213,8 +213,7 @@ fn print_table(rows: &[Row]) {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
-        let cpu = r.max.cpu.as_secs_f64();
-        let per_cpu = r.max.tally.records as f64 / cpu.max(1e-9);
+        let per_cpu = r.max.records_per_cpu_s();
         println!(
             "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} ({}) | {:.1} / {:.1} | {:.0} | {:.0} |",
             r.name,

@@ -68,11 +68,10 @@ pub(crate) async fn wrk(s: &Setting<'_>, bodies: &Arc<Vec<Body>>) -> anyhow::Res
             out.errors
         );
         let r = drive(s.args, &host, &one, 0.0).await?;
-        let cpu = r.cpu.as_secs_f64();
         println!(
             "  round {round} weir-load  {:.0} records/s, {:.0} records per CPU-second, p50 {:.2} ms, p99 {:.2} ms, {} given up",
             r.records_per_s(),
-            r.tally.records as f64 / cpu.max(1e-9),
+            r.records_per_cpu_s(),
             r.percentile_ms(0.50),
             r.percentile_ms(0.99),
             r.tally.failed
